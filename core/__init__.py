@@ -1,0 +1,1 @@
+"""porthole core: the UI-free library (protocol, crypto, session rules, screen codec)."""

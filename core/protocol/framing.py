@@ -1,0 +1,119 @@
+"""Length-prefixed frames with hard limits, checked before a byte of the body is buffered.
+
+A frame is ``u32 length ‖ u8 version ‖ u16 type ‖ body``, where ``length`` counts everything
+after itself. The *payload* (``version ‖ type ‖ body``) is what a message-oriented carrier such as
+a WebSocket would carry as one binary message, so :func:`encode_payload` / :func:`decode_payload`
+are the carrier-independent part and :class:`FrameBuffer` adds the stream framing.
+
+Limits are enforced in the order that costs an attacker the most and us the least: as soon as
+the 7-byte prefix is in, the announced length is checked against the connection's maximum, the
+version against ours, the type against the registry and the length against that type's own
+maximum body. A peer that announces a 2 GiB frame is refused after 7 bytes, not after 2 GiB.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from core.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from core.protocol.content import PROTOCOL_VERSION
+from core.protocol.messages import MESSAGE_TYPES, Message, Sealed
+from core.protocol.wire import from_bytes, to_bytes
+
+_LENGTH = struct.Struct(">I")
+_PAYLOAD_HEAD = struct.Struct(">BH")
+PREFIX_SIZE = _LENGTH.size + _PAYLOAD_HEAD.size
+#: Default ceiling for one frame: the largest sealed content message plus its prefix.
+DEFAULT_MAX_FRAME = _PAYLOAD_HEAD.size + Sealed.MAX_BODY
+
+
+def encode_payload(msg: Message) -> bytes:
+    """``version ‖ type ‖ body`` for one message, validated field by field."""
+    cls = type(msg)
+    if MESSAGE_TYPES.get(getattr(cls, "TYPE", -1)) is not cls:
+        raise LocalProtocolError(ErrorCode.UNKNOWN_TYPE, f"{cls.__name__} is not a wire message")
+    body = to_bytes(msg)
+    if len(body) > cls.MAX_BODY:
+        raise LocalProtocolError(
+            ErrorCode.OVERSIZED,
+            f"{cls.__name__} body of {len(body)} bytes exceeds its {cls.MAX_BODY}-byte limit",
+        )
+    return _PAYLOAD_HEAD.pack(PROTOCOL_VERSION, cls.TYPE) + body
+
+
+def encode_frame(msg: Message) -> bytes:
+    payload = encode_payload(msg)
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def check_payload_head(version: int, type_id: int, body_size: int) -> type[Message]:
+    """Validate a payload's version, type and size; return the message class to decode."""
+    if version != PROTOCOL_VERSION:
+        raise RemoteProtocolError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"peer speaks protocol version {version}; this program speaks {PROTOCOL_VERSION}",
+        )
+    cls = MESSAGE_TYPES.get(type_id)
+    if cls is None:
+        raise RemoteProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {type_id}")
+    if body_size > cls.MAX_BODY:
+        raise RemoteProtocolError(
+            ErrorCode.OVERSIZED,
+            f"{cls.__name__} of {body_size} bytes exceeds its {cls.MAX_BODY}-byte limit",
+        )
+    return cls
+
+
+def decode_payload(payload: bytes | bytearray | memoryview) -> Message:
+    """Decode one complete payload; anything wrong is a :class:`RemoteProtocolError`."""
+    if len(payload) < _PAYLOAD_HEAD.size:
+        raise RemoteProtocolError(
+            ErrorCode.TRUNCATED, f"a payload needs at least {_PAYLOAD_HEAD.size} bytes"
+        )
+    version, type_id = _PAYLOAD_HEAD.unpack_from(payload)
+    cls = check_payload_head(version, type_id, len(payload) - _PAYLOAD_HEAD.size)
+    decoded: Message = from_bytes(cls, memoryview(payload)[_PAYLOAD_HEAD.size :])
+    return decoded
+
+
+class FrameBuffer:
+    """Reassembles frames from a byte stream; refuses oversized or foreign frames early."""
+
+    __slots__ = ("_buf", "max_frame")
+
+    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        if max_frame < _PAYLOAD_HEAD.size:
+            raise ValueError("max_frame is smaller than a frame prefix")
+        self.max_frame = max_frame
+        self._buf = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as a payload."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        self._buf += data
+
+    def next_payload(self) -> bytes | None:
+        """The next complete payload, or ``None`` if more bytes are needed."""
+        buf = self._buf
+        if len(buf) < _LENGTH.size:
+            return None
+        (length,) = _LENGTH.unpack_from(buf)
+        if length > self.max_frame:
+            raise RemoteProtocolError(
+                ErrorCode.OVERSIZED,
+                f"peer announced a {length}-byte frame; the limit is {self.max_frame}",
+            )
+        if length < _PAYLOAD_HEAD.size:
+            raise RemoteProtocolError(ErrorCode.MALFORMED, f"a {length}-byte frame is too short")
+        if len(buf) >= PREFIX_SIZE:
+            version, type_id = _PAYLOAD_HEAD.unpack_from(buf, _LENGTH.size)
+            check_payload_head(version, type_id, length - _PAYLOAD_HEAD.size)
+        end = _LENGTH.size + length
+        if len(buf) < end:
+            return None
+        payload = bytes(buf[_LENGTH.size : end])
+        del buf[:end]
+        return payload

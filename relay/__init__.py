@@ -1,0 +1,1 @@
+"""porthole relay: the trio switching server."""

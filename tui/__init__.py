@@ -1,0 +1,1 @@
+"""porthole tui: everything a person looks at (Textual apps, the viewer window, CLIs)."""
