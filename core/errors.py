@@ -49,6 +49,7 @@ class ErrorCode(IntEnum):
     BAD_SESSION_ID = 308
     NOT_IN_SESSION = 309
     ORGANIZER_LEFT = 310
+    LEFT = 311
 
     # 4xx: the session rules said no.
     NOT_ALLOWED = 400

@@ -286,8 +286,20 @@ class Roster(Message):
     members: Annotated[tuple[RosterEntry, ...], ListOf(Struct(RosterEntry), MAX_MEMBERS)]
     presenter: Annotated[int | None, Optional(U32(1))]
     controller: Annotated[int | None, Optional(U32(1))]
+    #: Participants who have presented in this session (the organizer may take presenting back
+    #: from them without asking; clients need it to offer exactly what the rules allow).
+    has_presented: Annotated[tuple[int, ...], ListOf(U32(1), MAX_MEMBERS)]
     locked: Annotated[bool, Bool()]
     paused: Annotated[bool, Bool()]
+    has_password: Annotated[bool, Bool()]
+
+
+@message(44, RELAY_ONLY)
+@dataclass(frozen=True, slots=True)
+class KnockCancelled(Message):
+    """A knocking joiner went away (left, timed out, disconnected) before being admitted."""
+
+    peer_id: Annotated[int, U32(1)]
 
 
 @message(42, CLIENT_ONLY)

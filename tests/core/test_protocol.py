@@ -388,3 +388,10 @@ def test_any_valid_name_round_trips_and_any_invalid_is_refused_locally(
 def test_welcome_max_frame_bounds() -> None:
     with pytest.raises(LocalProtocolError):
         encode_payload(Welcome(relay_name="r", software="s", max_frame=10, idle_timeout_s=5))
+
+
+def test_wire_action_codes_name_every_rules_action() -> None:
+    from core.protocol.messages import ActionCode
+    from core.rules import Action
+
+    assert {code.name for code in ActionCode} == {action.name for action in Action}
