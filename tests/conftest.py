@@ -72,3 +72,7 @@ def xvfb() -> Iterator[Display]:
 def display(xvfb: Display) -> Display:
     """The session's private display (see ``xvfb``)."""
     return xvfb
+
+
+# Fixtures that start a real relay on loopback TLS (see tests/relaykit.py).
+from relaykit import relay, relay_config  # noqa: E402, F401

@@ -393,8 +393,8 @@ class ActionResult(Message):
 
     request_id: Annotated[int, U32(1)]
     outcome: Annotated[ActionOutcome, Enum(ActionOutcome)]
-    #: ErrorCode of the refusal; ignored unless REFUSED.
-    code: Annotated[ErrorCode, Enum(ErrorCode, width=2)]
+    #: Why it was refused; None unless REFUSED.
+    code: Annotated[ErrorCode | None, Optional(Enum(ErrorCode, width=2))]
     message: Annotated[str, Text(512)]
 
 

@@ -1,0 +1,287 @@
+"""The trio client library: connect, log in, create or join, then drive a session.
+
+::
+
+    async with open_relay_client("relay.example", 7443, pinned=fp) as client:
+        await client.login("olga", password)
+        session = await client.create_session(name="Olga", password="s3cret")
+        async for event in session.events:
+            ...
+
+One reader task owns the channel's receive side: it answers pings, completes whatever request
+is waiting for a reply (login, create, the join round trips) and hands everything else to the
+current session. A keepalive task pings the relay well inside its idle timeout. Both live in the
+nursery of :func:`open_relay_client`, so leaving the ``async with`` block ends them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import trio
+
+from core.client.channel import ChannelClosed, RelayChannel, open_channel
+from core.client.session import AdmitPolicy, MemberSession, OrganizerSession, SessionBase
+from core.crypto import ChallengeValues, CryptoError, JoinerAdmission, WrongPassword
+from core.errors import ErrorCode
+from core.protocol import Message
+from core.protocol.messages import (
+    Admit,
+    Challenge,
+    Confirm,
+    CreateSession,
+    Error,
+    Join,
+    Login,
+    LoginOk,
+    Ping,
+    Pong,
+    SessionCreated,
+)
+
+
+class RequestRefused(Exception):
+    """The relay (or the organizer, through it) said no; ``code`` is stable, the text human."""
+
+    def __init__(self, code: ErrorCode | None, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True, eq=False)
+class _Waiter:
+    accepts: Callable[[Message], bool]
+    done: trio.Event
+    #: Set by the consumer once it has acted on the reply (e.g. attached a session), so the
+    #: reader does not hand the *next* message to a session that does not exist yet.
+    consumed: trio.Event
+    reply: Message | None = None
+    failure: ChannelClosed | None = None
+
+
+class RelayClient:
+    """A connection to a relay; create with :func:`open_relay_client`."""
+
+    def __init__(self, channel: RelayChannel) -> None:
+        self.channel = channel
+        self.username: str | None = None
+        self.session: SessionBase | None = None
+        self._waiters: list[_Waiter] = []
+        self._closed: ChannelClosed | None = None
+        self._ping_nonces = itertools.count(1)
+        self._pending_consumption: _Waiter | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return self.channel.identity.fingerprint
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> None:
+        reply = await self._request(Login(username=username, password=password), LoginOk)
+        self._consumed(reply)
+        self.username = username
+
+    async def create_session(
+        self,
+        *,
+        name: str,
+        password: str = "",
+        session_id: str | None = None,
+        organizer_presents: bool = True,
+        admit_policy: AdmitPolicy = AdmitPolicy.PASSWORD,
+    ) -> OrganizerSession:
+        """Create a session as its organizer (requires :meth:`login`)."""
+        self._require_no_session()
+        msg = CreateSession(
+            requested_id=session_id,
+            has_password=bool(password),
+            organizer_name=name,
+            organizer_presents=organizer_presents,
+        )
+        reply = await self._request(msg, SessionCreated)
+        try:
+            assert isinstance(reply, SessionCreated)
+            self.session = OrganizerSession(
+                self.channel.send,
+                session_id=reply.session_id,
+                name=name,
+                password=password,
+                admit_policy=admit_policy,
+            )
+        finally:
+            self._consumed(reply)
+        return self.session
+
+    async def join(self, session_id: str, *, name: str, password: str = "") -> MemberSession:
+        """Knock, prove the password, and wait to be admitted (possibly for a person's approval).
+
+        Raises :class:`RequestRefused` with JOIN_REFUSED for a wrong password *or* an unknown
+        session (they are indistinguishable by design), KNOCK_DECLINED, SESSION_LOCKED, etc.
+        """
+        self._require_no_session()
+        admission = JoinerAdmission(session_id, name, password)
+        values = admission.join_values
+        join = Join(
+            session_id=session_id,
+            name=name,
+            ephemeral_key=values.ephemeral_key,
+            spake_message=values.spake_message,
+            member_key=values.member_key,
+        )
+        challenge = await self._request(join, Challenge, also_reply_to=(Confirm.TYPE,))
+        self._consumed(challenge)
+        assert isinstance(challenge, Challenge)
+        try:
+            mac = admission.on_challenge(
+                ChallengeValues(
+                    peer_id=challenge.peer_id,
+                    ephemeral_key=challenge.ephemeral_key,
+                    spake_message=challenge.spake_message,
+                    leader_key=challenge.leader_key,
+                    signature=challenge.signature,
+                )
+            )
+        except CryptoError as exc:
+            raise RequestRefused(
+                ErrorCode.JOIN_REFUSED, f"The session's answer did not verify: {exc.message}"
+            ) from None
+        admit = await self._request(
+            Confirm(peer_id=challenge.peer_id, mac=mac),
+            Admit,
+            reply_type=Join.TYPE,
+            also_reply_to=(Confirm.TYPE,),
+        )
+        try:
+            assert isinstance(admit, Admit)
+            try:
+                membership = admission.on_grant(admit.sealed_grant)
+            except WrongPassword:
+                raise RequestRefused(
+                    ErrorCode.JOIN_REFUSED, "Wrong session ID or password."
+                ) from None
+            except CryptoError as exc:
+                raise RequestRefused(
+                    ErrorCode.JOIN_REFUSED, f"The admission did not verify: {exc.message}"
+                ) from None
+            session = MemberSession(self.channel.send, admission, membership)
+            self.session = session
+        finally:
+            self._consumed(admit)
+        return session
+
+    def _require_no_session(self) -> None:
+        if self.session is not None and self.session.closed is None:
+            raise RuntimeError("this client is already in a session")
+
+    async def _request(
+        self,
+        msg: Message,
+        expect: type[Message],
+        *,
+        reply_type: int | None = None,
+        also_reply_to: tuple[int, ...] = (),
+    ) -> Message:
+        """Send ``msg`` and wait for ``expect`` or an ``Error`` in reply to it.
+
+        The caller must call :meth:`_consumed` on the reply once it has acted on it.
+        """
+        if self._closed is not None:
+            raise self._closed
+        reply_types = {reply_type or msg.TYPE, *also_reply_to}
+
+        def accepts(m: Message) -> bool:
+            return isinstance(m, expect) or (isinstance(m, Error) and m.in_reply_to in reply_types)
+
+        waiter = _Waiter(accepts=accepts, done=trio.Event(), consumed=trio.Event())
+        self._waiters.append(waiter)
+        try:
+            await self.channel.send(msg)
+            await waiter.done.wait()
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        if waiter.failure is not None:
+            raise waiter.failure
+        reply = waiter.reply
+        assert reply is not None
+        if isinstance(reply, Error):
+            waiter.consumed.set()
+            raise RequestRefused(reply.code, reply.message)
+        self._pending_consumption = waiter
+        return reply
+
+    def _consumed(self, reply: Message) -> None:
+        waiter = self._pending_consumption
+        if waiter is not None and waiter.reply is reply:
+            waiter.consumed.set()
+            self._pending_consumption = None
+
+    # -- background tasks -------------------------------------------------------------------------
+
+    async def _read_forever(self) -> None:
+        try:
+            while True:
+                msg = await self.channel.receive()
+                if isinstance(msg, Ping):
+                    await self.channel.send(Pong(nonce=msg.nonce))
+                    continue
+                if isinstance(msg, Pong):
+                    continue
+                waiter = next((w for w in self._waiters if w.accepts(msg)), None)
+                if waiter is not None:
+                    self._waiters.remove(waiter)
+                    waiter.reply = msg
+                    waiter.done.set()
+                    await waiter.consumed.wait()
+                    continue
+                if self.session is not None and self.session.closed is None:
+                    await self.session._handle(msg)
+        except ChannelClosed as closed:
+            self._closed = closed
+            for waiter in self._waiters:
+                waiter.failure = closed
+                waiter.done.set()
+            self._waiters.clear()
+            if self.session is not None:
+                await self.session._connection_lost(closed.code, closed.message)
+
+    async def _keepalive(self) -> None:
+        interval = max(1.0, self.channel.identity.welcome.idle_timeout_s / 3)
+        while True:
+            await trio.sleep(interval)
+            try:
+                await self.channel.send(Ping(nonce=next(self._ping_nonces)))
+            except ChannelClosed:
+                return
+
+
+@asynccontextmanager
+async def open_relay_client(
+    host: str,
+    port: int,
+    *,
+    pinned: str | None,
+    connect_timeout: float = 10.0,
+    local_address: str | None = None,
+) -> AsyncIterator[RelayClient]:
+    """Connect to a relay (see :func:`~core.client.channel.open_channel`) and run the client."""
+    channel = await open_channel(
+        host, port, pinned=pinned, connect_timeout=connect_timeout, local_address=local_address
+    )
+    client = RelayClient(channel)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client._read_forever)
+            nursery.start_soon(client._keepalive)
+            try:
+                yield client
+            finally:
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await channel.aclose()

@@ -1,0 +1,403 @@
+"""A member's view of one session: keys, sealed content, roster, actions and consent.
+
+:class:`OrganizerSession` is the leader of DESIGN §4.3: it runs the admission handshake for each
+knock, signs member certificates, and re-keys on every membership change.
+:class:`MemberSession` is everyone else: it opens the grant, follows re-keys, and verifies every
+roster it is given. Both seal what they send and open what they receive; anything that fails to
+open is dropped and counted, never surfaced as content.
+
+Sessions are driven by the :class:`~core.client.client.RelayClient` reader task, which calls
+``_handle`` for each message; programs consume :attr:`SessionBase.events`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from enum import Enum
+
+import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from core.client.events import (
+    ActionAnswered,
+    ConsentRequested,
+    ContentReceived,
+    EpochChanged,
+    JoinAttemptFailed,
+    KnockReceived,
+    KnockWithdrawn,
+    RelayError,
+    RosterChanged,
+    SessionClosed,
+    SessionEvent,
+    UpdatesDropped,
+)
+from core.crypto import (
+    BadHandshake,
+    ContentOpener,
+    ContentSealer,
+    CryptoError,
+    JoinerAdmission,
+    KnockValues,
+    LeaderAdmission,
+    Membership,
+    WrongPassword,
+    next_epoch_secret,
+    public_key_bytes,
+    security_code,
+    sign_certificate,
+)
+from core.errors import ErrorCode, ProtocolError
+from core.protocol import Message
+from core.protocol.content import EVERYONE, ContentMessage, decode_content, encode_content
+from core.protocol.messages import (
+    ActionCode,
+    ActionRequest,
+    ActionResult,
+    Admit,
+    Challenge,
+    Confirm,
+    ConsentAnswer,
+    ConsentAsk,
+    Dropped,
+    Error,
+    Knock,
+    KnockCancelled,
+    Leave,
+    PairSealed,
+    Reject,
+    RejectReason,
+    Roster,
+    Sealed,
+    SessionEnded,
+)
+from core.protocol.pair import MemberCertificate, ReKey, SignedCertificate, Standing
+
+Send = Callable[[Message], Awaitable[None]]
+EVENT_BUFFER = 256
+
+
+class AdmitPolicy(Enum):
+    """When the organizer's client admits a knock without asking its user."""
+
+    #: Joiners who proved the session password are admitted; password-less knocks are asked.
+    PASSWORD = "password"  # noqa: S105 - a policy name, not a password
+    #: Every knock is asked, password or not.
+    ASK = "ask"
+    #: Every knock that completes the handshake is admitted (explicit opt-in only).
+    ALL = "all"
+
+
+class SessionBase:
+    """What organizer and member sessions share: sealing, events, actions, consent."""
+
+    def __init__(
+        self,
+        send: Send,
+        *,
+        session_id: str,
+        peer_id: int,
+        name: str,
+        member_key: Ed25519PrivateKey,
+        leader_public_key: bytes,
+    ) -> None:
+        self._send = send
+        self.session_id = session_id
+        self.peer_id = peer_id
+        self.name = name
+        self.security_code = security_code(leader_public_key)
+        self._sealer = ContentSealer(session_id, peer_id, member_key)
+        self._opener = ContentOpener(session_id, local_peer_id=peer_id)
+        self._events_send, self.events = trio.open_memory_channel[SessionEvent](EVENT_BUFFER)
+        self._request_ids = itertools.count(1)
+        self.roster: Roster | None = None
+        self.epoch = 0
+        self.closed: SessionClosed | None = None
+
+    # -- public API -----------------------------------------------------------------------------
+
+    async def send_content(self, message: ContentMessage, recipient: int = EVERYONE) -> None:
+        """Seal ``message`` for the current epoch and send it (to everyone, or one member)."""
+        kind, plaintext = encode_content(message)
+        sealed = self._sealer.seal(kind, recipient, plaintext)
+        await self._send(
+            Sealed(header=sealed.header, ciphertext=sealed.ciphertext, signature=sealed.signature)
+        )
+
+    async def request(
+        self, action: ActionCode, target: int | None = None, *, confirmed: bool = False
+    ) -> int:
+        """Ask the relay to apply a rules action; the answer arrives as :class:`ActionAnswered`.
+
+        ``confirmed`` is this user's own local confirmation (taking presenting back, say): set it
+        only after the person said yes on this machine.
+        """
+        request_id = next(self._request_ids)
+        await self._send(
+            ActionRequest(request_id=request_id, action=action, target=target, confirmed=confirmed)
+        )
+        return request_id
+
+    async def answer_consent(self, consent_id: int, granted: bool) -> None:
+        await self._send(ConsentAnswer(consent_id=consent_id, granted=granted))
+
+    async def leave(self) -> None:
+        if self.closed is None:
+            await self._send(Leave())
+
+    def opener_statistics(self) -> dict[str, int]:
+        stats = self._opener.statistics()
+        return {"opened": stats.opened, **stats.dropped_by_reason()}
+
+    # -- driven by the client's reader task -------------------------------------------------------
+
+    async def _emit(self, event: SessionEvent) -> None:
+        await self._events_send.send(event)
+
+    async def _handle(self, msg: Message) -> None:
+        match msg:
+            case Sealed():
+                await self._open(msg)
+            case Roster():
+                self.roster = msg
+                await self._on_roster(msg)
+                await self._emit(RosterChanged(msg))
+            case ConsentAsk():
+                await self._emit(
+                    ConsentRequested(msg.consent_id, msg.action, msg.actor, msg.target)
+                )
+            case ActionResult():
+                await self._emit(ActionAnswered(msg.request_id, msg.outcome, msg.code, msg.message))
+            case Dropped():
+                await self._emit(UpdatesDropped(msg.count))
+            case SessionEnded():
+                await self._close(SessionClosed(msg.code, msg.message))
+            case Error():
+                await self._emit(RelayError(msg.code, msg.message, msg.in_reply_to))
+            case _:
+                await self._handle_specific(msg)
+
+    async def _handle_specific(self, msg: Message) -> None:
+        """Messages only one kind of session expects; others are ignored."""
+
+    async def _on_roster(self, roster: Roster) -> None:
+        """Hook: the organizer re-keys when members left."""
+
+    async def _open(self, msg: Sealed) -> None:
+        now = trio.current_time()
+        self._opener.expire(now)
+        try:
+            plaintext = self._opener.open(msg.header, msg.ciphertext, msg.signature, now)
+            content = decode_content(msg.header.content_type, plaintext)
+        except (CryptoError, ProtocolError):
+            return  # counted by the opener (or a decode error: nothing to show)
+        await self._emit(ContentReceived(msg.header, content))
+
+    def _use_epoch(self, epoch: int, secret: bytes, keys: dict[int, bytes]) -> None:
+        self._sealer.set_epoch(epoch, secret)
+        self._opener.install(epoch, secret, keys, trio.current_time())
+        self.epoch = epoch
+
+    async def _close(self, closed: SessionClosed) -> None:
+        if self.closed is None:
+            self.closed = closed
+            await self._emit(closed)
+            await self._events_send.aclose()
+
+    async def _connection_lost(self, code: ErrorCode | None, message: str) -> None:
+        if self.closed is None:
+            self.closed = SessionClosed(code, message)
+            with trio.move_on_after(1):
+                await self._emit(self.closed)
+            await self._events_send.aclose()
+
+
+class OrganizerSession(SessionBase):
+    """The organizer's (leader's) session: admission, certificates, re-keys."""
+
+    def __init__(
+        self,
+        send: Send,
+        *,
+        session_id: str,
+        name: str,
+        password: str,
+        admit_policy: AdmitPolicy,
+    ) -> None:
+        self._leader_key = Ed25519PrivateKey.generate()
+        member_key = Ed25519PrivateKey.generate()
+        super().__init__(
+            send,
+            session_id=session_id,
+            peer_id=1,
+            name=name,
+            member_key=member_key,
+            leader_public_key=public_key_bytes(self._leader_key),
+        )
+        self._password = password
+        self.admit_policy = admit_policy
+        own = MemberCertificate(
+            session_id=session_id,
+            peer_id=1,
+            name=name,
+            member_key=public_key_bytes(member_key),
+            standing=Standing.ORGANIZER,
+        )
+        self._certificates: dict[int, SignedCertificate] = {
+            1: sign_certificate(own, self._leader_key)
+        }
+        self._admissions: dict[int, LeaderAdmission] = {}
+        self._awaiting_approval: set[int] = set()
+        self._origins: dict[int, str] = {}
+        #: Admitted by us but not yet in a roster from the relay: not "gone" if a roster that
+        #: the relay sent before it processed our Admit arrives now.
+        self._unconfirmed: set[int] = set()
+        self._use_epoch(1, next_epoch_secret(), self._member_keys())
+
+    @property
+    def awaiting_approval(self) -> frozenset[int]:
+        return frozenset(self._awaiting_approval)
+
+    async def admit(self, peer_id: int) -> None:
+        """The organizer approves a knock that waits for approval."""
+        if peer_id not in self._awaiting_approval:
+            raise KeyError(f"no knock {peer_id} is waiting for approval")
+        self._awaiting_approval.discard(peer_id)
+        await self._admit(peer_id)
+
+    async def decline(self, peer_id: int) -> None:
+        self._awaiting_approval.discard(peer_id)
+        self._admissions.pop(peer_id, None)
+        await self._send(Reject(peer_id=peer_id, reason=RejectReason.DECLINED))
+
+    async def _handle_specific(self, msg: Message) -> None:
+        match msg:
+            case Knock():
+                await self._on_knock(msg)
+            case Confirm():
+                await self._on_confirm(msg)
+            case KnockCancelled():
+                self._admissions.pop(msg.peer_id, None)
+                self._awaiting_approval.discard(msg.peer_id)
+                await self._emit(KnockWithdrawn(msg.peer_id))
+
+    async def _on_knock(self, knock: Knock) -> None:
+        values = KnockValues(
+            peer_id=knock.peer_id,
+            name=knock.name,
+            ephemeral_key=knock.ephemeral_key,
+            spake_message=knock.spake_message,
+            member_key=knock.member_key,
+        )
+        try:
+            admission = LeaderAdmission(self.session_id, self._password, self._leader_key, values)
+        except BadHandshake:
+            await self._send(Reject(peer_id=knock.peer_id, reason=RejectReason.BAD_HANDSHAKE))
+            return
+        self._admissions[knock.peer_id] = admission
+        self._origins[knock.peer_id] = knock.origin
+        await self._send(Challenge(**asdict(admission.challenge)))
+
+    async def _on_confirm(self, confirm: Confirm) -> None:
+        admission = self._admissions.get(confirm.peer_id)
+        if admission is None:
+            return
+        try:
+            admission.check_confirmation(confirm.mac)
+        except (WrongPassword, ProtocolError):
+            del self._admissions[confirm.peer_id]
+            await self._send(Reject(peer_id=confirm.peer_id, reason=RejectReason.WRONG_PASSWORD))
+            await self._emit(
+                JoinAttemptFailed(confirm.peer_id, admission.knock.name, "wrong password")
+            )
+            return
+        needs_approval = self.admit_policy is AdmitPolicy.ASK or (
+            self.admit_policy is AdmitPolicy.PASSWORD and not self._password
+        )
+        origin = self._origins.pop(confirm.peer_id, "")
+        await self._emit(
+            KnockReceived(confirm.peer_id, admission.knock.name, origin, needs_approval)
+        )
+        if needs_approval:
+            self._awaiting_approval.add(confirm.peer_id)
+        else:
+            await self._admit(confirm.peer_id)
+
+    async def _admit(self, peer_id: int) -> None:
+        admission = self._admissions[peer_id]
+        self._certificates[peer_id] = sign_certificate(
+            admission.member_certificate(), self._leader_key
+        )
+        epoch, secret, roster = self._next_epoch()
+        grant = admission.grant(epoch, secret, roster)
+        self._unconfirmed.add(peer_id)
+        await self._send(Admit(peer_id=peer_id, sealed_grant=grant))
+        await self._distribute(epoch, secret, roster, skip=peer_id)
+
+    async def _on_roster(self, roster: Roster) -> None:
+        present = {entry.peer_id for entry in roster.members}
+        self._unconfirmed -= present
+        gone = [
+            pid for pid in self._certificates if pid not in present and pid not in self._unconfirmed
+        ]
+        if not gone:
+            return
+        for pid in gone:
+            del self._certificates[pid]
+            self._admissions.pop(pid, None)
+        epoch, secret, certs = self._next_epoch()
+        await self._distribute(epoch, secret, certs, skip=None)
+
+    def _next_epoch(self) -> tuple[int, bytes, tuple[SignedCertificate, ...]]:
+        epoch = self.epoch + 1
+        secret = next_epoch_secret()
+        roster = tuple(self._certificates[pid] for pid in sorted(self._certificates))
+        return epoch, secret, roster
+
+    async def _distribute(
+        self,
+        epoch: int,
+        secret: bytes,
+        roster: tuple[SignedCertificate, ...],
+        *,
+        skip: int | None,
+    ) -> None:
+        """Send the new epoch to every member over its pair channel, then switch ourselves."""
+        rekey = ReKey(epoch=epoch, epoch_secret=secret, roster=roster)
+        for pid, admission in self._admissions.items():
+            if pid == skip or pid not in self._certificates:
+                continue
+            await self._send(PairSealed(peer_id=pid, sealed=admission.seal_rekey(rekey)))
+        self._use_epoch(epoch, secret, self._member_keys())
+        await self._emit(EpochChanged(epoch))
+
+    def _member_keys(self) -> dict[int, bytes]:
+        return {pid: c.certificate.member_key for pid, c in self._certificates.items()}
+
+
+class MemberSession(SessionBase):
+    """A participant's session: keys come from the leader over the pair channel."""
+
+    def __init__(self, send: Send, admission: JoinerAdmission, membership: Membership) -> None:
+        super().__init__(
+            send,
+            session_id=membership.session_id,
+            peer_id=membership.peer_id,
+            name=membership.name,
+            member_key=membership.member_private_key,
+            leader_public_key=membership.leader_public_key,
+        )
+        # The leader's key has been verified by the handshake; the code derives from it.
+        self._admission = admission
+        self._use_epoch(membership.epoch, membership.epoch_secret, membership.member_keys())
+
+    async def _handle_specific(self, msg: Message) -> None:
+        if isinstance(msg, PairSealed):
+            try:
+                update = self._admission.on_rekey(msg.sealed)
+            except (CryptoError, ProtocolError):
+                return
+            self._use_epoch(update.epoch, update.epoch_secret, update.member_keys())
+            await self._emit(EpochChanged(update.epoch))

@@ -1,0 +1,65 @@
+"""Every knob of the relay in one frozen dataclass, with defaults that are safe in production.
+
+Tests and ``porthole demo`` shorten timeouts or cheapen password hashing by building a config
+with :func:`dataclasses.replace`; nothing reads settings from globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.protocol import DEFAULT_MAX_FRAME
+from relay.limits import BackoffPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 7443
+    #: Certificate and key; ``None`` means "self-signed, generated in the data directory".
+    cert_path: Path | None = None
+    key_path: Path | None = None
+    relay_name: str = "porthole relay"
+
+    # Sizes.
+    max_frame: int = DEFAULT_MAX_FRAME
+    #: Bytes and messages a member may have queued before droppable updates are dropped for it
+    #: and, for anything else, it is disconnected as a slow consumer.
+    send_queue_bytes: int = 16 * 1024 * 1024
+    send_queue_messages: int = 512
+    max_members: int = 64
+    max_sessions: int = 10_000
+
+    # Time, in seconds.
+    #: From TCP accept to a completed Hello/Welcome exchange (covers TLS and slowloris).
+    handshake_timeout: float = 10.0
+    #: A connection that sends nothing (not even a Ping) for this long is closed.
+    idle_timeout: float = 60.0
+    #: A frame that is started but not finished within this long is a slowloris: closed.
+    frame_timeout: float = 30.0
+    #: A single write to a member that does not complete within this long: slow consumer.
+    write_timeout: float = 15.0
+    #: How long a knock may wait for the organizer (password-less sessions wait for a person).
+    join_timeout: float = 300.0
+
+    # Abuse limits.
+    max_connections_per_address: int = 32
+    #: Control messages per second (and burst) per connection; content is bounded by queues.
+    control_rate: float = 50.0
+    control_burst: float = 200.0
+    join_failures_per_address: BackoffPolicy = field(default_factory=BackoffPolicy)
+    #: Per session ID the limit is looser and the lockout short: anyone who knows an ID could
+    #: otherwise lock its legitimate joiners out for hours. The per-address limit (and SPAKE2's
+    #: one guess per attempt) carries the brute-force defence.
+    join_failures_per_session: BackoffPolicy = field(
+        default_factory=lambda: BackoffPolicy(
+            free_failures=20, max_delay=60.0, lockout_after=200, lockout_duration=900.0
+        )
+    )
+    login_failures: BackoffPolicy = field(default_factory=BackoffPolicy)
+
+    #: argon2id cost for organizer passwords; tests lower it.
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 64 * 1024

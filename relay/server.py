@@ -1,0 +1,464 @@
+"""The trio relay: TLS listener, one nursery per connection, limits, and the switchboard.
+
+Each connection gets a reader task (bytes → sans-IO events → switchboard) and a writer task
+(bounded outbox → socket), inside its own cancel scope, so ending one connection — a slow
+reader, a protocol violation, a timeout — touches nothing else. Timeouts are deadlines, not
+per-read allowances: the Hello/Welcome exchange (TLS included) must finish within
+``handshake_timeout`` however slowly bytes dribble in, and a frame that has started must finish
+within ``frame_timeout``; that is what defeats a slowloris.
+
+Start it in a nursery (trio's convention for servers)::
+
+    info = await nursery.start(serve_relay, config)
+    print(info.port, info.fingerprint)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+import trio
+
+from core.errors import ErrorCode, ProtocolError, RemoteProtocolError
+from core.protocol import CONNECTION_CLOSED, NEED_DATA, Message, State
+from core.protocol.framing import encode_frame
+from core.protocol.messages import (
+    ActionRequest,
+    Admit,
+    Challenge,
+    Close,
+    Confirm,
+    ConsentAnswer,
+    CreateSession,
+    Dropped,
+    Error,
+    Hello,
+    Join,
+    Leave,
+    Login,
+    LoginOk,
+    PairSealed,
+    Ping,
+    Pong,
+    Reject,
+    Sealed,
+    Welcome,
+)
+from core.tlspin import ALPN_PROTOCOL
+from relay.config import RelayConfig
+from relay.limits import ConnectionLimiter, FailureTracker, TokenBucket, address_key
+from relay.peer import Peer
+from relay.recorder import Recorder
+from relay.sessions import PendingJoin, Refusal, Switchboard
+from relay.store import LoginCheck, RelayStore, SecurityEventKind
+from relay.tls import ensure_certificate, load_fingerprint, server_ssl_context
+
+log = logging.getLogger("porthole.relay")
+
+RECEIVE_CHUNK = 256 * 1024
+WRITE_BATCH = 256 * 1024
+
+
+def _software() -> str:
+    try:
+        return f"porthole-relay {version('porthole')}"
+    except PackageNotFoundError:
+        return "porthole-relay"
+
+
+@dataclass(frozen=True, slots=True)
+class RelayInfo:
+    """What ``nursery.start(serve_relay, ...)`` returns: where the relay listens and its pin."""
+
+    host: str
+    port: int
+    fingerprint: str
+    relay: Relay
+
+
+@dataclass(frozen=True, slots=True)
+class RelayStatistics:
+    connections: int
+    sessions: int
+    members: int
+    bytes_relayed: int
+    messages_relayed: int
+
+
+class _PeerClosed(Exception):
+    """The peer sent ``Close``: stop reading."""
+
+
+class Relay:
+    """Connection handling around one :class:`Switchboard`."""
+
+    def __init__(self, config: RelayConfig, store: RelayStore, recorder: Recorder) -> None:
+        self.config = config
+        self.store = store
+        self.recorder = recorder
+        self.switchboard = Switchboard(
+            config,
+            recorder,
+            clock=trio.current_time,
+            wall_clock=time.time,
+            schedule_decoy_refusal=self._schedule_decoy_refusal,
+        )
+        self.connections = ConnectionLimiter(config.max_connections_per_address)
+        self.login_failures = FailureTracker(config.login_failures)
+        self._hash_limiter = trio.CapacityLimiter(2)
+        self._conn_ids = itertools.count(1)
+        self._peers: set[Peer] = set()
+        self._nursery: trio.Nursery | None = None
+        #: Sees every byte the relay reads and writes, after TLS. For tests that prove the relay
+        #: only ever handles ciphertext; nothing in the relay sets it, and no CLI option does.
+        self.wiretap: Callable[[int, str, bytes], None] | None = None
+
+    def statistics(self) -> RelayStatistics:
+        sessions = self.switchboard.sessions.values()
+        return RelayStatistics(
+            connections=len(self._peers),
+            sessions=len(sessions),
+            members=sum(len(s.members) for s in sessions),
+            bytes_relayed=self.switchboard.bytes_relayed,
+            messages_relayed=self.switchboard.messages_relayed,
+        )
+
+    # -- background ------------------------------------------------------------------------------
+
+    async def run_background(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            while True:
+                await trio.sleep(min(5.0, self.config.join_timeout / 4))
+                self.switchboard.sweep()
+
+    def _schedule_decoy_refusal(self, pending: PendingJoin) -> None:
+        """Refuse a decoy join after a delay like a real leader's round trip."""
+
+        async def later() -> None:
+            await trio.sleep(0.03 + secrets.randbelow(120) / 1000)
+            self.switchboard.finish_decoy(pending)
+
+        assert self._nursery is not None
+        self._nursery.start_soon(later)
+
+    # -- one connection --------------------------------------------------------------------------
+
+    async def handle(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
+        try:
+            address = str(stream.transport_stream.socket.getpeername()[0])
+        except OSError:
+            await trio.aclose_forcefully(stream)
+            return
+        key = address_key(address)
+        if not self.connections.try_acquire(key):
+            await self._refuse_connection(stream)
+            return
+        try:
+            await self._serve_connection(stream, address, key)
+        except Exception:
+            # A bug while serving one connection must cost that connection only, never the
+            # relay: log it (no message contents are in scope of a traceback's text) and move on.
+            log.exception("internal error while serving a connection from %s", key)
+        finally:
+            self.connections.release(key)
+
+    async def _serve_connection(
+        self, stream: trio.SSLStream[trio.SocketStream], address: str, key: str
+    ) -> None:
+        with trio.move_on_after(self.config.handshake_timeout) as scope:
+            try:
+                await stream.do_handshake()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                scope.cancel()
+        if scope.cancelled_caught or stream.selected_alpn_protocol() != ALPN_PROTOCOL:
+            # No TLS, too slow, or not speaking porthole/1 (the HTTP carrier comes later).
+            await trio.aclose_forcefully(stream)
+            return
+        peer = Peer(
+            next(self._conn_ids),
+            address,
+            key,
+            max_frame=self.config.max_frame,
+            queue_bytes=self.config.send_queue_bytes,
+            queue_messages=self.config.send_queue_messages,
+        )
+        self._peers.add(peer)
+        try:
+            with peer.cancel_scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer, peer, stream)
+                    await self._reader(peer, stream)
+                    peer.cancel_scope.cancel()
+        finally:
+            self._peers.discard(peer)
+            self.switchboard.leave(peer, explicit=False)
+            with trio.CancelScope(shield=True):
+                await self._close(peer, stream)
+
+    async def _refuse_connection(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
+        close = Close(
+            code=ErrorCode.TOO_MANY_CONNECTIONS,
+            message="Too many connections from your address; close some and try again.",
+        )
+        with (
+            trio.move_on_after(2),
+            contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError),
+        ):
+            await stream.send_all(encode_frame(close))
+        await trio.aclose_forcefully(stream)
+
+    async def _close(self, peer: Peer, stream: trio.SSLStream[trio.SocketStream]) -> None:
+        """Best effort: flush what is queued and say why we close, then close."""
+        pending: list[bytes] = []
+        while True:
+            try:
+                pending.append(peer.outbox.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        reason = peer.close_reason
+        if reason is not None and peer.conn.state is not State.CLOSED:
+            with contextlib.suppress(ProtocolError):
+                pending.append(peer.conn.send(Close(code=reason.code, message=reason.message)))
+        peer.close_outbox()
+        with trio.move_on_after(1):
+            try:
+                if pending:
+                    await stream.send_all(b"".join(pending))
+                await stream.aclose()
+                return
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        await trio.aclose_forcefully(stream)
+
+    async def _writer(self, peer: Peer, stream: trio.SSLStream[trio.SocketStream]) -> None:
+        async for frame in peer.outbox:
+            peer.took(frame)
+            batch = [frame]
+            size = len(frame)
+            while size < WRITE_BATCH:
+                try:
+                    more = peer.outbox.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                peer.took(more)
+                batch.append(more)
+                size += len(more)
+            if peer.dropped_unreported:
+                batch.append(peer.conn.send(Dropped(count=min(peer.dropped_unreported, 2**32 - 1))))
+                peer.dropped_unreported = 0
+            payload = b"".join(batch)
+            if self.wiretap is not None:
+                self.wiretap(peer.conn_id, "out", payload)
+            with trio.move_on_after(self.config.write_timeout) as scope:
+                try:
+                    await stream.send_all(payload)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    peer.cancel_scope.cancel()
+                    return
+            if scope.cancelled_caught:
+                peer.disconnect(
+                    ErrorCode.SLOW_CONSUMER, "Your connection stopped accepting data; disconnected."
+                )
+                return
+
+    async def _reader(self, peer: Peer, stream: trio.SSLStream[trio.SocketStream]) -> None:
+        conn = peer.conn
+        cfg = self.config
+        handshake_deadline = trio.current_time() + cfg.handshake_timeout
+        frame_started: float | None = None
+        bucket = TokenBucket(cfg.control_rate, cfg.control_burst)
+        while True:
+            now = trio.current_time()
+            if conn.state is State.AWAIT_HELLO:
+                deadline, why = handshake_deadline, "The handshake took too long."
+            else:
+                deadline, why = now + cfg.idle_timeout, "Idle for too long."
+            if frame_started is not None and frame_started + cfg.frame_timeout < deadline:
+                deadline, why = frame_started + cfg.frame_timeout, "A message took too long."
+            data: bytes | bytearray = b""
+            with trio.move_on_at(deadline) as scope:
+                try:
+                    data = await stream.receive_some(RECEIVE_CHUNK)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+            if scope.cancelled_caught:
+                peer.disconnect(ErrorCode.TIMEOUT, why)
+                return
+            if self.wiretap is not None:
+                self.wiretap(peer.conn_id, "in", bytes(data))
+            try:
+                conn.receive_data(data)
+                while True:
+                    event = conn.next_event()
+                    if event is NEED_DATA:
+                        break
+                    if event is CONNECTION_CLOSED:
+                        return
+                    assert isinstance(event, Message)
+                    await self._dispatch(peer, event, bucket)
+            except RemoteProtocolError as exc:
+                peer.disconnect(exc.code, exc.message)
+                return
+            except _PeerClosed:
+                return
+            if conn.statistics().bytes_buffered:
+                frame_started = frame_started if frame_started is not None else trio.current_time()
+            else:
+                frame_started = None
+
+    async def _dispatch(self, peer: Peer, msg: Message, bucket: TokenBucket) -> None:
+        if not isinstance(msg, Sealed | Ping | Pong) and not bucket.take(trio.current_time()):
+            raise RemoteProtocolError(
+                ErrorCode.RATE_LIMITED, "Too many requests too quickly; slow down."
+            )
+        sb = self.switchboard
+        try:
+            match msg:
+                case Hello():
+                    peer.send(
+                        Welcome(
+                            relay_name=self.config.relay_name,
+                            software=_software(),
+                            max_frame=self.config.max_frame,
+                            idle_timeout_s=max(1, int(self.config.idle_timeout)),
+                        )
+                    )
+                case Ping(nonce=nonce):
+                    peer.send(Pong(nonce=nonce))
+                case Pong() | Error():
+                    pass
+                case Close():
+                    raise _PeerClosed
+                case Sealed():
+                    sb.route(peer, msg)
+                case Login():
+                    await self._login(peer, msg)
+                case CreateSession():
+                    sb.create(peer, msg)
+                case Join():
+                    sb.join(peer, msg)
+                case Challenge():
+                    sb.challenge(peer, msg)
+                case Confirm():
+                    sb.confirm(peer, msg)
+                case Admit():
+                    sb.admit(peer, msg)
+                case Reject():
+                    sb.reject(peer, msg)
+                case PairSealed():
+                    sb.pair(peer, msg)
+                case ActionRequest():
+                    sb.action(peer, msg)
+                case ConsentAnswer():
+                    sb.consent_answer(peer, msg)
+                case Leave():
+                    sb.leave(peer, explicit=True)
+                case _:
+                    raise Refusal(
+                        ErrorCode.UNEXPECTED_MESSAGE, f"{type(msg).__name__} is unexpected"
+                    )
+        except Refusal as refusal:
+            peer.send(Error(code=refusal.code, message=refusal.message, in_reply_to=msg.TYPE))
+
+    async def _login(self, peer: Peer, msg: Login) -> None:
+        if peer.username is not None:
+            raise Refusal(ErrorCode.ALREADY_DONE, "This connection is already logged in.")
+        now = trio.current_time()
+        keys = (peer.address_key, f"user:{msg.username.casefold()}")
+        for key in keys:
+            verdict = self.login_failures.check(key, now)
+            if not verdict.allowed:
+                seconds = max(1, round(verdict.retry_after))
+                code = ErrorCode.LOCKED_OUT if verdict.locked_out else ErrorCode.RATE_LIMITED
+                raise Refusal(code, f"Too many failed logins. Try again in {seconds} s.")
+        async with self._hash_limiter:
+            result = await trio.to_thread.run_sync(
+                self.store.verify_login, msg.username, msg.password
+            )
+        if result is LoginCheck.OK:
+            for key in keys:
+                self.login_failures.record_success(key)
+            peer.username = msg.username
+            peer.send(LoginOk(username=msg.username))
+            return
+        if result is LoginCheck.DISABLED:
+            raise Refusal(
+                ErrorCode.ACCOUNT_DISABLED,
+                "This organizer account is disabled; ask the relay operator.",
+            )
+        now = trio.current_time()
+        for key in keys:
+            self.login_failures.record_failure(key, now)
+        self.recorder.security_event(
+            time.time(), SecurityEventKind.LOGIN_FAILED, peer.address_key, username=msg.username
+        )
+        raise Refusal(ErrorCode.LOGIN_FAILED, "Wrong user name or password.")
+
+    def end_all_sessions(self, message: str) -> None:
+        self.switchboard.end_all(message)
+
+
+async def serve_relay(
+    config: RelayConfig,
+    *,
+    stop: trio.Event | None = None,
+    task_status: trio.TaskStatus[RelayInfo] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a relay until cancelled or until ``stop`` is set (then end sessions gracefully)."""
+    if config.cert_path is not None and config.key_path is not None:
+        cert_path, key_path = config.cert_path, config.key_path
+    else:
+        paths = ensure_certificate(config.data_dir)
+        cert_path, key_path = paths.cert, paths.key
+    ssl_context = server_ssl_context(cert_path, key_path)
+    fingerprint = load_fingerprint(cert_path)
+    store = RelayStore.open(
+        config.data_dir,
+        time_cost=config.argon2_time_cost,
+        memory_cost=config.argon2_memory_cost,
+    )
+    try:
+        listeners = await trio.open_ssl_over_tcp_listeners(
+            config.port, ssl_context, host=config.host
+        )
+        port = _bound_port(listeners[0])
+        recorder = Recorder(store)
+        relay = Relay(config, store, recorder)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(recorder.run)
+            await nursery.start(relay.run_background)
+            async with trio.open_nursery() as connections:
+                await connections.start(trio.serve_listeners, relay.handle, listeners)
+                task_status.started(RelayInfo(config.host, port, fingerprint, relay))
+                try:
+                    if stop is None:
+                        await trio.sleep_forever()
+                    await stop.wait()
+                    relay.end_all_sessions("The relay is shutting down.")
+                    await trio.sleep(0.5)  # let writers flush the SessionEnded notices
+                finally:
+                    connections.cancel_scope.cancel()
+            with trio.CancelScope(shield=True), trio.move_on_after(5):
+                relay.end_all_sessions("The relay is shutting down.")
+                await recorder.wait_idle()
+            nursery.cancel_scope.cancel()
+    finally:
+        store.close()
+
+
+def _bound_port(listener: trio.SSLListener[trio.SocketStream]) -> int:
+    transport = listener.transport_listener
+    assert isinstance(transport, trio.SocketListener)
+    port: int = transport.socket.getsockname()[1]
+    return port

@@ -1,0 +1,63 @@
+"""``porthole-relay serve``: run the relay until SIGINT/SIGTERM, then end sessions cleanly.
+
+Prints where it listens and the certificate fingerprint clients pin (the same value join links
+carry as ``fp=``), then nothing per connection: the relay has nothing of a session to log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from functools import partial
+
+import trio
+
+from core.tlspin import format_fingerprint
+from relay.config import RelayConfig
+from relay.server import serve_relay
+from relay.tls import CertificateError
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    host, port = args.listen
+    if (args.cert is None) != (args.key is None):
+        print("porthole-relay serve: give both --cert and --key, or neither.", file=sys.stderr)
+        return 2
+    config = RelayConfig(
+        data_dir=args.data_dir,
+        host=host,
+        port=port,
+        cert_path=args.cert,
+        key_path=args.key,
+    )
+    try:
+        trio.run(_serve, config)
+    except CertificateError as exc:
+        print(f"porthole-relay serve: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(f"porthole-relay serve: cannot listen on {host}:{port}: {reason}.", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _serve(config: RelayConfig) -> None:
+    stop = trio.Event()
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            info = await nursery.start(partial(serve_relay, config, stop=stop))
+            shown_host = f"[{info.host}]" if ":" in info.host else info.host
+            print(f"porthole relay listening on {shown_host}:{info.port}", flush=True)
+            print(f"certificate fingerprint: {format_fingerprint(info.fingerprint)}", flush=True)
+            print(
+                f"join links look like: porthole://{shown_host}:{info.port}/SESSIONID"
+                f"?fp={info.fingerprint}",
+                flush=True,
+            )
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                print(f"{name}: ending sessions and shutting down", flush=True)
+                stop.set()
+                break

@@ -1,0 +1,706 @@
+"""The switchboard: live sessions, the join flow, content fan-out, actions and consent.
+
+Everything here is synchronous and never blocks: it runs inside the reader task of whichever
+connection sent the message, changes in-memory state and queues messages on peers (which never
+wait, see :mod:`relay.peer`). Disk writes go to the :class:`~relay.recorder.Recorder`'s queue;
+slow work (password hashing) happens in :mod:`relay.server` before a call lands here.
+
+The relay enforces the session rules with the same pure table the clients use
+(:func:`core.rules.decide`): the clients' own consent checks are the first wall, this is the
+second. It routes sealed content by its clear header and never opens it.
+
+Join flow (DESIGN §4.3), relay side::
+
+    Join ──▶ limits ──▶ session? ── yes ─▶ Knock to organizer ─▶ Challenge ─▶ Confirm ─▶ Admit
+                           │                                                     └──▶ Reject
+                           └─ no ──▶ decoy Challenge ─▶ Confirm ─▶ (delay) JOIN_REFUSED
+
+An unknown session ID and a wrong password cost the same round trips and end in the same
+``JOIN_REFUSED`` sentence, so an attacker cannot tell which session IDs exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from core.crypto.admission_common import KnockValues
+from core.crypto.decoy import decoy_challenge
+from core.crypto.errors import CryptoError
+from core.errors import ErrorCode, ProtocolError
+from core.protocol.content import ContentType
+from core.protocol.framing import encode_frame
+from core.protocol.messages import (
+    ActionOutcome,
+    ActionRequest,
+    ActionResult,
+    Admit,
+    Challenge,
+    Confirm,
+    ConsentAnswer,
+    ConsentAsk,
+    CreateSession,
+    Join,
+    Knock,
+    KnockCancelled,
+    MemberState,
+    PairSealed,
+    Reject,
+    RejectReason,
+    Roster,
+    RosterEntry,
+    Sealed,
+    SessionCreated,
+    SessionEnded,
+)
+from core.protocol.messages import Error as ErrorMessage
+from core.rules import (
+    Action,
+    Allowed,
+    Consent,
+    NeedsConsent,
+    Refused,
+    SessionState,
+    decide,
+    new_session,
+)
+from relay.config import RelayConfig
+from relay.limits import FailureTracker, Verdict
+from relay.peer import Peer
+from relay.recorder import Recorder
+from relay.store import SecurityEventKind
+
+#: The one sentence for both "no such session" and "wrong password".
+JOIN_REFUSED_TEXT = "Wrong session ID or password."
+#: Actions that travel as their own messages, not as ActionRequest.
+_OWN_MESSAGE_ACTIONS = frozenset({Action.JOIN, Action.ADMIT, Action.REJECT, Action.LEAVE})
+
+
+class Refusal(ProtocolError):
+    """A request the relay turns down; the server answers it with ``Error``."""
+
+
+class Stage(Enum):
+    KNOCKED = "knocked"
+    CHALLENGED = "challenged"
+    CONFIRMED = "confirmed"
+
+
+@dataclass(slots=True, eq=False)
+class PendingJoin:
+    """A joiner between ``Join`` and ``Admit``/``Reject``; ``session`` None means a decoy."""
+
+    peer: Peer
+    session: Session | None
+    session_id: str
+    peer_id: int
+    name: str
+    stage: Stage
+    started: float
+
+
+@dataclass(slots=True, eq=False)
+class PendingConsent:
+    consent_id: int
+    request_id: int
+    actor: int
+    action: Action
+    target: int | None
+    from_peer: int
+
+
+@dataclass(slots=True, eq=False)
+class Session:
+    id: str
+    token: int
+    organizer: Peer
+    state: SessionState
+    names: dict[int, str]
+    members: dict[int, Peer]
+    pending: dict[int, PendingJoin] = field(default_factory=dict)
+    consents: dict[int, PendingConsent] = field(default_factory=dict)
+    next_peer_id: int = 2
+    next_consent_id: int = 1
+    bytes_relayed: int = 0
+    messages_relayed: int = 0
+    peak_members: int = 1
+    total_members: int = 1
+
+    def allocate_peer_id(self) -> int:
+        peer_id = self.next_peer_id
+        self.next_peer_id += 1
+        return peer_id
+
+    def roster(self) -> Roster:
+        s = self.state
+        return Roster(
+            session_id=self.id,
+            members=tuple(
+                RosterEntry(
+                    peer_id=pid,
+                    name=self.names[pid],
+                    is_organizer=pid == s.organizer,
+                    state=MemberState.CONNECTED,
+                )
+                for pid in sorted(s.members)
+            ),
+            presenter=s.presenter,
+            controller=s.controller,
+            has_presented=tuple(sorted(s.has_presented)),
+            locked=s.locked,
+            paused=s.paused,
+            has_password=s.has_password,
+        )
+
+    def broadcast(self, msg: Roster | SessionEnded) -> None:
+        for member in self.members.values():
+            member.send(msg)
+
+
+def _verdict_sentence(verdict: Verdict, what: str) -> Refusal:
+    seconds = max(1, round(verdict.retry_after))
+    if verdict.locked_out:
+        return Refusal(
+            ErrorCode.LOCKED_OUT,
+            f"Too many failed attempts {what}; locked for {seconds} s. "
+            "Ask the organizer to check the session ID and password.",
+        )
+    return Refusal(
+        ErrorCode.RATE_LIMITED,
+        f"Too many failed attempts {what}. Try again in {seconds} s.",
+    )
+
+
+class Switchboard:
+    """All live sessions of one relay, and the rules that move peers between them."""
+
+    def __init__(
+        self,
+        config: RelayConfig,
+        recorder: Recorder,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float],
+        schedule_decoy_refusal: Callable[[PendingJoin], None],
+    ) -> None:
+        self.config = config
+        self.recorder = recorder
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.schedule_decoy_refusal = schedule_decoy_refusal
+        self.sessions: dict[str, Session] = {}
+        self.join_failures_by_address = FailureTracker(config.join_failures_per_address)
+        self.join_failures_by_session = FailureTracker(config.join_failures_per_session)
+        self._next_token = 1
+        self.bytes_relayed = 0
+        self.messages_relayed = 0
+
+    # -- creating ---------------------------------------------------------------------------------
+
+    def create(self, peer: Peer, msg: CreateSession) -> None:
+        if peer.username is None:
+            raise Refusal(ErrorCode.NOT_LOGGED_IN, "Log in as an organizer to create a session.")
+        self._require_no_session(peer)
+        if len(self.sessions) >= self.config.max_sessions:
+            raise Refusal(ErrorCode.SESSION_FULL, "This relay is at its session limit; try later.")
+        if msg.requested_id is not None:
+            if not msg.has_password:
+                raise Refusal(
+                    ErrorCode.CHOSEN_ID_NEEDS_PASSWORD,
+                    "A session with a chosen ID needs a session password.",
+                )
+            if msg.requested_id in self.sessions:
+                raise Refusal(
+                    ErrorCode.SESSION_ID_TAKEN, f"Session ID {msg.requested_id} is in use."
+                )
+            session_id = msg.requested_id
+        else:
+            session_id = self._random_session_id()
+        organizer_id = 1
+        session = Session(
+            id=session_id,
+            token=self._next_token,
+            organizer=peer,
+            state=new_session(
+                organizer_id,
+                has_password=msg.has_password,
+                organizer_presents=msg.organizer_presents,
+            ),
+            names={organizer_id: msg.organizer_name},
+            members={organizer_id: peer},
+        )
+        self._next_token += 1
+        self.sessions[session_id] = session
+        peer.session, peer.peer_id = session, organizer_id
+        self.recorder.session_started(session.token, session_id, peer.username, self.wall_clock())
+        peer.send(SessionCreated(session_id=session_id, peer_id=organizer_id))
+        peer.send(session.roster())
+
+    def _random_session_id(self) -> str:
+        while True:
+            candidate = str(100_000_000 + secrets.randbelow(900_000_000))
+            if candidate not in self.sessions:
+                return candidate
+
+    def _require_no_session(self, peer: Peer) -> None:
+        if peer.session is not None or peer.pending is not None:
+            raise Refusal(ErrorCode.ALREADY_DONE, "This connection is already in a session.")
+
+    # -- joining ----------------------------------------------------------------------------------
+
+    def join(self, peer: Peer, msg: Join) -> None:
+        self._require_no_session(peer)
+        now = self.clock()
+        by_address = self.join_failures_by_address.check(peer.address_key, now)
+        if not by_address.allowed:
+            raise _verdict_sentence(by_address, "from your network address")
+        by_session = self.join_failures_by_session.check(msg.session_id, now)
+        if not by_session.allowed:
+            raise _verdict_sentence(by_session, "for this session ID")
+        knock = KnockValues(
+            peer_id=1,  # placeholder, replaced below once the id is known
+            name=msg.name,
+            ephemeral_key=msg.ephemeral_key,
+            spake_message=msg.spake_message,
+            member_key=msg.member_key,
+        )
+        session = self.sessions.get(msg.session_id)
+        if session is None or session.state.ended:
+            self._start_decoy(peer, msg, knock, now)
+            return
+        if len(session.members) + len(session.pending) >= self.config.max_members:
+            raise Refusal(ErrorCode.SESSION_FULL, "This session is full.")
+        peer_id = session.allocate_peer_id()
+        verdict = decide(session.state, peer_id, Action.JOIN)
+        if isinstance(verdict, Refused):
+            raise Refusal(verdict.code, verdict.reason)
+        pending = PendingJoin(
+            peer=peer,
+            session=session,
+            session_id=session.id,
+            peer_id=peer_id,
+            name=msg.name,
+            stage=Stage.KNOCKED,
+            started=now,
+        )
+        session.pending[peer_id] = pending
+        peer.pending = pending
+        session.organizer.send(
+            Knock(
+                peer_id=peer_id,
+                name=msg.name,
+                ephemeral_key=msg.ephemeral_key,
+                spake_message=msg.spake_message,
+                member_key=msg.member_key,
+                origin=peer.address,
+            )
+        )
+
+    def _start_decoy(self, peer: Peer, msg: Join, knock: KnockValues, now: float) -> None:
+        peer_id = 2 + secrets.randbelow(8)
+        knock = KnockValues(
+            peer_id=peer_id,
+            name=knock.name,
+            ephemeral_key=knock.ephemeral_key,
+            spake_message=knock.spake_message,
+            member_key=knock.member_key,
+        )
+        try:
+            values = decoy_challenge(msg.session_id, knock)
+        except CryptoError:
+            self._join_failed(peer, msg.session_id, "malformed knock")
+            raise Refusal(ErrorCode.JOIN_REFUSED, JOIN_REFUSED_TEXT) from None
+        peer.pending = PendingJoin(
+            peer=peer,
+            session=None,
+            session_id=msg.session_id,
+            peer_id=peer_id,
+            name=msg.name,
+            stage=Stage.CHALLENGED,
+            started=now,
+        )
+        peer.send(
+            Challenge(
+                peer_id=values.peer_id,
+                ephemeral_key=values.ephemeral_key,
+                spake_message=values.spake_message,
+                leader_key=values.leader_key,
+                signature=values.signature,
+            )
+        )
+
+    def challenge(self, peer: Peer, msg: Challenge) -> None:
+        pending = self._knock_for_organizer(peer, msg.peer_id, Stage.KNOCKED)
+        pending.stage = Stage.CHALLENGED
+        pending.peer.send(msg)
+
+    def confirm(self, peer: Peer, msg: Confirm) -> None:
+        pending = peer.pending
+        if (
+            pending is None
+            or pending.peer_id != msg.peer_id
+            or pending.stage is not Stage.CHALLENGED
+        ):
+            raise Refusal(ErrorCode.UNEXPECTED_MESSAGE, "No join is waiting for a confirmation.")
+        pending.stage = Stage.CONFIRMED
+        if pending.session is None:
+            self.schedule_decoy_refusal(pending)
+        else:
+            pending.session.organizer.send(msg)
+
+    def finish_decoy(self, pending: PendingJoin) -> None:
+        """Called after the decoy's delay: refuse exactly like a wrong password."""
+        if pending.peer.pending is not pending:
+            return
+        pending.peer.pending = None
+        self._join_failed(pending.peer, pending.session_id, "unknown session")
+        pending.peer.send(_join_error(ErrorCode.JOIN_REFUSED, JOIN_REFUSED_TEXT))
+
+    def admit(self, peer: Peer, msg: Admit) -> None:
+        pending = self._knock_for_organizer(peer, msg.peer_id, Stage.CONFIRMED)
+        session = pending.session
+        assert session is not None
+        verdict = decide(session.state, session.state.organizer, Action.ADMIT, target=msg.peer_id)
+        if not isinstance(verdict, Allowed):
+            reason = verdict.reason if isinstance(verdict, Refused) else "needs consent"
+            raise Refusal(ErrorCode.NOT_ALLOWED, reason)
+        del session.pending[msg.peer_id]
+        joiner = pending.peer
+        joiner.pending = None
+        joiner.session, joiner.peer_id = session, msg.peer_id
+        session.state = verdict.state
+        session.names[msg.peer_id] = pending.name
+        session.members[msg.peer_id] = joiner
+        session.total_members += 1
+        session.peak_members = max(session.peak_members, len(session.members))
+        self.join_failures_by_address.record_success(joiner.address_key)
+        joiner.send(msg)
+        session.broadcast(session.roster())
+
+    def reject(self, peer: Peer, msg: Reject) -> None:
+        pending = self._knock_for_organizer(peer, msg.peer_id, None)
+        session = pending.session
+        assert session is not None
+        del session.pending[msg.peer_id]
+        pending.peer.pending = None
+        if msg.reason in (RejectReason.WRONG_PASSWORD, RejectReason.BAD_HANDSHAKE):
+            self._join_failed(pending.peer, session.id, msg.reason.name.lower())
+            pending.peer.send(_join_error(ErrorCode.JOIN_REFUSED, JOIN_REFUSED_TEXT))
+        elif msg.reason is RejectReason.DECLINED:
+            pending.peer.send(
+                _join_error(
+                    ErrorCode.KNOCK_DECLINED, "The organizer declined your request to join."
+                )
+            )
+        elif msg.reason is RejectReason.LOCKED:
+            pending.peer.send(_join_error(ErrorCode.SESSION_LOCKED, "The session is locked."))
+        else:
+            pending.peer.send(_join_error(ErrorCode.SESSION_FULL, "This session is full."))
+
+    def _knock_for_organizer(self, peer: Peer, peer_id: int, stage: Stage | None) -> PendingJoin:
+        session = peer.session
+        if session is None or session.organizer is not peer:
+            raise Refusal(ErrorCode.NOT_ALLOWED, "Only the organizer answers knocks.")
+        pending = session.pending.get(peer_id)
+        if pending is None or (stage is not None and pending.stage is not stage):
+            raise Refusal(ErrorCode.NO_SUCH_MEMBER, f"No knock {peer_id} is waiting for that.")
+        return pending
+
+    def _join_failed(self, peer: Peer, session_id: str, detail: str) -> None:
+        now = self.clock()
+        self.recorder.security_event(
+            self.wall_clock(),
+            SecurityEventKind.JOIN_FAILED,
+            peer.address_key,
+            session_id=session_id,
+            detail=detail,
+        )
+        for tracker, key in (
+            (self.join_failures_by_address, peer.address_key),
+            (self.join_failures_by_session, session_id),
+        ):
+            was_locked = tracker.check(key, now).locked_out
+            if tracker.record_failure(key, now).locked_out and not was_locked:
+                self.recorder.security_event(
+                    self.wall_clock(),
+                    SecurityEventKind.LOCKOUT,
+                    peer.address_key,
+                    session_id=session_id,
+                    detail=f"joins locked for {key}",
+                )
+
+    def cancel_pending(self, pending: PendingJoin, code: ErrorCode, message: str) -> None:
+        """Drop a knock (timeout, joiner gone): tell the joiner and the organizer."""
+        if pending.peer.pending is pending:
+            pending.peer.pending = None
+            pending.peer.send(_join_error(code, message))
+        if pending.session is not None and pending.session.pending.get(pending.peer_id) is pending:
+            del pending.session.pending[pending.peer_id]
+            pending.session.organizer.send(KnockCancelled(peer_id=pending.peer_id))
+
+    def sweep(self) -> None:
+        """Expire knocks that waited longer than the join timeout."""
+        deadline = self.clock() - self.config.join_timeout
+        stale = [
+            p for s in self.sessions.values() for p in s.pending.values() if p.started < deadline
+        ]
+        for pending in stale:
+            self.cancel_pending(
+                pending, ErrorCode.TIMEOUT, "Nobody admitted you in time; ask the organizer."
+            )
+
+    # -- pair channel and content ------------------------------------------------------------------
+
+    def pair(self, peer: Peer, msg: PairSealed) -> None:
+        session = peer.session
+        if session is None or session.organizer is not peer:
+            raise Refusal(ErrorCode.NOT_ALLOWED, "Only the organizer sends pair messages.")
+        member = session.members.get(msg.peer_id)
+        if member is None or member is peer:
+            raise Refusal(ErrorCode.NO_SUCH_MEMBER, f"Member {msg.peer_id} is not in the session.")
+        member.send(msg)
+
+    def route(self, peer: Peer, msg: Sealed) -> None:
+        session = peer.session
+        if session is None or peer.peer_id is None:
+            raise Refusal(ErrorCode.NOT_IN_SESSION, "Join a session before sending content.")
+        header = msg.header
+        if header.session_id != session.id or header.sender != peer.peer_id:
+            raise Refusal(
+                ErrorCode.NOT_ALLOWED, "Sealed content must carry your own session and peer id."
+            )
+        state = session.state
+        kind = header.content_type
+        if kind in (ContentType.FRAME_UPDATE, ContentType.CURSOR):
+            if peer.peer_id != state.presenter:
+                raise Refusal(ErrorCode.NOT_ALLOWED, "Only the presenter sends screen updates.")
+            if state.paused:
+                raise Refusal(ErrorCode.NOT_ALLOWED, "The screen is paused; no updates flow.")
+        elif kind is ContentType.INPUT_EVENT:
+            if peer.peer_id != state.controller or header.recipient != state.presenter:
+                raise Refusal(
+                    ErrorCode.NOT_ALLOWED, "Only the controller sends input, to the presenter."
+                )
+        elif kind is ContentType.REFRESH_REQUEST and header.recipient != state.presenter:
+            raise Refusal(ErrorCode.NOT_ALLOWED, "Refresh requests go to the presenter.")
+        frame = encode_frame(msg)
+        droppable = kind.droppable
+        if header.recipient == 0:
+            recipients = [m for pid, m in session.members.items() if pid != peer.peer_id]
+        else:
+            target = session.members.get(header.recipient)
+            if target is None or target is peer:
+                raise Refusal(
+                    ErrorCode.NO_SUCH_MEMBER, f"Member {header.recipient} is not in the session."
+                )
+            recipients = [target]
+        for member in recipients:
+            if member.send_frame(frame, droppable=droppable):
+                session.bytes_relayed += len(frame)
+                session.messages_relayed += 1
+                self.bytes_relayed += len(frame)
+                self.messages_relayed += 1
+
+    # -- actions and consent -----------------------------------------------------------------------
+
+    def action(self, peer: Peer, msg: ActionRequest) -> None:
+        session, actor = self._membership(peer)
+        action = Action[msg.action.name]
+        if action in _OWN_MESSAGE_ACTIONS:
+            raise Refusal(ErrorCode.BAD_FIELD, f"{action.name} has its own message.")
+        verdict = decide(session.state, actor, action, msg.target)
+        if isinstance(verdict, NeedsConsent) and verdict.consent is Consent.ORGANIZER_LOCAL:
+            if msg.confirmed:
+                verdict = decide(session.state, actor, action, msg.target, consented=True)
+            else:
+                verdict = Refused(
+                    ErrorCode.CONSENT_REFUSED, "Confirm this on your own screen first."
+                )
+        if isinstance(verdict, NeedsConsent):
+            consent = PendingConsent(
+                consent_id=session.next_consent_id,
+                request_id=msg.request_id,
+                actor=actor,
+                action=action,
+                target=msg.target,
+                from_peer=verdict.from_peer,
+            )
+            session.next_consent_id += 1
+            session.consents[consent.consent_id] = consent
+            session.members[verdict.from_peer].send(
+                ConsentAsk(
+                    consent_id=consent.consent_id,
+                    action=msg.action,
+                    actor=actor,
+                    target=msg.target,
+                )
+            )
+            peer.send(_result(msg.request_id, ActionOutcome.WAITING_FOR_CONSENT))
+            return
+        self._conclude(session, peer, msg.request_id, verdict, actor, action)
+
+    def consent_answer(self, peer: Peer, msg: ConsentAnswer) -> None:
+        session, answerer = self._membership(peer)
+        consent = session.consents.get(msg.consent_id)
+        if consent is None or consent.from_peer != answerer:
+            raise Refusal(ErrorCode.NO_SUCH_MEMBER, "No such consent request is waiting for you.")
+        del session.consents[msg.consent_id]
+        actor_peer = session.members.get(consent.actor)
+        if not msg.granted:
+            if actor_peer is not None:
+                actor_peer.send(
+                    _result(
+                        consent.request_id,
+                        ActionOutcome.REFUSED,
+                        ErrorCode.CONSENT_REFUSED,
+                        f"{session.names[answerer]} said no.",
+                    )
+                )
+            return
+        verdict = decide(
+            session.state, consent.actor, consent.action, consent.target, consented=True
+        )
+        self._conclude(
+            session, actor_peer, consent.request_id, verdict, consent.actor, consent.action
+        )
+
+    def _conclude(
+        self,
+        session: Session,
+        actor_peer: Peer | None,
+        request_id: int,
+        verdict: Allowed | NeedsConsent | Refused,
+        actor: int,
+        action: Action,
+    ) -> None:
+        if isinstance(verdict, Refused):
+            if actor_peer is not None:
+                actor_peer.send(
+                    _result(request_id, ActionOutcome.REFUSED, verdict.code, verdict.reason)
+                )
+            return
+        if isinstance(verdict, NeedsConsent):
+            if actor_peer is not None:
+                actor_peer.send(
+                    _result(
+                        request_id,
+                        ActionOutcome.REFUSED,
+                        ErrorCode.CONSENT_REFUSED,
+                        "The session changed while waiting for consent; ask again.",
+                    )
+                )
+            return
+        if actor_peer is not None:
+            actor_peer.send(_result(request_id, ActionOutcome.APPLIED))
+        self._apply(session, verdict.state, actor, action)
+
+    def _apply(self, session: Session, new_state: SessionState, actor: int, action: Action) -> None:
+        old = session.state
+        session.state = new_state
+        if new_state.ended:
+            who = session.names.get(actor, "someone")
+            self.end_session(session, ErrorCode.SESSION_ENDED, f"{who} ended the session.")
+            return
+        for gone in old.members - new_state.members:
+            member = session.members.pop(gone, None)
+            self._forget_consents(session, gone)
+            if member is not None:
+                member.session, member.peer_id = None, None
+                member.send(
+                    SessionEnded(
+                        session_id=session.id,
+                        code=ErrorCode.REMOVED,
+                        message="The organizer removed you from the session.",
+                    )
+                )
+        session.broadcast(session.roster())
+
+    def _forget_consents(self, session: Session, peer_id: int) -> None:
+        for consent_id, consent in list(session.consents.items()):
+            if peer_id in (consent.actor, consent.from_peer, consent.target):
+                del session.consents[consent_id]
+                actor_peer = session.members.get(consent.actor)
+                if actor_peer is not None and consent.actor != peer_id:
+                    actor_peer.send(
+                        _result(
+                            consent.request_id,
+                            ActionOutcome.REFUSED,
+                            ErrorCode.NO_SUCH_MEMBER,
+                            "A member this request depended on left.",
+                        )
+                    )
+
+    def _membership(self, peer: Peer) -> tuple[Session, int]:
+        if peer.session is None or peer.peer_id is None:
+            raise Refusal(ErrorCode.NOT_IN_SESSION, "You are not in a session.")
+        return peer.session, peer.peer_id
+
+    # -- leaving and ending -----------------------------------------------------------------------
+
+    def leave(self, peer: Peer, *, explicit: bool) -> None:
+        """The peer leaves (``Leave``) or its connection ended (``explicit`` False)."""
+        if peer.pending is not None:
+            self.cancel_pending(peer.pending, ErrorCode.LEFT, "You stopped knocking.")
+        session = peer.session
+        if session is None or peer.peer_id is None:
+            if explicit and peer.pending is None:
+                raise Refusal(ErrorCode.NOT_IN_SESSION, "You are not in a session.")
+            return
+        peer_id = peer.peer_id
+        verdict = decide(session.state, peer_id, Action.LEAVE)
+        if not isinstance(verdict, Allowed):  # cannot happen for a member; be safe anyway
+            return
+        if verdict.state.ended:
+            name = session.names.get(peer_id, "The organizer")
+            self.end_session(session, ErrorCode.ORGANIZER_LEFT, f"{name} (organizer) left.")
+            return
+        session.state = verdict.state
+        session.members.pop(peer_id, None)
+        peer.session, peer.peer_id = None, None
+        self._forget_consents(session, peer_id)
+        if explicit:
+            peer.send(SessionEnded(session_id=session.id, code=ErrorCode.LEFT, message="You left."))
+        session.broadcast(session.roster())
+
+    def end_session(self, session: Session, code: ErrorCode, message: str) -> None:
+        if self.sessions.get(session.id) is not session:
+            return
+        del self.sessions[session.id]
+        session.state = _ended(session.state)
+        ended = SessionEnded(session_id=session.id, code=code, message=message)
+        for member in session.members.values():
+            member.session, member.peer_id = None, None
+            member.send(ended)
+        for pending in list(session.pending.values()):
+            self.cancel_pending(pending, ErrorCode.SESSION_ENDED, "The session ended.")
+        self.recorder.session_ended(
+            session.token,
+            self.wall_clock(),
+            code.name.lower(),
+            session.peak_members,
+            session.total_members,
+            session.bytes_relayed,
+            session.messages_relayed,
+        )
+
+    def end_all(self, message: str) -> None:
+        for session in list(self.sessions.values()):
+            self.end_session(session, ErrorCode.SESSION_ENDED, message)
+
+
+def _ended(state: SessionState) -> SessionState:
+    return replace(state, ended=True, presenter=None, controller=None, paused=False)
+
+
+def _join_error(code: ErrorCode, message: str) -> ErrorMessage:
+    return ErrorMessage(code=code, message=message, in_reply_to=Join.TYPE)
+
+
+def _result(
+    request_id: int,
+    outcome: ActionOutcome,
+    code: ErrorCode | None = None,
+    message: str = "",
+) -> ActionResult:
+    return ActionResult(request_id=request_id, outcome=outcome, code=code, message=message)
