@@ -1,0 +1,251 @@
+"""The ``porthole`` command: ``demo`` (embedded relay + organizer console) and ``join``.
+
+``porthole demo`` is the one-command local try-out: it starts a relay in this process on
+loopback with a throw-away data directory and organizer account, creates a password-less
+session (so every knock waits for your approval) and prints exactly what to type in a second
+terminal to join it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import secrets
+import sys
+import tempfile
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import trio
+
+from core.client import (
+    ChannelClosed,
+    OrganizerSession,
+    RelayUnreachable,
+    RequestRefused,
+    open_relay_client,
+)
+from core.known_relays import KnownRelays
+from core.links import BadLink, JoinLink, format_session_id, normalize_session_id, parse_link
+from core.tlspin import FingerprintMismatch, format_fingerprint, parse_fingerprint
+from relay.config import RelayConfig
+from relay.server import serve_relay
+from relay.store import RelayStore
+from tui.console import Console
+
+DEMO_ORGANIZER = "demo-organizer"
+
+
+class CliError(Exception):
+    """A failure to report as one sentence (exit status 1), never a traceback."""
+
+
+def _version() -> str:
+    try:
+        return version("porthole")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="porthole",
+        description=(
+            "End-to-end encrypted screen sharing and remote support, driven from the terminal. "
+            "Start with `porthole demo`."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="try porthole locally: an embedded relay and a session you organize",
+        description=(
+            "Start a relay inside this process (temporary data directory, throw-away organizer "
+            "account, deleted on exit), create a session, and print the command that joins it "
+            "from a second terminal. Knocks wait for you: type y to admit, n to decline."
+        ),
+    )
+    demo.add_argument("--port", type=int, default=0, help="relay port (default: any free port)")
+    demo.add_argument(
+        "--name", default="Organizer", help="your display name (default: %(default)s)"
+    )
+
+    join = commands.add_parser(
+        "join",
+        help="join a session by link, or by relay address and session ID",
+        description=(
+            "Join a session. A link (porthole://HOST:PORT/ID?fp=...) pins the relay's "
+            "certificate; with --relay and a bare session ID, the relay must be known "
+            "(~/.config/porthole/known_relays) or you are asked to trust its fingerprint."
+        ),
+    )
+    join.add_argument("target", metavar="LINK_OR_ID", help="join link, or a 9-digit session ID")
+    join.add_argument("--relay", metavar="HOST:PORT", help="relay address when giving a bare ID")
+    join.add_argument("--fingerprint", metavar="HEX", help="relay certificate fingerprint to pin")
+    join.add_argument("--name", default=None, help="your display name (default: your login name)")
+    secret = join.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--password-file", type=Path, metavar="FILE", help="read the session password from FILE"
+    )
+    secret.add_argument("--ask-password", action="store_true", help="prompt for a session password")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "demo":
+            trio.run(run_demo, args)
+        else:
+            trio.run(run_join, args)
+    except CliError as exc:
+        print(f"porthole: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+
+async def run_demo(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="porthole-demo-") as tmp:
+        data_dir = Path(tmp) / "relay"
+        password = secrets.token_urlsafe(24)
+        with RelayStore.open(data_dir, time_cost=1, memory_cost=8 * 1024) as store:
+            store.add_account(DEMO_ORGANIZER, password, time.time())
+        config = RelayConfig(
+            data_dir=data_dir,
+            host="127.0.0.1",
+            port=args.port,
+            argon2_time_cost=1,
+            argon2_memory_cost=8 * 1024,
+        )
+        async with trio.open_nursery() as nursery:
+            try:
+                info = await nursery.start(serve_relay, config)
+            except OSError as exc:
+                raise CliError(
+                    f"cannot start the relay on port {args.port}: {exc.strerror}"
+                ) from None
+            async with open_relay_client("127.0.0.1", info.port, pinned=info.fingerprint) as client:
+                await client.login(DEMO_ORGANIZER, password)
+                session = await client.create_session(name=args.name, organizer_presents=False)
+                link = JoinLink("127.0.0.1", info.port, session.session_id, info.fingerprint)
+                _print_demo_banner(session, link, info.fingerprint)
+                await Console(session).run()
+            nursery.cancel_scope.cancel()
+
+
+def _print_demo_banner(session: OrganizerSession, link: JoinLink, fingerprint: str) -> None:
+    print(
+        f"""porthole demo: an embedded relay on 127.0.0.1:{link.port} (temporary; gone on exit)
+relay certificate: {format_fingerprint(fingerprint)}
+
+session {format_session_id(session.session_id)}, organized by you, no password: you approve
+each knock. Security code (everyone in the session sees the same one):
+    {session.security_code}
+
+In a second terminal, join with:
+    porthole join '{link}' --name Ana
+
+Type y / n to answer knocks, text to chat, /help for commands, /end or Ctrl+D to finish.
+""",
+        flush=True,
+    )
+
+
+# --- join -------------------------------------------------------------------------------------
+
+
+async def run_join(args: argparse.Namespace) -> None:
+    link = _resolve_target(args)
+    pinned = link.fingerprint
+    known = KnownRelays()
+    if pinned is None:
+        pinned = known.lookup(link.host, link.port)
+    password = _session_password(args)
+    name = args.name or _login_name()
+    try:
+        async with open_relay_client(link.host, link.port, pinned=pinned) as client:
+            if pinned is None:
+                _trust_on_first_use(known, link, client.fingerprint)
+            print(f"knocking on session {format_session_id(link.session_id)} as {name} …")
+            session = await client.join(link.session_id, name=name, password=password)
+            print(
+                f"joined. Compare the security code with the organizer's:\n"
+                f"    {session.security_code}\n/help lists commands.",
+                flush=True,
+            )
+            await Console(session).run()
+    except FingerprintMismatch as exc:
+        raise CliError(str(exc)) from None
+    except RelayUnreachable as exc:
+        raise CliError(str(exc)) from None
+    except RequestRefused as exc:
+        raise CliError(exc.message) from None
+    except ChannelClosed as exc:
+        raise CliError(exc.message) from None
+
+
+def _resolve_target(args: argparse.Namespace) -> JoinLink:
+    try:
+        if args.target.startswith("porthole://"):
+            link = parse_link(args.target)
+        else:
+            if not args.relay:
+                raise CliError("give a join link, or --relay HOST:PORT with the session ID")
+            host, _, port = args.relay.rpartition(":")
+            if not host or not port.isdigit():
+                raise CliError(f"--relay expects HOST:PORT, got {args.relay!r}")
+            link = JoinLink(host.strip("[]"), int(port), normalize_session_id(args.target), None)
+        if args.fingerprint:
+            pinned = parse_fingerprint(args.fingerprint)
+            link = JoinLink(link.host, link.port, link.session_id, pinned)
+    except (BadLink, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    return link
+
+
+def _session_password(args: argparse.Namespace) -> str:
+    if args.password_file is not None:
+        try:
+            return Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise CliError(f"cannot read {args.password_file}: {exc.strerror}") from None
+    if args.ask_password:
+        return getpass.getpass("session password: ")
+    return ""
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()[:64] or "guest"
+    except (OSError, KeyError):
+        return "guest"
+
+
+def _trust_on_first_use(known: KnownRelays, link: JoinLink, fingerprint: str) -> None:
+    print(
+        f"The relay {link.host}:{link.port} is not known yet. Its certificate fingerprint is\n"
+        f"    {format_fingerprint(fingerprint)}\n"
+        "Compare it with what the relay's operator gave you."
+    )
+    if not sys.stdin.isatty():
+        raise CliError("unknown relay and no terminal to confirm it; pass --fingerprint")
+    answer = input("Trust this relay and remember it? [y/N] ").strip().lower()
+    if answer != "y":
+        raise CliError("not trusted; nothing was sent to the relay")
+    known.remember(link.host, link.port, fingerprint)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
