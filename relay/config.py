@@ -25,8 +25,9 @@ class RelayConfig:
 
     # Sizes.
     max_frame: int = DEFAULT_MAX_FRAME
-    #: Bytes and messages a member may have queued before droppable updates are dropped for it
-    #: and, for anything else, it is disconnected as a slow consumer.
+    #: Bytes and messages a member may have queued. Droppable updates are dropped for it once
+    #: they would fill half of this; anything else beyond all of it disconnects it as a slow
+    #: consumer.
     send_queue_bytes: int = 16 * 1024 * 1024
     send_queue_messages: int = 512
     max_members: int = 64
@@ -58,7 +59,15 @@ class RelayConfig:
             free_failures=20, max_delay=60.0, lockout_after=200, lockout_duration=900.0
         )
     )
+    #: Organizer logins, per address: the strict default.
     login_failures: BackoffPolicy = field(default_factory=BackoffPolicy)
+    #: Organizer logins, per user name, from any address: looser with a short lockout, because
+    #: anyone can type someone else's name and must not lock them out for hours.
+    login_failures_per_user: BackoffPolicy = field(
+        default_factory=lambda: BackoffPolicy(
+            free_failures=10, max_delay=60.0, lockout_after=100, lockout_duration=900.0
+        )
+    )
 
     #: argon2id cost for organizer passwords; tests lower it.
     argon2_time_cost: int = 3

@@ -1,10 +1,12 @@
 """One connected client as the relay sees it: its protocol state and its bounded send queue.
 
 Routing never waits on a member. Everything sent to a peer goes into its queue without blocking
-(``send``/``send_frame``); a writer task per connection drains the queue to the socket. When the
-queue is over its byte or message budget, droppable updates (frames, cursor) are dropped and
-counted, so the member later gets a ``Dropped`` notice and asks for a refresh; anything else
-overflowing means the member cannot keep up with the session at all, and only *that* member is
+(``send``/``send_frame``); a writer task per connection drains the queue to the socket.
+Droppable updates (frames, cursor) may fill only half of the queue's byte and message budget;
+beyond that they are dropped and counted, so the member later gets a ``Dropped`` notice and asks
+for a refresh. The other half is kept for what cannot be dropped (chat, roster, re-keys, consent),
+so a member that is merely behind on the screen still gets those; anything else overflowing the
+whole budget means the member cannot keep up with the session at all, and only *that* member is
 disconnected. Other sessions and other members never slow down for one slow reader.
 """
 
@@ -58,6 +60,9 @@ class Peer:
         self.queued_messages = 0
         self.dropped_unreported = 0
         self.dropped_total = 0
+        #: Bytes the writer took off the queue but has not (fully) written: ``_close`` flushes
+        #: them first if the connection ends before the write got its turn.
+        self.unsent = b""
         self.close_reason: CloseReason | None = None
         self.cancel_scope = trio.CancelScope()
         self._send_channel, self.outbox = trio.open_memory_channel[bytes](math.inf)
@@ -85,9 +90,13 @@ class Peer:
         return self._enqueue(frame, droppable=droppable)
 
     def _enqueue(self, frame: bytes, *, droppable: bool) -> bool:
+        bytes_limit, messages_limit = self.queue_bytes_limit, self.queue_messages_limit
+        if droppable:
+            # Updates stop at half the budget: the rest is room for what cannot be dropped.
+            bytes_limit, messages_limit = bytes_limit // 2, max(1, messages_limit // 2)
         over = (
-            self.queued_bytes + len(frame) > self.queue_bytes_limit
-            or self.queued_messages + 1 > self.queue_messages_limit
+            self.queued_bytes + len(frame) > bytes_limit
+            or self.queued_messages + 1 > messages_limit
         )
         if over:
             if droppable:

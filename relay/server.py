@@ -112,6 +112,7 @@ class Relay:
         )
         self.connections = ConnectionLimiter(config.max_connections_per_address)
         self.login_failures = FailureTracker(config.login_failures)
+        self.login_failures_by_user = FailureTracker(config.login_failures_per_user)
         self._hash_limiter = trio.CapacityLimiter(2)
         self._conn_ids = itertools.count(1)
         self._peers: set[Peer] = set()
@@ -176,12 +177,16 @@ class Relay:
     async def _serve_connection(
         self, stream: trio.SSLStream[trio.SocketStream], address: str, key: str
     ) -> None:
-        with trio.move_on_after(self.config.handshake_timeout) as scope:
+        # One deadline from accept for TLS *and* Hello/Welcome, however slowly bytes arrive.
+        handshake_deadline = trio.current_time() + self.config.handshake_timeout
+        tls_done = False
+        with trio.move_on_at(handshake_deadline):
             try:
                 await stream.do_handshake()
+                tls_done = True
             except (trio.BrokenResourceError, trio.ClosedResourceError):
-                scope.cancel()
-        if scope.cancelled_caught or stream.selected_alpn_protocol() != ALPN_PROTOCOL:
+                pass
+        if not tls_done or stream.selected_alpn_protocol() != ALPN_PROTOCOL:
             # No TLS, too slow, or not speaking porthole/1 (the HTTP carrier comes later).
             await trio.aclose_forcefully(stream)
             return
@@ -198,7 +203,7 @@ class Relay:
             with peer.cancel_scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer, peer, stream)
-                    await self._reader(peer, stream)
+                    await self._reader(peer, stream, handshake_deadline)
                     peer.cancel_scope.cancel()
         finally:
             self._peers.discard(peer)
@@ -220,7 +225,9 @@ class Relay:
 
     async def _close(self, peer: Peer, stream: trio.SSLStream[trio.SocketStream]) -> None:
         """Best effort: flush what is queued and say why we close, then close."""
-        pending: list[bytes] = []
+        # A batch the writer took but was cancelled before writing comes first. (If part of it
+        # went out, the TLS stream is broken and the send below fails: then we just close.)
+        pending: list[bytes] = [peer.unsent] if peer.unsent else []
         while True:
             try:
                 pending.append(peer.outbox.receive_nowait())
@@ -260,6 +267,7 @@ class Relay:
             payload = b"".join(batch)
             if self.wiretap is not None:
                 self.wiretap(peer.conn_id, "out", payload)
+            peer.unsent = payload
             with trio.move_on_after(self.config.write_timeout) as scope:
                 try:
                     await stream.send_all(payload)
@@ -271,11 +279,16 @@ class Relay:
                     ErrorCode.SLOW_CONSUMER, "Your connection stopped accepting data; disconnected."
                 )
                 return
+            peer.unsent = b""
 
-    async def _reader(self, peer: Peer, stream: trio.SSLStream[trio.SocketStream]) -> None:
+    async def _reader(
+        self,
+        peer: Peer,
+        stream: trio.SSLStream[trio.SocketStream],
+        handshake_deadline: float,
+    ) -> None:
         conn = peer.conn
         cfg = self.config
-        handshake_deadline = trio.current_time() + cfg.handshake_timeout
         frame_started: float | None = None
         bucket = TokenBucket(cfg.control_rate, cfg.control_burst)
         while True:
@@ -375,9 +388,12 @@ class Relay:
         if peer.username is not None:
             raise Refusal(ErrorCode.ALREADY_DONE, "This connection is already logged in.")
         now = trio.current_time()
-        keys = (peer.address_key, f"user:{msg.username.casefold()}")
-        for key in keys:
-            verdict = self.login_failures.check(key, now)
+        trackers = (
+            (self.login_failures, peer.address_key),
+            (self.login_failures_by_user, f"user:{msg.username.casefold()}"),
+        )
+        for tracker, key in trackers:
+            verdict = tracker.check(key, now)
             if not verdict.allowed:
                 seconds = max(1, round(verdict.retry_after))
                 code = ErrorCode.LOCKED_OUT if verdict.locked_out else ErrorCode.RATE_LIMITED
@@ -387,8 +403,8 @@ class Relay:
                 self.store.verify_login, msg.username, msg.password
             )
         if result is LoginCheck.OK:
-            for key in keys:
-                self.login_failures.record_success(key)
+            for tracker, key in trackers:
+                tracker.record_success(key)
             peer.username = msg.username
             peer.send(LoginOk(username=msg.username))
             return
@@ -398,11 +414,19 @@ class Relay:
                 "This organizer account is disabled; ask the relay operator.",
             )
         now = trio.current_time()
-        for key in keys:
-            self.login_failures.record_failure(key, now)
         self.recorder.security_event(
             time.time(), SecurityEventKind.LOGIN_FAILED, peer.address_key, username=msg.username
         )
+        for tracker, key in trackers:
+            was_locked = tracker.check(key, now).locked_out
+            if tracker.record_failure(key, now).locked_out and not was_locked:
+                self.recorder.security_event(
+                    time.time(),
+                    SecurityEventKind.LOCKOUT,
+                    peer.address_key,
+                    username=msg.username,
+                    detail=f"logins locked for {key}",
+                )
         raise Refusal(ErrorCode.LOGIN_FAILED, "Wrong user name or password.")
 
     def end_all_sessions(self, message: str) -> None:
