@@ -1,0 +1,607 @@
+"""The presenter's side: captured frames in, one update (or nothing) per frame out.
+
+The encoder keeps its own *reference*: the last frame it encoded, as captured. Each frame is
+compared with it in 64×64 tiles (as uint64 words, one vectorised compare), and only when a tile
+changed is anything else done:
+
+1. the changed tiles' bounding region is compared pixel by pixel (packed uint32 pixels);
+2. moves are looked for there (:mod:`core.codec.motion`) and the pixels they reproduce exactly
+   are taken out of the changed set;
+3. what is left is cut into one rectangle per tile: the bounding box of the tile's changed pixels;
+4. each rectangle is classified (:mod:`core.codec.classify`) and sent as SOLID, PALETTE (through
+   the persistent zlib stream), RAW (many-colour synthetic content, also through the stream)
+   or, for photographic content, JPEG (RAW when the encoder is ``lossless``, or when the
+   rectangle is thinner than :data:`MIN_PICTURE_SIDE`). Whole tiles of the same solid colour,
+   and photographic rectangles that share an edge, are merged into larger rectangles first:
+   fewer operations, and one JPEG per picture instead of one per tile.
+
+**Lossy pixels.** The reference holds the captured pixels, not what the viewer decoded, so a
+JPEG'd region is not re-sent while it does not change and MOVEs compare against the captured
+pixels. The viewer's copy of a photographic region is therefore the JPEG approximation (≥ 40 dB
+PSNR at the default quality), and a MOVE copies that approximation exactly. With
+``refine_after=N`` a lossy tile that has not changed for N frames is re-sent losslessly (as
+lossless WebP, or PALETTE when it has few colours), once, so a still picture ends up exact.
+
+**Keyframes** are sent for the first frame, on :meth:`Encoder.force_keyframe` (a viewer asked for
+a refresh, a new epoch, a late joiner), on ``encode(..., keyframe=True)`` and when the frame size
+changes. A keyframe paints every pixel and starts a new zlib stream.
+
+An update never exceeds ``max_update_bytes`` (what one ``FrameUpdate`` can carry): if it would,
+the frame is encoded again with every non-solid rectangle as a JPEG of decreasing quality; a
+``lossless`` encoder raises :class:`~core.errors.LocalProtocolError` instead. A failed encode
+changes no state.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from core.codec.classify import MAX_COLOURS, Analysis, TileKind, analyse, smooth
+from core.codec.format import (
+    MAX_OPS,
+    Move,
+    Op,
+    OpKind,
+    Palette,
+    Picture,
+    Raw,
+    Rect,
+    Solid,
+    write_update,
+)
+from core.codec.motion import BLOCK, MAX_MOVES, FrameBuffer, MotionDetector, Region
+from core.codec.palette import ColourTable
+from core.errors import ErrorCode, LocalProtocolError
+from core.protocol.content import MAX_CONTENT_PLAINTEXT
+
+#: The most a ``FrameUpdate.tiles`` field carries.
+MAX_UPDATE_BYTES = MAX_CONTENT_PLAINTEXT - 64
+DEFAULT_TILE = 64
+DEFAULT_QUALITY = 90
+#: Qualities tried, in order, when an update would not fit in one message.
+_FALLBACK_QUALITIES = (70, 50, 30, 15)
+#: Photographic rectangles thinner than this go RAW through the zlib stream: a JPEG of a
+#: 4-pixel strip is mostly header and padding.
+MIN_PICTURE_SIDE = 16
+ZLIB_WBITS = -15  # raw deflate: no header, no checksum; the stream never ends anyway
+
+U8Array = npt.NDArray[np.uint8]
+U32Array = npt.NDArray[np.uint32]
+BoolArray = npt.NDArray[np.bool_]
+K = TypeVar("K")
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedUpdate:
+    """One frame's update: put :attr:`data` in ``FrameUpdate.tiles`` with :attr:`keyframe`."""
+
+    data: bytes = field(repr=False)
+    keyframe: bool
+    width: int
+    height: int
+    #: How many operations of each kind the update holds.
+    ops: Mapping[OpKind, int]
+    #: Every rectangle the update paints or moves into, in frame pixels.
+    damaged: tuple[Rect, ...]
+    #: Whether any pixel was sent lossily (JPEG / lossy WebP).
+    lossy: bool
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderStatistics:
+    frames: int
+    updates: int
+    keyframes: int
+    unchanged: int
+    refinements: int
+    oversize_retries: int
+    bytes_out: int
+    ops: Mapping[OpKind, int]
+
+
+@dataclass(slots=True)
+class _Painted:
+    ops: list[Op]
+    stream: list[bytes]
+    lossy: bool
+    table: ColourTable
+
+
+def _zlib(level: int) -> zlib._Compress:
+    return zlib.compressobj(level, zlib.DEFLATED, ZLIB_WBITS)
+
+
+def tile_boxes(mask: BoolArray, tile: int) -> tuple[npt.NDArray[np.intp], ...]:
+    """Per tile of ``mask`` (whose sides are multiples of ``tile``) with any true pixel: the
+    tile's row and column and the bounding box ``y0, y1, x0, x1`` of its true pixels (tile
+    coordinates), as arrays."""
+    h, w = mask.shape
+    grid = mask.reshape(h // tile, tile, w // tile, tile)
+    rows: BoolArray = np.any(grid, axis=3)  # tile-row, y, tile-col
+    cols: BoolArray = np.any(grid, axis=1)  # tile-row, tile-col, x
+    ty, tx = np.nonzero(np.any(cols, axis=2))
+    r = rows[ty, :, tx]
+    c = cols[ty, tx, :]
+    y0 = r.argmax(axis=1)
+    y1 = tile - r[:, ::-1].argmax(axis=1)
+    x0 = c.argmax(axis=1)
+    x1 = tile - c[:, ::-1].argmax(axis=1)
+    return ty, tx, y0, y1, x0, x1
+
+
+def merge_cells(cells: Mapping[tuple[int, int], K]) -> list[tuple[int, int, int, int, K]]:
+    """Merge grid cells with equal keys into rectangles ``(ty0, ty1, tx0, tx1, key)``: runs
+    along rows, then identical runs in consecutive rows. Every cell lands in exactly one."""
+    runs: list[tuple[int, int, int, K]] = []  # row, col0, col1, key
+    for (ty, tx), key in sorted(cells.items(), key=lambda item: item[0]):
+        if runs:
+            row, c0, c1, last = runs[-1]
+            if row == ty and c1 == tx and last == key:
+                runs[-1] = (row, c0, tx + 1, key)
+                continue
+        runs.append((ty, tx, tx + 1, key))
+    out: list[tuple[int, int, int, int, K]] = []
+    spans: dict[tuple[int, int, K], tuple[int, int]] = {}
+    for ty, tx0, tx1, key in runs:
+        span = spans.get((tx0, tx1, key))
+        if span is not None and span[1] == ty:
+            spans[(tx0, tx1, key)] = (span[0], ty + 1)
+            continue
+        if span is not None:
+            out.append((span[0], span[1], tx0, tx1, key))
+        spans[(tx0, tx1, key)] = (ty, ty + 1)
+    out.extend((ty0, ty1, tx0, tx1, key) for (tx0, tx1, key), (ty0, ty1) in spans.items())
+    return out
+
+
+def _colours(analysis: Analysis) -> U32Array:
+    assert analysis.colours is not None
+    return analysis.colours
+
+
+def merge_rects(rects: list[Rect]) -> list[Rect]:
+    """Join rectangles that share a whole edge: first along columns (same ``x, w``, touching
+    vertically), then along rows (same ``y, h``, touching horizontally)."""
+    merged: list[Rect] = []
+    for r in sorted(rects, key=lambda r: (r.x, r.w, r.y)):
+        last = merged[-1] if merged else None
+        if last is not None and (last.x, last.w, last.y1) == (r.x, r.w, r.y):
+            merged[-1] = Rect(last.x, last.y, last.w, last.h + r.h)
+        else:
+            merged.append(r)
+    out: list[Rect] = []
+    for r in sorted(merged, key=lambda r: (r.y, r.h, r.x)):
+        last = out[-1] if out else None
+        if last is not None and (last.y, last.h, last.x1) == (r.y, r.h, r.x):
+            out[-1] = Rect(last.x, last.y, last.w + r.w, last.h)
+        else:
+            out.append(r)
+    return out
+
+
+class Encoder:
+    """Encodes frames of one screen into updates; see the module docstring.
+
+    ``quality`` is the JPEG (or lossy WebP) quality of photographic rectangles; ``lossless``
+    sends them as RAW through the zlib stream instead. ``photo_format`` picks JPEG (fast, the
+    default) or lossy WebP (smaller, several times slower). ``detect_motion`` turns MOVE
+    detection on or off.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        *,
+        tile: int = DEFAULT_TILE,
+        quality: int = DEFAULT_QUALITY,
+        lossless: bool = False,
+        photo_format: Literal["jpeg", "webp"] = "jpeg",
+        zlib_level: int = 6,
+        max_colours: int = MAX_COLOURS,
+        detect_motion: bool = True,
+        refine_after: int | None = None,
+        max_update_bytes: int = MAX_UPDATE_BYTES,
+    ) -> None:
+        if tile % BLOCK or not BLOCK <= tile <= 128:
+            raise ValueError(f"tile must be a multiple of {BLOCK} in {BLOCK}..128")
+        if not 1 <= quality <= 100:
+            raise ValueError("quality must be 1..100")
+        if photo_format not in ("jpeg", "webp"):
+            raise ValueError("photo_format must be 'jpeg' or 'webp'")
+        if not 0 <= zlib_level <= 9:
+            raise ValueError("zlib_level must be 0..9")
+        if not 2 <= max_colours <= 256:
+            raise ValueError("max_colours must be 2..256")
+        if refine_after is not None and refine_after < 1:
+            raise ValueError("refine_after must be at least 1 (or None)")
+        self._tile = tile
+        self._quality = quality
+        self._lossless = lossless
+        self._photo_kind = OpKind.JPEG if photo_format == "jpeg" else OpKind.WEBP
+        self._zlib_level = zlib_level
+        self._max_colours = max_colours
+        self._motion = MotionDetector(strip=tile) if detect_motion else None
+        self._refine_after = refine_after
+        self._max_bytes = max_update_bytes
+        self._z = _zlib(zlib_level)
+        self._table = ColourTable()
+        self._keyframe_due = True
+        self._frames = self._updates = self._keyframes = self._unchanged = 0
+        self._refinements = self._retries = self._bytes_out = 0
+        self._op_counts: Counter[OpKind] = Counter()
+        self._w = self._h = self._tiles_x = self._tiles_y = 0
+        self._ref = self._cur = FrameBuffer(1, 1, tile)
+        self._ref_keys: U32Array = np.zeros((0, 0), np.uint32)
+        self._pending: tuple[Region, U32Array] | None = None
+        self._lossy_tiles: BoolArray = np.zeros((0, 0), np.bool_)
+        self._calm: npt.NDArray[np.int32] = np.zeros((0, 0), np.int32)
+        self._allocate(width, height)
+
+    # -- public -----------------------------------------------------------------------------
+
+    @property
+    def width(self) -> int:
+        return self._w
+
+    @property
+    def height(self) -> int:
+        return self._h
+
+    def force_keyframe(self) -> None:
+        """Make the next :meth:`encode` send a keyframe (a refresh request, a new epoch, a
+        late joiner)."""
+        self._keyframe_due = True
+
+    def statistics(self) -> EncoderStatistics:
+        return EncoderStatistics(
+            frames=self._frames,
+            updates=self._updates,
+            keyframes=self._keyframes,
+            unchanged=self._unchanged,
+            refinements=self._refinements,
+            oversize_retries=self._retries,
+            bytes_out=self._bytes_out,
+            ops=dict(self._op_counts),
+        )
+
+    def encode(
+        self, frame: npt.NDArray[np.uint8], *, keyframe: bool = False
+    ) -> EncodedUpdate | None:
+        """The update for ``frame`` (``H × W × 3`` uint8 RGB, any strides), or ``None`` when
+        nothing changed and nothing is owed. A frame of a new size starts over with a keyframe.
+        """
+        pixels = self._accept(frame)
+        self._frames += 1
+        self._cur.pixels[: self._h, : self._w] = pixels
+        update: EncodedUpdate | None
+        if keyframe or self._keyframe_due:
+            update = self._encode_keyframe()
+        else:
+            update = self._encode_delta()
+            if update is None:
+                self._unchanged += 1
+                return None
+        self._ref, self._cur = self._cur, self._ref
+        assert self._pending is not None
+        region, keys = self._pending
+        self._ref_keys[region.y0 : region.y1, region.x0 : region.x1] = keys
+        self._pending = None
+        self._keyframe_due = False
+        self._updates += 1
+        self._keyframes += update.keyframe
+        self._bytes_out += len(update.data)
+        self._op_counts.update(update.ops)
+        return update
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _allocate(self, width: int, height: int) -> None:
+        if not (1 <= width <= 0xFFFF and 1 <= height <= 0xFFFF):
+            raise ValueError(f"frame size {width}x{height} is outside 1..65535")
+        t = self._tile
+        tiles = -(-width // t) * -(-height // t)
+        if tiles + MAX_MOVES > MAX_OPS:
+            raise ValueError(f"a {width}x{height} frame has too many {t}-pixel tiles")
+        self._w, self._h = width, height
+        self._ref = FrameBuffer(width, height, t)
+        self._cur = FrameBuffer(width, height, t)
+        self._tiles_y = self._ref.padded_height // t
+        self._tiles_x = self._ref.padded_width // t
+        self._ref_keys = np.zeros((self._ref.padded_height, self._ref.padded_width), np.uint32)
+        self._pending = None
+        self._lossy_tiles = np.zeros((self._tiles_y, self._tiles_x), np.bool_)
+        self._calm = np.zeros((self._tiles_y, self._tiles_x), np.int32)
+        self._keyframe_due = True
+        if self._motion is not None:
+            self._motion.reset()
+
+    def _accept(self, frame: object) -> U8Array:
+        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
+            raise TypeError("a frame is a uint8 numpy array")
+        if frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"a frame is H x W x 3 RGB, got shape {frame.shape}")
+        h, w = int(frame.shape[0]), int(frame.shape[1])
+        if (w, h) != (self._w, self._h):
+            self._allocate(w, h)
+        return frame
+
+    def _region_of_tiles(self, ty: npt.NDArray[np.intp], tx: npt.NDArray[np.intp]) -> Region:
+        t = self._tile
+        return Region(
+            int(ty.min()) * t, (int(ty.max()) + 1) * t, int(tx.min()) * t, (int(tx.max()) + 1) * t
+        )
+
+    def _encode_keyframe(self) -> EncodedUpdate:
+        cur = self._cur
+        region = Region(0, cur.padded_height, 0, cur.padded_width)
+        keys = cur.keys(region.y0, region.y1, region.x0, region.x1)
+        self._pending = (region, keys)
+        t = self._tile
+        ty, tx = np.indices((self._tiles_y, self._tiles_x)).reshape(2, -1)
+        heights = np.minimum(t, self._h - ty * t)
+        widths = np.minimum(t, self._w - tx * t)
+        zeros = np.zeros_like(ty)
+        boxes = (ty, tx, zeros, heights, zeros, widths)
+        return self._finish(
+            keyframe=True,
+            moves=[],
+            region=region,
+            keys=keys,
+            boxes=boxes,
+            z=_zlib(self._zlib_level),
+            table=ColourTable(),
+        )
+
+    def _encode_delta(self) -> EncodedUpdate | None:
+        ref, cur, t = self._ref, self._cur, self._tile
+        old_words, new_words = ref.words(), cur.words()
+        refine = self._refine_after is not None and bool(self._lossy_tiles.any())
+        if np.array_equal(old_words, new_words):
+            if not refine:
+                return None
+            changed_tiles = np.zeros((self._tiles_y, self._tiles_x), np.bool_)
+        else:
+            changed_tiles = (
+                (old_words != new_words)
+                .reshape(self._tiles_y, t, self._tiles_x, t * 3 // 8)
+                .any(axis=(1, 3))
+            )
+        refined = self._due_refinements(changed_tiles) if refine else None
+        if not changed_tiles.any() and (refined is None or not refined.any()):
+            return None
+        ty, tx = np.nonzero(changed_tiles | refined if refined is not None else changed_tiles)
+        region = self._region_of_tiles(ty, tx)
+        keys = cur.keys(region.y0, region.y1, region.x0, region.x1)
+        ref_keys = self._ref_keys
+        self._pending = (region, keys)
+        changed = keys != ref_keys[region.y0 : region.y1, region.x0 : region.x1]
+        moves: list[Move] = []
+        if self._motion is not None and np.count_nonzero(changed_tiles) >= 2:
+            moves, covered = self._motion.find(ref, cur, ref_keys, region, keys, changed)
+            if moves:
+                changed &= ~covered
+        if refined is not None and refined.any():
+            self._refinements += int(np.count_nonzero(refined))
+            view = refined[region.y0 // t : region.y1 // t, region.x0 // t : region.x1 // t]
+            changed |= np.repeat(np.repeat(view, t, axis=0), t, axis=1)
+            changed[self._h - region.y0 :, :] = False
+            changed[:, self._w - region.x0 :] = False
+        boxes = tile_boxes(changed, t)
+        if boxes[0].size == 0 and not moves:
+            return None
+        ty_r, tx_r, y0, y1, x0, x1 = boxes
+        oy, ox = region.y0 // t, region.x0 // t
+        boxes = (ty_r + oy, tx_r + ox, y0, y1, x0, x1)
+        return self._finish(
+            keyframe=False,
+            moves=moves,
+            region=region,
+            keys=keys,
+            boxes=boxes,
+            z=self._z,
+            table=self._table,
+            refined=refined,
+        )
+
+    def _due_refinements(self, changed_tiles: BoolArray) -> BoolArray:
+        assert self._refine_after is not None
+        self._calm = np.where(changed_tiles, 0, self._calm + 1)
+        due: BoolArray = self._lossy_tiles & (self._calm >= self._refine_after)
+        return due
+
+    def _finish(
+        self,
+        *,
+        keyframe: bool,
+        moves: list[Move],
+        region: Region,
+        keys: U32Array,
+        boxes: tuple[npt.NDArray[np.intp], ...],
+        z: zlib._Compress,
+        table: ColourTable,
+        refined: BoolArray | None = None,
+    ) -> EncodedUpdate:
+        """Paint the boxes, assemble the update, fit it in one message, commit the state."""
+        qualities = (self._quality, *(q for q in _FALLBACK_QUALITIES if q < self._quality))
+        for attempt, quality in enumerate(qualities):
+            trial = z.copy()
+            painted = self._paint(
+                region,
+                keys,
+                boxes,
+                quality=quality,
+                degrade=attempt > 0,
+                refined=refined,
+                table=table.copy(),
+            )
+            payload = b"".join(painted.stream)
+            chunk = trial.compress(payload) + trial.flush(zlib.Z_SYNC_FLUSH) if payload else b""
+            ops: list[Op] = [*moves, *painted.ops]
+            data = write_update(
+                keyframe=keyframe, width=self._w, height=self._h, ops=ops, stream=chunk
+            )
+            if len(data) <= self._max_bytes:
+                break
+            if self._lossless:
+                raise LocalProtocolError(
+                    ErrorCode.OVERSIZED,
+                    f"a lossless {len(data)}-byte update exceeds {self._max_bytes} bytes",
+                )
+            self._retries += 1
+        else:
+            raise LocalProtocolError(
+                ErrorCode.OVERSIZED, f"the frame does not fit in {self._max_bytes} bytes"
+            )
+        self._z = trial
+        self._table = painted.table
+        self._track_lossy(keyframe, ops)
+        return EncodedUpdate(
+            data=data,
+            keyframe=keyframe,
+            width=self._w,
+            height=self._h,
+            ops=Counter(op.kind for op in ops),
+            damaged=tuple(op.rect for op in ops),
+            lossy=painted.lossy,
+        )
+
+    def _paint(
+        self,
+        region: Region,
+        keys: U32Array,
+        boxes: tuple[npt.NDArray[np.intp], ...],
+        *,
+        quality: int,
+        degrade: bool,
+        refined: BoolArray | None,
+        table: ColourTable,
+    ) -> _Painted:
+        t = self._tile
+        pixels = self._cur.pixels
+        ops: list[Op] = []
+        stream: list[bytes] = []
+        solid_tiles: dict[tuple[int, int], tuple[int, int, int]] = {}
+        photo_tiles: dict[tuple[int, int], bool] = {}
+        exact_tiles: dict[tuple[int, int], bool] = {}
+        photo_rects: list[Rect] = []
+        ty_a, tx_a, y0_a, y1_a, x0_a, x1_a = (a.tolist() for a in boxes)
+        for ty, tx, y0, y1, x0, x1 in zip(ty_a, tx_a, y0_a, y1_a, x0_a, x1_a, strict=True):
+            fy, fx = ty * t + y0, tx * t + x0
+            rect = Rect(fx, fy, x1 - x0, y1 - y0)
+            whole = y0 == 0 and x0 == 0 and fy + rect.h == min(ty * t + t, self._h)
+            whole = whole and fx + rect.w == min(tx * t + t, self._w)
+            ky, kx = fy - region.y0, fx - region.x0
+            area = keys[ky : ky + rect.h, kx : kx + rect.w]
+            analysis = analyse(area, self._max_colours)
+            kind = analysis.kind
+            if kind is TileKind.PALETTE and 2 * table.missing(_colours(analysis)) > rect.area:
+                # Mostly new colours (a small photo or noise rectangle): an entry per colour
+                # would cost more than the pixels themselves.
+                kind = TileKind.PHOTO if smooth(area) else TileKind.RICH
+            if kind is TileKind.SOLID:
+                if whole:
+                    solid_tiles[(ty, tx)] = analysis.colour
+                else:
+                    ops.append(Solid(rect, analysis.colour))
+            elif kind is TileKind.PALETTE and not degrade:
+                assert analysis.colours is not None
+                assert analysis.indices is not None
+                slots, entries = table.assign(analysis.colours)
+                ops.append(Palette(rect, len(entries)))
+                stream.append(entries.tobytes())
+                stream.append(slots[analysis.indices].tobytes())
+            elif kind is TileKind.RICH and not degrade:
+                ops.append(Raw(rect))
+                stream.append(pixels[fy : fy + rect.h, fx : fx + rect.w].tobytes())
+            elif refined is not None and refined[ty, tx] and not degrade:
+                exact_tiles[(ty, tx)] = True
+            elif whole:
+                photo_tiles[(ty, tx)] = True
+            else:
+                photo_rects.append(rect)
+        for ty0, ty1, tx0, tx1, colour in merge_cells(solid_tiles):
+            ops.append(Solid(self._tile_rect(ty0, ty1, tx0, tx1), colour))
+        photo_rects.extend(self._tile_rect(*cell[:4]) for cell in merge_cells(photo_tiles))
+        lossy = False
+        for rect in merge_rects(photo_rects):
+            if self._lossless or (not degrade and min(rect.w, rect.h) < MIN_PICTURE_SIDE):
+                ops.append(Raw(rect))
+                stream.append(pixels[rect.y : rect.y1, rect.x : rect.x1].tobytes())
+            else:
+                ops.append(self._picture(rect, self._photo_kind, quality))
+                lossy = True
+        for cell in merge_cells(exact_tiles):
+            ops.append(self._picture(self._tile_rect(*cell[:4]), OpKind.WEBP, 0))
+        return _Painted(ops, stream, lossy=lossy, table=table)
+
+    def _tile_rect(self, ty0: int, ty1: int, tx0: int, tx1: int) -> Rect:
+        t = self._tile
+        x, y = tx0 * t, ty0 * t
+        return Rect(x, y, min(tx1 * t, self._w) - x, min(ty1 * t, self._h) - y)
+
+    def _picture(self, rect: Rect, kind: OpKind, quality: int) -> Picture:
+        area = self._cur.pixels[rect.y : rect.y1, rect.x : rect.x1]
+        image = Image.fromarray(np.ascontiguousarray(area), "RGB")
+        out = io.BytesIO()
+        if kind is OpKind.JPEG:
+            image.save(out, "JPEG", quality=quality, subsampling=0)
+        elif quality == 0:
+            image.save(out, "WEBP", lossless=True, quality=0, method=0)
+        else:
+            image.save(out, "WEBP", quality=quality, method=2)
+        return Picture(kind, rect, quality, out.getvalue())
+
+    def _track_lossy(self, keyframe: bool, ops: list[Op]) -> None:
+        """Remember which tiles the viewer holds only approximately (for ``refine_after``):
+        a lossy picture marks the tiles it touches, a MOVE from a marked tile marks the tiles it
+        lands on, a lossless paint clears the tiles it covers completely."""
+        if self._refine_after is None:
+            return
+        t = self._tile
+        lossy = self._lossy_tiles
+        if keyframe:
+            lossy[:] = False
+            self._calm[:] = 0
+        before = lossy.copy()
+        for op in ops:
+            r = op.rect
+            touched = (slice(r.y // t, -(-r.y1 // t)), slice(r.x // t, -(-r.x1 // t)))
+            if isinstance(op, Move):
+                src = before[
+                    op.src_y // t : -(-(op.src_y + r.h) // t),
+                    op.src_x // t : -(-(op.src_x + r.w) // t),
+                ]
+                if src.any():
+                    lossy[touched] = True
+                    self._calm[touched] = 0
+            elif isinstance(op, Picture) and op.quality != 0:
+                lossy[touched] = True
+                self._calm[touched] = 0
+            else:
+                y1 = -(-r.y1 // t) if r.y1 == self._h else r.y1 // t
+                x1 = -(-r.x1 // t) if r.x1 == self._w else r.x1 // t
+                lossy[-(-r.y // t) : y1, -(-r.x // t) : x1] = False
+
+
+__all__ = [
+    "MAX_UPDATE_BYTES",
+    "EncodedUpdate",
+    "Encoder",
+    "EncoderStatistics",
+    "merge_cells",
+    "merge_rects",
+    "tile_boxes",
+]

@@ -1,0 +1,75 @@
+"""The persistent colour table behind PALETTE operations.
+
+Both ends hold 256 colour slots, all undefined after a keyframe. A PALETTE operation first
+(re)defines the slots it needs that the other end does not have yet, then sends one slot number
+per pixel. Because a colour keeps its slot from one tile and one update to the next, the same
+glyph yields the same index bytes wherever it appears, and the persistent zlib stream finds it
+again: on scrolling terminal text that is 2–3× smaller than a palette per tile.
+
+The encoder evicts the least recently used slots, never one the current rectangle uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+SLOTS = 256
+
+U8Array = npt.NDArray[np.uint8]
+U32Array = npt.NDArray[np.uint32]
+
+
+class ColourTable:
+    """The encoder's copy of the table: which colour is in which slot, and how recently used."""
+
+    __slots__ = ("_clock", "_colour_of", "_slot_of", "_stamp")
+
+    def __init__(self) -> None:
+        self._slot_of: dict[int, int] = {}
+        self._colour_of: list[int] = [-1] * SLOTS
+        self._stamp = np.zeros(SLOTS, np.int64)
+        self._clock = 0
+
+    def copy(self) -> ColourTable:
+        twin = ColourTable()
+        twin._slot_of = dict(self._slot_of)
+        twin._colour_of = list(self._colour_of)
+        twin._stamp = self._stamp.copy()
+        twin._clock = self._clock
+        return twin
+
+    def missing(self, colours: U32Array) -> int:
+        """How many of ``colours`` have no slot yet (each would cost a 4-byte entry)."""
+        slot_of = self._slot_of
+        return sum(1 for c in colours.tolist() if c not in slot_of)
+
+    def assign(self, colours: U32Array) -> tuple[U8Array, U8Array]:
+        """Slots for ``colours`` (distinct packed colours, at most 256).
+
+        Returns the slot of each colour and the definitions the other end needs first, as
+        ``k × 4`` bytes ``slot, r, g, b``.
+        """
+        self._clock += 1
+        wanted = colours.tolist()
+        slots = [self._slot_of.get(c, -1) for c in wanted]
+        known = [s for s in slots if s >= 0]
+        self._stamp[known] = self._clock
+        missing = [i for i, s in enumerate(slots) if s < 0]
+        definitions = np.empty((len(missing), 4), np.uint8)
+        if missing:
+            victims = np.argsort(self._stamp, kind="stable")[: len(missing)].tolist()
+            for row, (i, slot) in enumerate(zip(missing, victims, strict=True)):
+                old = self._colour_of[slot]
+                if old >= 0:
+                    del self._slot_of[old]
+                colour = wanted[i]
+                self._colour_of[slot] = colour
+                self._slot_of[colour] = slot
+                slots[i] = slot
+                definitions[row] = (slot, colour & 0xFF, (colour >> 8) & 0xFF, colour >> 16)
+            self._stamp[victims] = self._clock
+        return np.array(slots, np.uint8), definitions
+
+
+__all__ = ["SLOTS", "ColourTable"]
