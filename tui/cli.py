@@ -32,7 +32,10 @@ from core.tlspin import FingerprintMismatch, format_fingerprint, parse_fingerpri
 from relay.config import RelayConfig
 from relay.server import serve_relay
 from relay.store import RelayStore
+from tui import present as present_module
+from tui import view as view_module
 from tui.console import Console
+from tui.headless import HeadlessError
 
 DEMO_ORGANIZER = "demo-organizer"
 
@@ -91,6 +94,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-file", type=Path, metavar="FILE", help="read the session password from FILE"
     )
     secret.add_argument("--ask-password", action="store_true", help="prompt for a session password")
+
+    present = commands.add_parser(
+        "present",
+        help="create a session and share a screen (--headless: for scripts and kiosks)",
+        description=(present_module.__doc__ or "").replace("``", "`"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    present_module.add_arguments(present)
+
+    view = commands.add_parser(
+        "view",
+        help="join a session and receive the shared screen (--headless: for scripts)",
+        description=(view_module.__doc__ or "").replace("``", "`"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    view_module.add_arguments(view)
     return parser
 
 
@@ -103,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             trio.run(run_demo, args)
-        else:
+        elif args.command == "join":
             trio.run(run_join, args)
-    except CliError as exc:
+        elif args.command == "present":
+            return present_module.run(args)
+        else:
+            return view_module.run(args)
+    except (CliError, HeadlessError) as exc:
         print(f"porthole: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

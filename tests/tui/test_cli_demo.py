@@ -2,74 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import pytest
-
-LINK = re.compile(r"porthole join '(porthole://[^']+)'")
-
-
-class Proc:
-    """A subprocess with line-oriented stdin/stdout and a deadline on every wait."""
-
-    def __init__(self, *argv: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.popen = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        self.lines: list[str] = []
-
-    def expect(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        regex = re.compile(pattern)
-        assert self.popen.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.popen.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line.rstrip("\n"))
-            match = regex.search(line)
-            if match:
-                return match
-        raise AssertionError(f"never saw {pattern!r}; output so far:\n" + "\n".join(self.lines))
-
-    def say(self, line: str) -> None:
-        assert self.popen.stdin is not None
-        self.popen.stdin.write(line + "\n")
-        self.popen.stdin.flush()
-
-    def finish(self, timeout: float = 15.0) -> int:
-        return self.popen.wait(timeout=timeout)
-
-
-@contextmanager
-def running(*argv: str) -> Iterator[Proc]:
-    proc = Proc(*argv)
-    try:
-        yield proc
-    finally:
-        if proc.popen.poll() is None:
-            proc.popen.kill()
-            proc.popen.wait()
+from procs import command, running
 
 
 def porthole() -> str:
-    path = shutil.which("porthole")
-    if path is None:
-        pytest.fail("the porthole console script is not installed (pip install -e .)")
-    return path
+    return command("porthole")
 
 
 def test_demo_prints_a_join_command_that_works_end_to_end() -> None:
@@ -98,7 +39,7 @@ def test_join_with_a_wrong_fingerprint_refuses_before_sending_anything() -> None
         )
         with running(porthole(), "join", tampered, "--name", "Eve") as eve:
             assert eve.finish() == 1
-            output = "\n".join(eve.lines) + (eve.popen.stdout.read() if eve.popen.stdout else "")
+            output = "\n".join(eve.lines)
         assert "may be intercepting" in output
         demo.say("/end")
         assert demo.finish() == 0

@@ -1,0 +1,220 @@
+"""The screen pipeline end to end: relay, presenter and viewers as real processes on a real Xvfb.
+
+Known content is painted by a Tk window in its own process; `porthole present --headless`
+captures it and `porthole view --headless` saves what it decoded, which is compared with an
+independent mss grab of the same screen rectangle.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mss
+import numpy as np
+import numpy.typing as npt
+import pytest
+from PIL import Image
+from procs import Proc, command, running
+
+PAINTER = Path(__file__).with_name("paint_window.py")
+ORGANIZER, ORGANIZER_PASSWORD = "olga", "plum-harbor-lantern-42"
+SESSION_PASSWORD = "tangerine-7"
+
+
+@dataclass(frozen=True)
+class Relay:
+    port: int
+    fingerprint: str
+    data_dir: Path
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[Relay]:
+    data_dir = tmp_path / "relay"
+    subprocess.run(
+        [command("porthole-relay"), "account", "add", ORGANIZER, "--password-stdin",
+         "--data-dir", str(data_dir)],
+        input=ORGANIZER_PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    with running(
+        command("porthole-relay"), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)
+    ) as proc:
+        port = int(proc.expect(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+        fingerprint = proc.expect(r"\?fp=([0-9a-f]{64})").group(1)
+        yield Relay(port, fingerprint, data_dir)
+        proc.signal(signal.SIGTERM)
+        assert proc.finish() == 0
+
+
+@pytest.fixture
+def session_password_file(tmp_path: Path) -> Path:
+    path = tmp_path / "session-password"
+    path.write_text(SESSION_PASSWORD + "\n")
+    return path
+
+
+@pytest.fixture
+def painter(display: object) -> Iterator[object]:
+    """Start painters with ``painter(title, x, y, w, h, mode)``; all are killed at the end."""
+    procs: list[Proc] = []
+
+    def start(title: str, x: int, y: int, w: int, h: int, mode: str) -> Proc:
+        proc = Proc(sys.executable, str(PAINTER), title, str(x), str(y), str(w), str(h), mode)
+        procs.append(proc)
+        proc.expect("ready")
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.popen.kill()
+        proc.popen.wait()
+
+
+def present(relay: Relay, password_file: Path, *extra: str) -> Proc:
+    proc = Proc(
+        command("porthole"), "present", "--headless",
+        "--relay", f"127.0.0.1:{relay.port}", "--fingerprint", relay.fingerprint,
+        "--user", ORGANIZER, "--password-stdin",
+        "--session-password-file", str(password_file), *extra,
+        stdin_text=ORGANIZER_PASSWORD,
+    )  # fmt: skip
+    return proc
+
+
+def view(link: str, password_file: Path, *extra: str) -> Proc:
+    return Proc(
+        command("porthole"), "view", "--headless", link,
+        "--session-password-file", str(password_file), *extra,
+    )  # fmt: skip
+
+
+def grab(x: int, y: int, w: int, h: int) -> npt.NDArray[np.uint8]:
+    with mss.MSS() as m:
+        shot = m.grab({"left": x, "top": y, "width": w, "height": h})
+    return np.asarray(Image.frombytes("RGB", shot.size, shot.bgra, "raw", "BGRX"))
+
+
+def load(path: Path) -> npt.NDArray[np.uint8]:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def psnr(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def stop(proc: Proc) -> None:
+    proc.signal(signal.SIGINT)
+    assert proc.finish() == 0, "\n".join(proc.lines)
+
+
+def test_region_arrives_pixel_exact_with_masks_black(
+    relay: Relay, session_password_file: Path, painter: object, tmp_path: Path
+) -> None:
+    painter("porthole-pattern", 100, 100, 420, 260, "pattern")  # type: ignore[operator]
+    presenter = present(
+        relay, session_password_file, "--region", "100,100,420,260", "--mask", "130,110,60,40"
+    )
+    try:
+        link = presenter.expect_event("session")["link"]
+        out = tmp_path / "frame.png"
+        viewer = view(link, session_password_file, "--frames", "1", "--save-frame", str(out))
+        assert viewer.finish() == 0, "\n".join(viewer.lines)
+        presenter.expect_event("joined", name="viewer")
+    finally:
+        stop(presenter)
+    got = load(out)
+    expected = grab(100, 100, 420, 260).copy()
+    mask = (slice(10, 50), slice(30, 90))  # the mask, relative to the region
+    assert not got[mask].any(), "masked pixels left the presenter"
+    assert expected[mask].any(), "the test pattern should have content under the mask"
+    expected[mask] = 0
+    assert got.shape == expected.shape
+    assert np.array_equal(got, expected)
+
+
+def test_window_capture_shows_only_that_window(
+    relay: Relay, session_password_file: Path, painter: object, tmp_path: Path
+) -> None:
+    painter("porthole-other", 600, 300, 300, 200, "photo")  # type: ignore[operator]
+    painter("porthole-target", 40, 420, 360, 240, "pattern")  # type: ignore[operator]
+    presenter = present(relay, session_password_file, "--window", "porthole-target")
+    try:
+        link = presenter.expect_event("session")["link"]
+        out = tmp_path / "window.png"
+        viewer = view(link, session_password_file, "--frames", "1", "--save-frame", str(out))
+        assert viewer.finish() == 0, "\n".join(viewer.lines)
+    finally:
+        stop(presenter)
+    got = load(out)
+    assert got.shape == (240, 360, 3)
+    assert np.array_equal(got, grab(40, 420, 360, 240))
+
+
+def test_photographic_content_keeps_40_db(
+    relay: Relay, session_password_file: Path, painter: object, tmp_path: Path
+) -> None:
+    painter("porthole-photo", 200, 150, 640, 400, "photo")  # type: ignore[operator]
+    presenter = present(relay, session_password_file, "--region", "200,150,640,400")
+    try:
+        link = presenter.expect_event("session")["link"]
+        out = tmp_path / "photo.png"
+        viewer = view(link, session_password_file, "--frames", "1", "--save-frame", str(out))
+        assert viewer.finish() == 0, "\n".join(viewer.lines)
+    finally:
+        stop(presenter)
+    assert psnr(load(out), grab(200, 150, 640, 400)) >= 40.0
+
+
+def test_pause_stops_every_update_and_a_late_joiner_gets_a_keyframe(
+    relay: Relay, session_password_file: Path, painter: object, tmp_path: Path
+) -> None:
+    painter("porthole-animated", 0, 0, 400, 300, "animate")  # type: ignore[operator]
+    presenter = present(
+        relay, session_password_file, "--region", "0,0,400,300", "--stats", "--fps", "10"
+    )
+    try:
+        link = presenter.expect_event("session")["link"]
+        with running(
+            command("porthole"), "view", "--headless", link,
+            "--session-password-file", str(session_password_file),
+            "--duration", "30", "--stats", "--name", "first",
+        ) as first:  # fmt: skip
+            first.expect_event("joined")
+            # The screen animates: updates flow.
+            before = presenter.expect_event("stats")["updates"]
+            while presenter.expect_event("stats")["updates"] < before + 5:
+                pass
+            presenter.signal(signal.SIGUSR1)
+            presenter.expect_event("paused")
+            first.expect_event("paused")
+            frozen = presenter.expect_event("stats", paused=True)["updates"]
+            for _ in range(3):  # three more seconds of a changing screen
+                assert presenter.expect_event("stats")["updates"] == frozen
+            viewer_seen = first.expect_event("stats")["updates"]
+            presenter.signal(signal.SIGUSR1)
+            presenter.expect_event("resumed")
+            first.expect_event("resumed")
+            while presenter.expect_event("stats")["updates"] <= frozen:
+                pass
+            assert first.expect_event("stats")["updates"] >= viewer_seen
+
+            # A late joiner decodes from its very first update: a keyframe was sent for it.
+            out = tmp_path / "late.png"
+            late = view(
+                link, session_password_file, "--frames", "3", "--save-frame", str(out),
+                "--stats", "--name", "late",
+            )  # fmt: skip
+            assert late.finish() == 0, "\n".join(late.lines)
+            final = [line for line in late.lines if '"event":"stats"' in line][-1]
+            assert '"rejected":0' in final
+            assert '"keyframes":' in final
+            assert '"keyframes":0' not in final
+            assert load(out).shape == (300, 400, 3)
+    finally:
+        stop(presenter)

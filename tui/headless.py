@@ -1,0 +1,65 @@
+"""What the headless programs share: JSON-lines output, secrets from files, pinned relays.
+
+Headless programs serve scripts, kiosks and tests: stdout carries one JSON object per line and
+nothing else; human-readable problems go to stderr as one sentence; exit status 0 means the
+session ended as asked, 1 a refusal or failure, 2 a usage error. Secrets only ever come from a
+file or stdin, never from the command line (where ``ps`` and shell history would show them).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.known_relays import KnownRelays
+from core.tlspin import parse_fingerprint
+
+
+class HeadlessError(Exception):
+    """A failure reported as one sentence on stderr, exit status 1."""
+
+
+def emit(event: str, **fields: Any) -> None:
+    """Print one JSON line: ``{"event": ..., ...}`` (never secrets, frames or keystrokes)."""
+    print(json.dumps({"event": event, **fields}, separators=(",", ":")), flush=True)
+
+
+def read_secret_file(path: Path, what: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HeadlessError(f"cannot read the {what} from {path}: {exc.strerror}") from None
+    return text.rstrip("\r\n")
+
+
+def read_secret_stdin(what: str) -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise HeadlessError(f"expected the {what} on standard input, got nothing")
+    return line.rstrip("\r\n")
+
+
+def parse_relay(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise HeadlessError(f"--relay expects HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def pinned_fingerprint(host: str, port: int, given: str | None) -> str:
+    """The fingerprint to pin: the one given, or the known-relays entry. Headless programs have
+    nobody to ask, so an unknown relay is an error, never a silent trust."""
+    if given:
+        try:
+            return parse_fingerprint(given)
+        except ValueError as exc:
+            raise HeadlessError(f"--fingerprint: {exc}") from None
+    known = KnownRelays().lookup(host, port)
+    if known is None:
+        raise HeadlessError(
+            f"the relay {host}:{port} is not in your known relays; pass --fingerprint "
+            "(porthole-relay serve prints it)"
+        )
+    return known

@@ -1,0 +1,206 @@
+"""``porthole view --headless``: join a session and keep the presenter's picture in memory.
+
+For scripts and tests: it prints JSON lines (``joined``, ``paused``/``resumed``, ``stats``,
+``ended``, ``saved``) and, only when asked with ``--save-frame PATH``, writes the current frame
+as a PNG when it exits. That explicit request is the only way a frame ever reaches a disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+from PIL import Image
+
+from core.client import (
+    ChannelClosed,
+    MemberSession,
+    RelayUnreachable,
+    RequestRefused,
+    open_relay_client,
+)
+from core.client.events import (
+    ContentReceived,
+    RosterChanged,
+    SessionClosed,
+    UpdatesDropped,
+)
+from core.links import BadLink, JoinLink, normalize_session_id, parse_link
+from core.protocol.content import Cursor, FrameUpdate, RefreshRequest
+from core.stream import ScreenViewer
+from core.tlspin import FingerprintMismatch
+from tui.headless import (
+    HeadlessError,
+    emit,
+    parse_relay,
+    pinned_fingerprint,
+    read_secret_file,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--headless", action="store_true", help="run without a window (JSON lines on stdout)"
+    )
+    parser.add_argument("link", nargs="?", metavar="LINK", help="porthole://HOST:PORT/ID?fp=…")
+    parser.add_argument("--relay", metavar="HOST:PORT", help="the relay, when not giving a link")
+    parser.add_argument("--session", metavar="ID", help="the session ID, when not giving a link")
+    parser.add_argument("--fingerprint", metavar="HEX", help="relay certificate fingerprint")
+    parser.add_argument(
+        "--session-password-file", type=Path, metavar="F", help="session password file"
+    )
+    parser.add_argument("--name", default="viewer", help="display name (default: %(default)s)")
+    parser.add_argument(
+        "--save-frame", type=Path, metavar="PATH", help="write the last frame as PNG on exit"
+    )
+    until = parser.add_mutually_exclusive_group()
+    until.add_argument("--frames", type=int, metavar="N", help="exit after N decoded updates")
+    until.add_argument("--duration", type=float, metavar="S", help="exit after S seconds")
+    parser.add_argument("--stats", action="store_true", help="print a stats line every second")
+
+
+def resolve(args: argparse.Namespace) -> JoinLink:
+    try:
+        if args.link:
+            link = parse_link(args.link)
+        elif args.relay and args.session:
+            host, port = parse_relay(args.relay)
+            link = JoinLink(host, port, normalize_session_id(args.session), None)
+        else:
+            raise HeadlessError("give a join link, or --relay HOST:PORT and --session ID")
+    except BadLink as exc:
+        raise HeadlessError(str(exc)) from None
+    fingerprint = link.fingerprint if link.fingerprint and not args.fingerprint else None
+    if fingerprint is None:
+        fingerprint = pinned_fingerprint(link.host, link.port, args.fingerprint)
+    return JoinLink(link.host, link.port, link.session_id, fingerprint)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.headless:
+        raise HeadlessError("the viewer window comes with the TUI; use --headless for now")
+    if args.frames is not None and args.frames < 1:
+        raise HeadlessError("--frames must be at least 1")
+    link = resolve(args)
+    password = (
+        read_secret_file(args.session_password_file, "session password")
+        if args.session_password_file
+        else ""
+    )
+    viewer_box: list[ScreenViewer] = []
+    try:
+        trio.run(_view, args, link, password, viewer_box)
+    finally:
+        if args.save_frame is not None and viewer_box:
+            _save(viewer_box[0], args.save_frame)
+    return 0
+
+
+async def _view(
+    args: argparse.Namespace, link: JoinLink, password: str, viewer_box: list[ScreenViewer]
+) -> None:
+    assert link.fingerprint is not None
+    try:
+        async with open_relay_client(link.host, link.port, pinned=link.fingerprint) as client:
+            session = await client.join(link.session_id, name=args.name, password=password)
+            emit("joined", id=session.session_id, peer=session.peer_id, code=session.security_code)
+            viewer = ScreenViewer(lambda req: _ask_presenter(session, req))
+            viewer_box.append(viewer)
+            await _watch(args, session, viewer)
+    except FingerprintMismatch as exc:
+        raise HeadlessError(str(exc)) from None
+    except (RelayUnreachable, ChannelClosed) as exc:
+        raise HeadlessError(str(exc)) from None
+    except RequestRefused as exc:
+        raise HeadlessError(exc.message) from None
+
+
+async def _ask_presenter(session: MemberSession, request: RefreshRequest) -> None:
+    roster = session.roster
+    if roster is not None and roster.presenter is not None and roster.presenter != session.peer_id:
+        await session.send_content(request, recipient=roster.presenter)
+
+
+async def _watch(args: argparse.Namespace, session: MemberSession, viewer: ScreenViewer) -> None:
+    deadline = math.inf if args.duration is None else trio.current_time() + args.duration
+    paused: bool | None = None
+    presenter: int | None = None
+    with trio.move_on_at(deadline):
+        async with trio.open_nursery() as nursery:
+            if args.stats:
+                nursery.start_soon(_stats, viewer)
+            async for event in session.events:
+                match event:
+                    case RosterChanged(roster=roster):
+                        if roster.presenter != presenter:
+                            presenter = roster.presenter
+                            if presenter is not None and presenter != session.peer_id:
+                                await viewer.start()
+                        if roster.paused != paused:
+                            paused = roster.paused
+                            emit("paused" if paused else "resumed")
+                    case ContentReceived(message=FrameUpdate() as update):
+                        await viewer.on_update(update)
+                        if args.frames is not None and viewer.frames_applied >= args.frames:
+                            break
+                    case ContentReceived(message=Cursor() as cursor):
+                        viewer.on_cursor(cursor)
+                    case UpdatesDropped():
+                        await viewer.on_dropped()
+                    case SessionClosed() as closed:
+                        code = closed.code.name.lower() if closed.code else None
+                        emit("ended", code=code, message=closed.message)
+                        break
+            nursery.cancel_scope.cancel()
+    if args.stats:
+        _emit_stats(viewer)
+    if session.closed is None:
+        with trio.move_on_after(2):
+            await session.leave()
+
+
+async def _stats(viewer: ScreenViewer) -> None:
+    while True:
+        await trio.sleep(1.0)
+        _emit_stats(viewer)
+
+
+def _emit_stats(viewer: ScreenViewer) -> None:
+    s = viewer.statistics()
+    emit(
+        "stats",
+        updates=s.updates,
+        keyframes=s.keyframes,
+        rejected=s.rejected,
+        refreshes=s.refreshes_requested,
+        bytes=s.bytes_received,
+        updates_per_second=round(s.updates_per_second, 2),
+        bytes_per_second=round(s.bytes_per_second),
+        latency_ms_p50=None if s.latency_ms_p50 is None else round(s.latency_ms_p50, 2),
+        latency_ms_p95=None if s.latency_ms_p95 is None else round(s.latency_ms_p95, 2),
+        width=s.width,
+        height=s.height,
+    )
+
+
+def _save(viewer: ScreenViewer, path: Path) -> None:
+    frame = viewer.frame
+    if frame is None:
+        emit("saved", path=None, reason="no frame was received")
+        return
+    # Write beside the target and rename, so a reader never sees half a PNG.
+    directory = path.resolve().parent
+    fd, tmp = tempfile.mkstemp(prefix=".porthole-frame-", suffix=".png", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            Image.fromarray(frame, "RGB").save(handle, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    emit("saved", path=str(path), width=frame.shape[1], height=frame.shape[0], at=time.time())
