@@ -90,6 +90,9 @@ class ScreenPresenter:
         self._unchanged = 0
         self._last_encode_ms = 0.0
         self._last_change = -math.inf
+        #: Screen rectangle (x, y, width, height) of the last captured frame: where a
+        #: controller's input lands, and the frame size its coordinates refer to.
+        self._area: tuple[int, int, int, int] | None = None
 
     # -- control (called from trio tasks) -------------------------------------------------------
 
@@ -122,6 +125,11 @@ class ScreenPresenter:
         if reason is RefreshReason.GAP:
             self._backoff_until = trio.current_time() + BACKOFF_SECONDS
             self._fps_now = max(MIN_FPS, self._fps_now / 2)
+
+    @property
+    def area(self) -> tuple[int, int, int, int] | None:
+        """The shared screen rectangle as last captured, or None before the first frame."""
+        return self._area
 
     def _hidden(self) -> bool:
         """Whether pause is on right now (re-read after every await)."""
@@ -171,6 +179,7 @@ class ScreenPresenter:
 
     def _capture_and_encode(self, keyframe: bool) -> tuple[CapturedFrame, EncodedUpdate | None]:
         frame = self._capturer.grab()
+        self._area = (frame.origin[0], frame.origin[1], frame.width, frame.height)
         started = time.perf_counter()
         encoder = self._encoder
         if encoder is None or (encoder.width, encoder.height) != (frame.width, frame.height):
