@@ -1,0 +1,96 @@
+"""``porthole present|view`` exactly as the CLI runs them, plus a per-frame log for benchmarks.
+
+    python -m bench.probe --log FILE present --headless ...     # arguments as for `porthole`
+    python -m bench.probe --log FILE view --headless LINK ...
+
+This is ``tui.cli.main`` with three methods wrapped from the outside (no porthole code is
+changed), so that a benchmark gets per-update figures the ``--stats`` lines only give as
+running totals. One line per event is written straight to FILE (unbuffered ``os.write``, so
+a SIGTERM loses nothing):
+
+* ``F t_grab grab_ms encode_ms bytes keyframe``: the presenter captured a frame
+  (``Capturer.grab``) and encoded it (``Encoder.encode``); ``bytes`` is -1 when the encoder
+  found nothing changed. ``t_grab`` is ``time.monotonic()`` when the grab started.
+* ``U t_arrived t_decoded bytes keyframe arrival_ms decoded_ms applied``: the viewer got a
+  ``FrameUpdate`` (``ScreenViewer.on_update``). ``arrival_ms`` is the viewer's own latency
+  figure (``time.time()`` on arrival minus the presenter's ``captured_at``: capture to
+  arrival, the same clock on one machine); ``decoded_ms`` is the same up to the end of the
+  decode. ``applied`` is 0 if the decoder refused it.
+
+The cost is two clock reads and one small write per frame.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from core.capture import CapturedFrame, Capturer
+from core.codec import EncodedUpdate, Encoder, Rect
+from core.protocol.content import FrameUpdate
+from core.stream import ScreenViewer
+
+
+def install(fd: int) -> None:
+    def write(line: str) -> None:
+        os.write(fd, line.encode())
+
+    grab = Capturer.grab
+    encode = Encoder.encode
+    on_update = ScreenViewer.on_update
+    last_grab: dict[str, float] = {"t": 0.0, "ms": 0.0}
+
+    def timed_grab(self: Capturer) -> CapturedFrame:
+        t = time.monotonic()
+        started = time.perf_counter()
+        frame = grab(self)
+        last_grab["t"] = t
+        last_grab["ms"] = (time.perf_counter() - started) * 1000
+        return frame
+
+    def timed_encode(self: Encoder, frame: Any, *, keyframe: bool = False) -> EncodedUpdate | None:
+        started = time.perf_counter()
+        update = encode(self, frame, keyframe=keyframe)
+        ms = (time.perf_counter() - started) * 1000
+        size = -1 if update is None else len(update.data)
+        kf = int(update is not None and update.keyframe)
+        write(f"F {last_grab['t']:.6f} {last_grab['ms']:.3f} {ms:.3f} {size} {kf}\n")
+        return update
+
+    async def timed_on_update(
+        self: ScreenViewer, update: FrameUpdate, now: float | None = None
+    ) -> list[Rect]:
+        arrived = time.time() if now is None else now
+        t_arrived = time.monotonic()
+        rejected = self._rejected
+        damaged = await on_update(self, update, arrived)
+        decoded = time.time()
+        applied = int(self._rejected == rejected)
+        captured = update.captured_at_us / 1_000_000
+        write(
+            f"U {t_arrived:.6f} {time.monotonic():.6f} {len(update.tiles)} {int(update.keyframe)} "
+            f"{(arrived - captured) * 1000:.3f} {(decoded - captured) * 1000:.3f} {applied}\n"
+        )
+        return damaged
+
+    Capturer.grab = timed_grab  # type: ignore[method-assign]
+    Encoder.encode = timed_encode  # type: ignore[method-assign]
+    ScreenViewer.on_update = timed_on_update  # type: ignore[method-assign]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 3 or args[0] != "--log":
+        print("usage: python -m bench.probe --log FILE (present|view) ARGS...", file=sys.stderr)
+        return 2
+    fd = os.open(args[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    install(fd)
+    from tui.cli import main as porthole_main
+
+    return porthole_main(args[2:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
