@@ -5,7 +5,8 @@ Subcommands:
 - ``serve`` — run the relay daemon (implemented in ``relay.server_cli``, imported lazily so
   that account and record commands work without loading trio and the server);
 - ``account add|passwd|disable|enable|list`` — organizer accounts;
-- ``records`` — the ancillary session records and security events.
+- ``records`` — the ancillary session records and security events;
+- ``admin`` — the admin TUI or ``--json OP`` on a running relay's socket (``relay.admin_cli``).
 
 Everything is non-interactive except password entry on a terminal, so the commands can be
 scripted (``--password-stdin``, ``--json``). Failures print one sentence to stderr and exit 1;
@@ -35,6 +36,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from relay.admin_cli import add_admin_parser
 from relay.passwords import password_problem
 from relay.store import (
     Account,
@@ -158,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--cert", metavar="FILE", type=Path, help="TLS certificate chain (PEM)")
     serve.add_argument("--key", metavar="FILE", type=Path, help="TLS private key (PEM)")
+    serve.add_argument(
+        "--no-raw",
+        action="store_true",
+        help=(
+            "answer HTTPS only (WebSocket on /ws, /healthz, /join/ID), not framed porthole/1: "
+            "behaves as if a middlebox let nothing but HTTPS through (for testing fallback)"
+        ),
+    )
     serve.set_defaults(handler=_cmd_serve)
 
     # --- account ---------------------------------------------------------------------------
@@ -255,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"show at most N entries (default: {DEFAULT_RECORD_LIMIT})",
     )
     records.set_defaults(handler=_cmd_records)
+
+    add_admin_parser(commands)
 
     parser.set_defaults(handler=_help_of(parser))
     return parser

@@ -22,6 +22,10 @@ class RelayConfig:
     cert_path: Path | None = None
     key_path: Path | None = None
     relay_name: str = "porthole relay"
+    #: Serve framed porthole/1 (ALPN porthole/1) on the port. Off (``serve --no-raw``), only
+    #: HTTPS is answered (WebSocket on /ws): the relay then behaves as if a middlebox in front
+    #: of it let nothing but HTTPS through, which is how the fallback paths are tested.
+    raw: bool = True
 
     # Sizes.
     max_frame: int = DEFAULT_MAX_FRAME

@@ -48,6 +48,8 @@ class Peer:
         self.address = address
         self.address_key = address_key
         self.conn = RelayConnection(max_frame=max_frame)
+        #: What carries this peer's frames: "tls" (framed) or "wss" (WebSocket); for operators.
+        self.transport = "tls"
         self.username: str | None = None
         #: The session this peer is a member of, and its id there.
         self.session: Session | None = None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import trio
 
+from relay.events import SECURITY_PREFIX, Observer, RelayEvent, notify
 from relay.store import RelayStore, SecurityEventKind
 
 Job = Callable[[RelayStore], None]
@@ -43,6 +44,9 @@ class Recorder:
         self._record_ids: dict[int, int] = {}
         self._idle = trio.Event()
         self._idle.set()
+        #: Told about every security event as it is submitted (the admin socket's event
+        #: stream). They get no user name: only the store knows whether a name is an account's.
+        self.observers: list[Observer] = []
 
     # -- called by the switchboard (never blocks) --------------------------------------------------
 
@@ -93,14 +97,24 @@ class Recorder:
             )
 
         self._submit(job)
+        if self.observers:
+            event = RelayEvent(
+                f"{SECURITY_PREFIX}{kind.value}", now, session_id, reason=detail, address=address
+            )
+            notify(self.observers, event)
 
     def _submit(self, job: Job) -> None:
         if self._queued >= self.capacity:
             self._lost += 1
             return
+        try:
+            self._send.send_nowait(job)
+        except trio.ClosedResourceError:
+            # Shutting down: a connection ending after the writer stopped. Counted, not raised.
+            self._lost += 1
+            return
         self._queued += 1
         self._idle = trio.Event() if self._idle.is_set() else self._idle
-        self._send.send_nowait(job)
 
     # -- the writer task ---------------------------------------------------------------------------
 

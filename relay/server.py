@@ -22,10 +22,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 import trio
 
+from core.carriers import Carrier, StreamCarrier
 from core.errors import ErrorCode, ProtocolError, RemoteProtocolError
 from core.protocol import CONNECTION_CLOSED, NEED_DATA, Message, State
 from core.protocol.framing import encode_frame
@@ -52,6 +54,8 @@ from core.protocol.messages import (
     Welcome,
 )
 from core.tlspin import ALPN_PROTOCOL
+from relay.admin_protocol import default_socket_path
+from relay.admin_server import serve_admin
 from relay.config import RelayConfig
 from relay.limits import ConnectionLimiter, FailureTracker, TokenBucket, address_key
 from relay.peer import Peer
@@ -59,6 +63,7 @@ from relay.recorder import Recorder
 from relay.sessions import PendingJoin, Refusal, Switchboard
 from relay.store import LoginCheck, RelayStore, SecurityEventKind
 from relay.tls import ensure_certificate, load_fingerprint, server_ssl_context
+from relay.web import HTTP_ALPN, WebFront
 
 log = logging.getLogger("porthole.relay")
 
@@ -99,7 +104,9 @@ class _PeerClosed(Exception):
 class Relay:
     """Connection handling around one :class:`Switchboard`."""
 
-    def __init__(self, config: RelayConfig, store: RelayStore, recorder: Recorder) -> None:
+    def __init__(
+        self, config: RelayConfig, store: RelayStore, recorder: Recorder, *, fingerprint: str = ""
+    ) -> None:
         self.config = config
         self.store = store
         self.recorder = recorder
@@ -120,6 +127,17 @@ class Relay:
         #: Sees every byte the relay reads and writes, after TLS. For tests that prove the relay
         #: only ever handles ciphertext; nothing in the relay sets it, and no CLI option does.
         self.wiretap: Callable[[int, str, bytes], None] | None = None
+        #: The HTTP side of the port (ALPN http/1.1): /ws, /healthz, /join/ID.
+        self.web = WebFront(config, fingerprint)
+        #: Address keys the operator banned (admin socket): refused at accept.
+        self.bans: set[str] = {ban.address for ban in store.list_bans()}
+
+    def disconnect_address(self, key: str, message: str) -> int:
+        """End every connection from address key ``key`` (a new ban); return how many."""
+        peers = [peer for peer in self._peers if peer.address_key == key]
+        for peer in peers:
+            peer.disconnect(ErrorCode.NOT_ALLOWED, message)
+        return len(peers)
 
     def statistics(self) -> RelayStatistics:
         sessions = self.switchboard.sessions.values()
@@ -162,6 +180,9 @@ class Relay:
             await trio.aclose_forcefully(stream)
             return
         key = address_key(address)
+        if key in self.bans:
+            await trio.aclose_forcefully(stream)
+            return
         if not self.connections.try_acquire(key):
             await self._refuse_connection(stream)
             return
@@ -177,7 +198,8 @@ class Relay:
     async def _serve_connection(
         self, stream: trio.SSLStream[trio.SocketStream], address: str, key: str
     ) -> None:
-        # One deadline from accept for TLS *and* Hello/Welcome, however slowly bytes arrive.
+        # One deadline from accept for TLS, the HTTP request (WebSocket upgrade) *and*
+        # Hello/Welcome, however slowly bytes arrive.
         handshake_deadline = trio.current_time() + self.config.handshake_timeout
         tls_done = False
         with trio.move_on_at(handshake_deadline):
@@ -186,9 +208,11 @@ class Relay:
                 tls_done = True
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
-        if not tls_done or stream.selected_alpn_protocol() != ALPN_PROTOCOL:
-            # No TLS, too slow, or not speaking porthole/1 (the HTTP carrier comes later).
+        if not tls_done:
             await trio.aclose_forcefully(stream)
+            return
+        carrier = await self._open_carrier(stream, handshake_deadline)
+        if carrier is None:
             return
         peer = Peer(
             next(self._conn_ids),
@@ -198,18 +222,33 @@ class Relay:
             queue_bytes=self.config.send_queue_bytes,
             queue_messages=self.config.send_queue_messages,
         )
+        peer.transport = carrier.name
         self._peers.add(peer)
         try:
             with peer.cancel_scope:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._writer, peer, stream)
-                    await self._reader(peer, stream, handshake_deadline)
+                    nursery.start_soon(self._writer, peer, carrier)
+                    await self._reader(peer, carrier, handshake_deadline)
                     peer.cancel_scope.cancel()
         finally:
             self._peers.discard(peer)
             self.switchboard.leave(peer, explicit=False)
             with trio.CancelScope(shield=True):
-                await self._close(peer, stream)
+                await self._close(peer, carrier)
+
+    async def _open_carrier(
+        self, stream: trio.SSLStream[trio.SocketStream], handshake_deadline: float
+    ) -> Carrier | None:
+        """Choose by ALPN: porthole/1 is framed on the stream; http/1.1 (or no ALPN, as from
+        plain HTTPS clients) goes to the web front, which answers one request and closes or
+        upgrades /ws to a WebSocket carrier. Anything else, or framed with ``raw`` off: close."""
+        alpn = stream.selected_alpn_protocol()
+        if alpn == ALPN_PROTOCOL and self.config.raw:
+            return StreamCarrier(stream)
+        if alpn in (HTTP_ALPN, None):
+            return await self.web.serve(stream, handshake_deadline)
+        await trio.aclose_forcefully(stream)
+        return None
 
     async def _refuse_connection(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
         close = Close(
@@ -223,7 +262,7 @@ class Relay:
             await stream.send_all(encode_frame(close))
         await trio.aclose_forcefully(stream)
 
-    async def _close(self, peer: Peer, stream: trio.SSLStream[trio.SocketStream]) -> None:
+    async def _close(self, peer: Peer, carrier: Carrier) -> None:
         """Best effort: flush what is queued and say why we close, then close."""
         # A batch the writer took but was cancelled before writing comes first. (If part of it
         # went out, the TLS stream is broken and the send below fails: then we just close.)
@@ -241,14 +280,14 @@ class Relay:
         with trio.move_on_after(1):
             try:
                 if pending:
-                    await stream.send_all(b"".join(pending))
-                await stream.aclose()
+                    await carrier.send_all(b"".join(pending))
+                await carrier.aclose()
                 return
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
-        await trio.aclose_forcefully(stream)
+        await carrier.aclose_forcefully()
 
-    async def _writer(self, peer: Peer, stream: trio.SSLStream[trio.SocketStream]) -> None:
+    async def _writer(self, peer: Peer, carrier: Carrier) -> None:
         async for frame in peer.outbox:
             peer.took(frame)
             batch = [frame]
@@ -270,7 +309,7 @@ class Relay:
             peer.unsent = payload
             with trio.move_on_after(self.config.write_timeout) as scope:
                 try:
-                    await stream.send_all(payload)
+                    await carrier.send_all(payload)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     peer.cancel_scope.cancel()
                     return
@@ -284,7 +323,7 @@ class Relay:
     async def _reader(
         self,
         peer: Peer,
-        stream: trio.SSLStream[trio.SocketStream],
+        carrier: Carrier,
         handshake_deadline: float,
     ) -> None:
         conn = peer.conn
@@ -299,19 +338,24 @@ class Relay:
                 deadline, why = now + cfg.idle_timeout, "Idle for too long."
             if frame_started is not None and frame_started + cfg.frame_timeout < deadline:
                 deadline, why = frame_started + cfg.frame_timeout, "A message took too long."
-            data: bytes | bytearray = b""
+            data: bytes | None = b""
             with trio.move_on_at(deadline) as scope:
                 try:
-                    data = await stream.receive_some(RECEIVE_CHUNK)
+                    # Framed bytes; None: a carrier unit (WebSocket message) is still coming.
+                    data = await carrier.receive_some()
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+                except RemoteProtocolError as exc:  # the carrier's own rules (WebSocket)
+                    peer.disconnect(exc.code, exc.message)
                     return
             if scope.cancelled_caught:
                 peer.disconnect(ErrorCode.TIMEOUT, why)
                 return
-            if self.wiretap is not None:
-                self.wiretap(peer.conn_id, "in", bytes(data))
+            if self.wiretap is not None and data:
+                self.wiretap(peer.conn_id, "in", data)
             try:
-                conn.receive_data(data)
+                if data is not None:
+                    conn.receive_data(data)
                 while True:
                     event = conn.next_event()
                     if event is NEED_DATA:
@@ -325,7 +369,7 @@ class Relay:
                 return
             except _PeerClosed:
                 return
-            if conn.statistics().bytes_buffered:
+            if conn.statistics().bytes_buffered or carrier.buffered:
                 frame_started = frame_started if frame_started is not None else trio.current_time()
             else:
                 frame_started = None
@@ -425,7 +469,11 @@ class Relay:
                     SecurityEventKind.LOCKOUT,
                     peer.address_key,
                     username=msg.username,
-                    detail=f"logins locked for {key}",
+                    # Not the typed name itself: it may be a password typed into the wrong
+                    # field (the store keeps ``username`` only if it names an account).
+                    detail="logins locked for the user name"
+                    if key.startswith("user:")
+                    else f"logins locked for {key}",
                 )
         raise Refusal(ErrorCode.LOGIN_FAILED, "Wrong user name or password.")
 
@@ -445,7 +493,7 @@ async def serve_relay(
     else:
         paths = ensure_certificate(config.data_dir)
         cert_path, key_path = paths.cert, paths.key
-    ssl_context = server_ssl_context(cert_path, key_path)
+    ssl_context = server_ssl_context(cert_path, key_path, alpn=(ALPN_PROTOCOL, HTTP_ALPN))
     fingerprint = load_fingerprint(cert_path)
     store = RelayStore.open(
         config.data_dir,
@@ -458,10 +506,21 @@ async def serve_relay(
         )
         port = _bound_port(listeners[0])
         recorder = Recorder(store)
-        relay = Relay(config, store, recorder)
+        relay = Relay(config, store, recorder, fingerprint=fingerprint)
         async with trio.open_nursery() as nursery:
             await nursery.start(recorder.run)
             await nursery.start(relay.run_background)
+            listen = f"[{config.host}]:{port}" if ":" in config.host else f"{config.host}:{port}"
+            await nursery.start(
+                partial(
+                    serve_admin,
+                    relay,
+                    default_socket_path(config.data_dir),
+                    listen=listen,
+                    fingerprint=fingerprint,
+                    software=_software(),
+                )
+            )
             async with trio.open_nursery() as connections:
                 await connections.start(trio.serve_listeners, relay.handle, listeners)
                 task_status.started(RelayInfo(config.host, port, fingerprint, relay))

@@ -14,6 +14,7 @@ from functools import partial
 import trio
 
 from core.tlspin import format_fingerprint
+from relay.admin_server import AdminSocketError
 from relay.config import RelayConfig
 from relay.server import serve_relay
 from relay.tls import CertificateError
@@ -30,17 +31,39 @@ def run_serve(args: argparse.Namespace) -> int:
         port=port,
         cert_path=args.cert,
         key_path=args.key,
+        raw=not getattr(args, "no_raw", False),
     )
     try:
         trio.run(_serve, config)
-    except CertificateError as exc:
-        print(f"porthole-relay serve: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        print(f"porthole-relay serve: cannot listen on {host}:{port}: {reason}.", file=sys.stderr)
+    except BaseException as exc:
+        problem = _startup_problem(exc)
+        if problem is None:
+            raise
+        if isinstance(problem, OSError) and not isinstance(problem, AdminSocketError):
+            reason = problem.strerror or str(problem)
+            sentence = f"cannot listen on {host}:{port}: {reason}."
+        else:
+            sentence = str(problem)
+        print(f"porthole-relay serve: {sentence}", file=sys.stderr)
         return 1
     return 0
+
+
+def _startup_problem(exc: BaseException) -> Exception | None:
+    """The start-up failure a person can act on, if that is what ``exc`` is.
+
+    trio wraps failures from inside nurseries in exception groups; a port in use or a data
+    directory another relay owns must still read as one sentence, not a traceback.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _startup_problem(inner)
+            if found is not None:
+                return found
+        return None
+    if isinstance(exc, CertificateError | AdminSocketError | OSError):
+        return exc
+    return None
 
 
 async def _serve(config: RelayConfig) -> None:
@@ -51,6 +74,8 @@ async def _serve(config: RelayConfig) -> None:
             shown_host = f"[{info.host}]" if ":" in info.host else info.host
             print(f"porthole relay listening on {shown_host}:{info.port}", flush=True)
             print(f"certificate fingerprint: {format_fingerprint(info.fingerprint)}", flush=True)
+            if not config.raw:
+                print("framed porthole/1 is off (--no-raw): HTTPS and WebSocket only", flush=True)
             print(
                 f"join links look like: porthole://{shown_host}:{info.port}/SESSIONID"
                 f"?fp={info.fingerprint}",

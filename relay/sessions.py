@@ -67,6 +67,16 @@ from core.rules import (
     new_session,
 )
 from relay.config import RelayConfig
+from relay.events import (
+    MEMBER_JOINED,
+    MEMBER_LEFT,
+    SESSION_CHANGED,
+    SESSION_ENDED,
+    SESSION_STARTED,
+    Observer,
+    RelayEvent,
+    notify,
+)
 from relay.limits import FailureTracker, Verdict
 from relay.peer import Peer
 from relay.recorder import Recorder
@@ -76,6 +86,8 @@ from relay.store import SecurityEventKind
 JOIN_REFUSED_TEXT = "Wrong session ID or password."
 #: Actions that travel as their own messages, not as ActionRequest.
 _OWN_MESSAGE_ACTIONS = frozenset({Action.JOIN, Action.ADMIT, Action.REJECT, Action.LEAVE})
+_REMOVED_BY_ORGANIZER = "The organizer removed you from the session."
+_REMOVED_BY_OPERATOR = "The relay operator removed you from the session."
 
 
 class Refusal(ProtocolError):
@@ -127,6 +139,8 @@ class Session:
     messages_relayed: int = 0
     peak_members: int = 1
     total_members: int = 1
+    #: Wall-clock time the session was created (UNIX seconds), for the admin view.
+    started_at: float = 0.0
 
     def allocate_peer_id(self) -> int:
         peer_id = self.next_peer_id
@@ -195,6 +209,8 @@ class Switchboard:
         self._next_token = 1
         self.bytes_relayed = 0
         self.messages_relayed = 0
+        #: Told about session and membership changes (the admin socket's event stream).
+        self.observers: list[Observer] = []
 
     # -- creating ---------------------------------------------------------------------------------
 
@@ -229,13 +245,15 @@ class Switchboard:
             ),
             names={organizer_id: msg.organizer_name},
             members={organizer_id: peer},
+            started_at=self.wall_clock(),
         )
         self._next_token += 1
         self.sessions[session_id] = session
         peer.session, peer.peer_id = session, organizer_id
-        self.recorder.session_started(session.token, session_id, peer.username, self.wall_clock())
+        self.recorder.session_started(session.token, session_id, peer.username, session.started_at)
         peer.send(SessionCreated(session_id=session_id, peer_id=organizer_id))
         peer.send(session.roster())
+        self._notify(SESSION_STARTED, session)
 
     def _random_session_id(self) -> str:
         while True:
@@ -377,6 +395,7 @@ class Switchboard:
         self.join_failures_by_address.record_success(joiner.address_key)
         joiner.send(msg)
         session.broadcast(session.roster())
+        self._notify(MEMBER_JOINED, session, msg.peer_id)
 
     def reject(self, peer: Peer, msg: Reject) -> None:
         pending = self._knock_for_organizer(peer, msg.peer_id, None)
@@ -595,26 +614,37 @@ class Switchboard:
             actor_peer.send(_result(request_id, ActionOutcome.APPLIED))
         self._apply(session, verdict.state, actor, action)
 
-    def _apply(self, session: Session, new_state: SessionState, actor: int, action: Action) -> None:
+    def _apply(
+        self,
+        session: Session,
+        new_state: SessionState,
+        actor: int,
+        action: Action,
+        *,
+        removed_message: str = _REMOVED_BY_ORGANIZER,
+    ) -> None:
         old = session.state
         session.state = new_state
         if new_state.ended:
             who = session.names.get(actor, "someone")
             self.end_session(session, ErrorCode.SESSION_ENDED, f"{who} ended the session.")
             return
-        for gone in old.members - new_state.members:
+        gone_ids = sorted(old.members - new_state.members)
+        for gone in gone_ids:
             member = session.members.pop(gone, None)
             self._forget_consents(session, gone)
             if member is not None:
                 member.session, member.peer_id = None, None
                 member.send(
                     SessionEnded(
-                        session_id=session.id,
-                        code=ErrorCode.REMOVED,
-                        message="The organizer removed you from the session.",
+                        session_id=session.id, code=ErrorCode.REMOVED, message=removed_message
                     )
                 )
         session.broadcast(session.roster())
+        for gone in gone_ids:
+            self._notify(MEMBER_LEFT, session, gone, "removed")
+        if not gone_ids:
+            self._notify(SESSION_CHANGED, session)
 
     def _forget_consents(self, session: Session, peer_id: int) -> None:
         for consent_id, consent in list(session.consents.items()):
@@ -662,6 +692,7 @@ class Switchboard:
         if explicit:
             peer.send(SessionEnded(session_id=session.id, code=ErrorCode.LEFT, message="You left."))
         session.broadcast(session.roster())
+        self._notify(MEMBER_LEFT, session, peer_id, "left" if explicit else "disconnected")
 
     def end_session(self, session: Session, code: ErrorCode, message: str) -> None:
         if self.sessions.get(session.id) is not session:
@@ -683,10 +714,48 @@ class Switchboard:
             session.bytes_relayed,
             session.messages_relayed,
         )
+        self._notify(SESSION_ENDED, session, reason=code.name.lower())
 
     def end_all(self, message: str) -> None:
         for session in list(self.sessions.values()):
             self.end_session(session, ErrorCode.SESSION_ENDED, message)
+
+    def _notify(
+        self, kind: str, session: Session, peer_id: int | None = None, reason: str = ""
+    ) -> None:
+        if self.observers:
+            event = RelayEvent(kind, self.wall_clock(), session.id, peer_id, reason)
+            notify(self.observers, event)
+
+    # -- the relay operator (admin socket) -------------------------------------------------------
+
+    def live_session(self, session_id: str) -> Session:
+        """The live session ``session_id``, or a BAD_SESSION_ID refusal."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise Refusal(ErrorCode.BAD_SESSION_ID, f"There is no live session {session_id}.")
+        return session
+
+    def end_by_operator(self, session_id: str) -> None:
+        """End a session for all its members (they get ``SessionEnded``), as the operator."""
+        session = self.live_session(session_id)
+        self.end_session(session, ErrorCode.SESSION_ENDED, "The relay operator ended the session.")
+
+    def act_as_operator(self, session_id: str, action: Action, target: int | None = None) -> None:
+        """Apply an organizer's action (remove a member, lock, unlock) on the operator's word.
+
+        The same rules table judges it, with the organizer as actor, so the operator can do
+        what the organizer could and no more (the organizer cannot be removed, for one). A
+        removal is a roster change like any other: the organizer's client re-keys on it.
+        """
+        session = self.live_session(session_id)
+        organizer = session.state.organizer
+        verdict = decide(session.state, organizer, action, target)
+        if isinstance(verdict, Refused):
+            raise Refusal(verdict.code, verdict.reason)
+        if not isinstance(verdict, Allowed):
+            raise Refusal(ErrorCode.NOT_ALLOWED, "That needs a member's consent.")
+        self._apply(session, verdict.state, organizer, action, removed_message=_REMOVED_BY_OPERATOR)
 
 
 def _ended(state: SessionState) -> SessionState:

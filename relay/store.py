@@ -3,12 +3,12 @@
 The relay promises to store nothing of session content (DESIGN §3). This module is the only
 place the relay writes to disk besides its TLS certificate, and its schema is the proof of that
 promise: accounts (a name and an argon2id hash, never a password), session records (which session
-ID, which organizer, when, how many members, how many bytes and messages were switched) and
-security events (failed logins and joins, lockouts). No column can hold a frame, an input event,
-chat, a file name or any password; ``end_reason`` and event kinds are short tokens, the free
-``detail`` of a security event is bounded and meant for reasons like "6 failures in 60 s", and a
-security event names a user only if that user exists (so a password typed into the name field of
-a login is never written down).
+ID, which organizer, when, how many members, how many bytes and messages were switched),
+security events (failed logins and joins, lockouts) and the operator's address bans. No column
+can hold a frame, an input event, chat, a file name or any password; ``end_reason`` and event
+kinds are short tokens, the free ``detail`` of a security event is bounded and meant for reasons
+like "6 failures in 60 s", and a security event names a user only if that user exists (so a
+password typed into the name field of a login is never written down).
 
 sqlite3 is synchronous. The trio server calls this API through ``trio.to_thread.run_sync``, so a
 store may be used from several worker threads, one at a time: the connection is opened with
@@ -48,7 +48,7 @@ from core.errors import ErrorCode
 from relay.passwords import MAX_BYTES, normalize_password, password_problem
 
 DB_NAME: Final = "relay.db"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 RELAY_RESTART: Final = "relay_restart"
 """End reason written for records the relay could not close itself (it crashed or was killed)."""
@@ -101,6 +101,8 @@ class SecurityEventKind(enum.StrEnum):
     UNBAN = "unban"
     CONNECTION_LIMIT = "connection_limit"
     PROTOCOL_ERROR = "protocol_error"
+    #: The relay operator did something through the admin socket (end, kick, accounts, …).
+    ADMIN_ACTION = "admin_action"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,15 @@ class SecurityEvent:
     session_id: str | None
     username: str | None
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """An address key the relay refuses at accept (see :func:`relay.limits.address_key`)."""
+
+    address: str
+    created_at: float
+    reason: str
 
 
 def cheap_hasher() -> PasswordHasher:
@@ -212,7 +223,24 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX security_events_at ON security_events (at)")
 
 
-MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_migrate_0_to_1,)
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    # Bans set by the operator through the admin socket; keys are address keys (an IPv4
+    # address or an IPv6 /64), so one row covers what the relay counts as one address.
+    conn.execute(
+        """
+        CREATE TABLE bans (
+            address TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            reason TEXT NOT NULL DEFAULT ''
+        )
+        """
+    )
+
+
+MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
+    _migrate_0_to_1,
+    _migrate_1_to_2,
+)
 """``MIGRATIONS[v]`` brings a database from schema version ``v`` to ``v + 1``."""
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -683,6 +711,36 @@ class RelayStore:
         with self._reading() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [SecurityEvent(r[0], r[1], _event_kind(r[2]), r[3], r[4], r[5], r[6]) for r in rows]
+
+    # -- bans --
+
+    def add_ban(self, address: str, now: float, reason: str = "") -> Ban:
+        """Ban an address key (the caller normalizes it); refuse one that is already banned."""
+        _check_text("address", address, MAX_ADDRESS, allow_empty=False)
+        _check_text("reason", reason, MAX_DETAIL, allow_empty=True)
+        with self._transaction() as conn:
+            taken = conn.execute("SELECT 1 FROM bans WHERE address = ?", (address,)).fetchone()
+            if taken is not None:
+                raise StoreError(ErrorCode.ALREADY_DONE, f"{address} is already banned.")
+            conn.execute(
+                "INSERT INTO bans (address, created_at, reason) VALUES (?, ?, ?)",
+                (address, now, reason),
+            )
+        return Ban(address, now, reason)
+
+    def remove_ban(self, address: str) -> bool:
+        """Lift a ban; returns whether there was one."""
+        with self._transaction() as conn:
+            cur = conn.execute("DELETE FROM bans WHERE address = ?", (address,))
+            return cur.rowcount == 1
+
+    def list_bans(self) -> list[Ban]:
+        """Every ban, oldest first."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT address, created_at, reason FROM bans ORDER BY created_at, address"
+            ).fetchall()
+        return [Ban(r[0], r[1], r[2]) for r in rows]
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from relay.store import RelayStore
 from tui import present as present_module
 from tui import view as view_module
 from tui.console import Console
-from tui.headless import HeadlessError
+from tui.headless import HeadlessError, add_transport_arguments
 
 DEMO_ORGANIZER = "demo-organizer"
 
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-file", type=Path, metavar="FILE", help="read the session password from FILE"
     )
     secret.add_argument("--ask-password", action="store_true", help="prompt for a session password")
+    add_transport_arguments(join)
 
     present = commands.add_parser(
         "present",
@@ -198,7 +199,15 @@ async def run_join(args: argparse.Namespace) -> None:
     password = _session_password(args)
     name = args.name or _login_name()
     try:
-        async with open_relay_client(link.host, link.port, pinned=pinned) as client:
+        async with open_relay_client(
+            link.host, link.port, pinned=pinned, transport=args.transport, proxy=args.proxy
+        ) as client:
+            identity = client.channel.identity
+            print(
+                f"connected to the relay over {identity.transport_description} "
+                f"({identity.transport}) in {identity.connect_ms:.0f} ms",
+                flush=True,
+            )
             if pinned is None:
                 _trust_on_first_use(known, link, client.fingerprint)
             print(f"knocking on session {format_session_id(link.session_id)} as {name} …")

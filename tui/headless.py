@@ -8,11 +8,14 @@ file or stdin, never from the command line (where ``ps`` and shell history would
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from core.client import RelayIdentity
+from core.client.transport import TRANSPORTS
 from core.known_relays import KnownRelays
 from core.tlspin import parse_fingerprint
 
@@ -63,3 +66,31 @@ def pinned_fingerprint(host: str, port: int, given: str | None) -> str:
             "(porthole-relay serve prints it)"
         )
     return known
+
+
+def add_transport_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--transport`` and ``--proxy``, the same for every command that reaches a relay."""
+    parser.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default="auto",
+        help=(
+            "how to reach the relay: tls (framed TLS), wss (WebSocket over HTTPS, through the "
+            "proxy if one is set) or auto: tls, then wss, then wss through the proxy "
+            "(default: %(default)s)"
+        ),
+    )
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=None,
+        help=(
+            "HTTP proxy for the WebSocket path, http://[USER:PASSWORD@]HOST:PORT "
+            "(default: $HTTPS_PROXY / $https_proxy; '' for none)"
+        ),
+    )
+
+
+def emit_transport(identity: RelayIdentity) -> None:
+    """The ``transport`` JSON line: which path reached the relay and how long it took."""
+    emit("transport", path=identity.transport, connect_ms=round(identity.connect_ms, 1))

@@ -41,7 +41,6 @@ from core.client import (
     open_relay_client,
 )
 from core.client.events import (
-    ActionAnswered,
     ConsentRequested,
     ContentReceived,
     EpochChanged,
@@ -50,15 +49,26 @@ from core.client.events import (
     KnockWithdrawn,
     RosterChanged,
     SessionClosed,
+    SessionEvent,
 )
+from core.control import (
+    AreaTuple,
+    HotkeyUnavailable,
+    Injector,
+    open_trio_revoke_hotkey,
+    revoke_hotkey_for,
+)
+from core.control.guard import ControlGuard
 from core.links import JoinLink, normalize_session_id
-from core.protocol.content import RefreshRequest
-from core.protocol.messages import ActionCode, ActionOutcome, Roster
+from core.protocol.content import InputEvent, RefreshRequest
+from core.protocol.messages import ActionCode, Roster
 from core.stream import ScreenPresenter
 from core.tlspin import FingerprintMismatch
 from tui.headless import (
     HeadlessError,
+    add_transport_arguments,
     emit,
+    emit_transport,
     parse_relay,
     pinned_fingerprint,
     read_secret_file,
@@ -99,6 +109,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=15.0, help="target frame rate (max 30)")
     parser.add_argument("--admit", choices=ADMIT_CHOICES, default="password")
     parser.add_argument("--stats", action="store_true", help="print a stats line every second")
+    parser.add_argument(
+        "--allow-control-from",
+        metavar="NAME",
+        help="grant remote control when the member with this display name asks "
+        "(never granted otherwise); Ctrl+F12 or SIGUSR2 revokes at once",
+    )
+    parser.add_argument(
+        "--accept-presenter-requests",
+        action="store_true",
+        help="agree when asked to take over presenting (default: refuse)",
+    )
+    add_transport_arguments(parser)
 
 
 def capture_source(args: argparse.Namespace) -> CaptureSource:
@@ -170,7 +192,10 @@ async def _present(
         "all": AdmitPolicy.ALL,
     }[args.admit]
     try:
-        async with open_relay_client(host, port, pinned=fingerprint) as client:
+        async with open_relay_client(
+            host, port, pinned=fingerprint, transport=args.transport, proxy=args.proxy
+        ) as client:
+            emit_transport(client.channel.identity)
             await client.login(args.user, password)
             session = await client.create_session(
                 name=args.name or args.user,
@@ -182,7 +207,7 @@ async def _present(
             link = JoinLink(host, port, session.session_id, fingerprint)
             emit("session", id=session.session_id, link=str(link), code=session.security_code)
             presenter = ScreenPresenter(session.send_content, capturer, fps=args.fps)
-            await _drive(args, session, presenter)
+            await HeadlessSession(args, session, presenter).run()
     except FingerprintMismatch as exc:
         raise HeadlessError(str(exc)) from None
     except (RelayUnreachable, ChannelClosed) as exc:
@@ -191,61 +216,175 @@ async def _present(
         raise HeadlessError(exc.message) from None
 
 
-async def _drive(
-    args: argparse.Namespace, session: OrganizerSession, presenter: ScreenPresenter
-) -> None:
-    members: dict[int, str] = {}
-    pause_requests: dict[int, bool] = {}
-    async with trio.open_nursery() as nursery:
-        await nursery.start(presenter.run)
-        nursery.start_soon(_signals, session, presenter, pause_requests)
-        if args.stats:
-            nursery.start_soon(_stats, presenter)
-        if args.admit == "ask-none":
-            nursery.start_soon(_answers_from_stdin, session)
-        async for event in session.events:
-            match event:
-                case KnockReceived() as knock:
-                    answer = "admitted"
-                    if knock.needs_approval:
-                        answer = "asked" if args.admit == "ask-none" else "declined"
-                    emit(
-                        "knock",
-                        peer=knock.peer_id,
-                        name=knock.name,
-                        origin=knock.origin,
-                        answer=answer,
-                    )
-                    if answer == "declined":
-                        await session.decline(knock.peer_id)
-                case KnockWithdrawn(peer_id=peer):
-                    emit("knock-withdrawn", peer=peer)
-                case JoinAttemptFailed() as failed:
-                    emit("join-failed", peer=failed.peer_id, name=failed.name, reason=failed.reason)
-                case RosterChanged(roster=roster):
-                    _report_roster(roster, members)
-                    presenter.set_audience(len(members))
-                case EpochChanged():
-                    presenter.request_keyframe()
-                case ContentReceived(message=RefreshRequest(reason=reason)):
-                    presenter.request_keyframe(reason)
-                case ConsentRequested() as ask:
-                    emit(
-                        "consent",
-                        id=ask.consent_id,
-                        action=ask.action.name.lower(),
-                        actor=ask.actor,
-                        answer="refused",
-                    )
-                    await session.answer_consent(ask.consent_id, granted=False)
-                case ActionAnswered() as answered if answered.request_id in pause_requests:
-                    if answered.outcome is not ActionOutcome.WAITING_FOR_CONSENT:
-                        pause_requests.pop(answered.request_id)
-                case SessionClosed() as closed:
-                    code = closed.code.name.lower() if closed.code else None
-                    emit("ended", code=code, message=closed.message)
+class HeadlessSession:
+    """Turns one organizer session's events into JSON lines, policy answers and injection."""
+
+    def __init__(
+        self, args: argparse.Namespace, session: OrganizerSession, presenter: ScreenPresenter
+    ) -> None:
+        self.args = args
+        self.session = session
+        self.presenter = presenter
+        self.members: dict[int, str] = {}
+        self.injector = Injector(self._area)
+        self.guard = ControlGuard(self.injector)
+        self.announced_controller: int | None = None
+        self._revoke_requests, self._revoke_receive = trio.open_memory_channel[str](64)
+
+    def _area(self) -> AreaTuple:
+        # Before the first frame there is no area; (0, 0, 0, 0) makes the injector refuse.
+        return self.presenter.area or (0, 0, 0, 0)
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.presenter.run)
+            nursery.start_soon(self._signals)
+            nursery.start_soon(self._release_stuck_keys)
+            nursery.start_soon(self._revoke_hotkey)
+            nursery.start_soon(self._revoker)
+            if self.args.stats:
+                nursery.start_soon(self._stats)
+            if self.args.admit == "ask-none":
+                nursery.start_soon(_answers_from_stdin, self.session)
+            async for event in self.session.events:
+                if not await self._on_event(event):
                     break
-        nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
+        self.injector.close()
+
+    async def _on_event(self, event: SessionEvent) -> bool:
+        session, presenter = self.session, self.presenter
+        match event:
+            case KnockReceived() as knock:
+                answer = "admitted"
+                if knock.needs_approval:
+                    answer = "asked" if self.args.admit == "ask-none" else "declined"
+                emit("knock", peer=knock.peer_id, name=knock.name, origin=knock.origin,
+                     answer=answer)  # fmt: skip
+                if answer == "declined":
+                    await session.decline(knock.peer_id)
+            case KnockWithdrawn(peer_id=peer):
+                emit("knock-withdrawn", peer=peer)
+            case JoinAttemptFailed() as failed:
+                emit("join-failed", peer=failed.peer_id, name=failed.name, reason=failed.reason)
+            case RosterChanged(roster=roster):
+                self._on_roster(roster)
+            case EpochChanged():
+                presenter.request_keyframe()
+            case ContentReceived(message=RefreshRequest(reason=reason)):
+                presenter.request_keyframe(reason)
+            case ContentReceived(message=InputEvent() as input_event) as content:
+                area = presenter.area
+                if area is not None:
+                    self.guard.on_input(content.sender, input_event, (area[2], area[3]))
+            case ConsentRequested() as ask:
+                await self._on_consent(ask)
+            case SessionClosed() as closed:
+                self.guard.revoke()
+                code = closed.code.name.lower() if closed.code else None
+                emit("ended", code=code, message=closed.message)
+                return False
+        return True
+
+    def _on_roster(self, roster: Roster) -> None:
+        _report_roster(roster, self.members)
+        presenting = roster.presenter == self.session.peer_id
+        # Capture only while this client presents and someone watches.
+        self.presenter.set_audience(len(self.members) if presenting else 0)
+        if self.guard.on_roster(roster):
+            self._announce_revoked("relay")
+        if self.guard.active and self.announced_controller != self.guard.granted_to:
+            self.announced_controller = self.guard.granted_to
+            peer = self.guard.granted_to
+            emit("control", peer=peer, name=self.members.get(peer or 0, ""), granted=True)
+
+    def _announce_revoked(self, reason: str) -> None:
+        if self.announced_controller is not None:
+            emit("control", peer=self.announced_controller, granted=False, reason=reason)
+            self.announced_controller = None
+
+    async def _on_consent(self, ask: ConsentRequested) -> None:
+        name = self.members.get(ask.actor, "")
+        if ask.action is ActionCode.REQUEST_CONTROL:
+            allowed = self.args.allow_control_from
+            granted = allowed is not None and name == allowed
+        elif ask.action in (ActionCode.PROPOSE_PRESENTER, ActionCode.HAND_TO_ORGANIZER):
+            granted = bool(self.args.accept_presenter_requests)
+        else:
+            granted = False
+        emit("consent", id=ask.consent_id, action=ask.action.name.lower(), actor=ask.actor,
+             name=name, answer="granted" if granted else "refused")  # fmt: skip
+        if granted and ask.action is ActionCode.REQUEST_CONTROL:
+            self.guard.grant(ask.actor)  # this user's own policy said yes, before answering
+        await self.session.answer_consent(ask.consent_id, granted=granted)
+
+    async def revoke(self, reason: str) -> None:
+        """Revoke now (local and immediate), then tell the relay."""
+        had = self.guard.granted_to is not None
+        self.guard.revoke()
+        self._announce_revoked(reason)
+        if had:
+            await self.session.request(ActionCode.REVOKE_CONTROL)
+
+    async def _signals(self) -> None:
+        wanted = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT, signal.SIGTERM)
+        with trio.open_signal_receiver(*wanted) as signals:
+            async for signum in signals:
+                if signum == signal.SIGUSR1:
+                    paused = not self.presenter.paused
+                    self.presenter.set_paused(paused)  # local first: capture stops now
+                    emit("paused" if paused else "resumed")
+                    if paused:
+                        await self.revoke("paused")
+                    await self.session.request(ActionCode.PAUSE if paused else ActionCode.RESUME)
+                elif signum == signal.SIGUSR2:
+                    await self.revoke("signal")
+                else:
+                    await self.session.request(ActionCode.END_SESSION)
+
+    async def _revoke_hotkey(self) -> None:
+        """Ctrl+F12 revokes: input stops on the listener thread, then trio tells the relay."""
+
+        def on_revoke() -> None:  # runs on the trio thread (run_sync_soon)
+            self._revoke_requests.send_nowait("hotkey")
+
+        try:
+            async with open_trio_revoke_hotkey(on_revoke, immediate=self.injector.revoke):
+                emit("hotkey", keys=revoke_hotkey_for(), available=True)
+                await trio.sleep_forever()
+        except HotkeyUnavailable as exc:
+            emit("hotkey", keys=revoke_hotkey_for(), available=False, reason=str(exc))
+
+    async def _revoker(self) -> None:
+        async for reason in self._revoke_receive:
+            await self.revoke(reason)
+
+    async def _release_stuck_keys(self) -> None:
+        """A stalled controller must not leave a key autorepeating on this machine."""
+        while True:
+            await trio.sleep(0.5)
+            if self.guard.active:
+                self.injector.release_if_idle(3.0)
+
+    async def _stats(self) -> None:
+        while True:
+            await trio.sleep(1.0)
+            s = self.presenter.statistics()
+            g = self.guard.statistics()
+            emit(
+                "stats",
+                frames=s.frames_captured,
+                updates=s.updates_sent,
+                keyframes=s.keyframes_sent,
+                bytes=s.bytes_sent,
+                unchanged=s.unchanged_frames,
+                paused=s.paused,
+                fps=round(s.fps_now, 2),
+                encode_ms=round(s.last_encode_ms, 2),
+                controller=g.granted_to,
+                input_injected=g.injected,
+                input_dropped=g.dropped,
+            )
 
 
 def _report_roster(roster: Roster, members: dict[int, str]) -> None:
@@ -258,38 +397,6 @@ def _report_roster(roster: Roster, members: dict[int, str]) -> None:
             emit("left", peer=peer, name=name)
     members.clear()
     members.update(now)
-
-
-async def _signals(
-    session: OrganizerSession, presenter: ScreenPresenter, pause_requests: dict[int, bool]
-) -> None:
-    with trio.open_signal_receiver(signal.SIGUSR1, signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            if signum == signal.SIGUSR1:
-                paused = not presenter.paused
-                presenter.set_paused(paused)  # local first: capture stops now
-                emit("paused" if paused else "resumed")
-                action = ActionCode.PAUSE if paused else ActionCode.RESUME
-                pause_requests[await session.request(action)] = paused
-            else:
-                await session.request(ActionCode.END_SESSION)
-
-
-async def _stats(presenter: ScreenPresenter) -> None:
-    while True:
-        await trio.sleep(1.0)
-        s = presenter.statistics()
-        emit(
-            "stats",
-            frames=s.frames_captured,
-            updates=s.updates_sent,
-            keyframes=s.keyframes_sent,
-            bytes=s.bytes_sent,
-            unchanged=s.unchanged_frames,
-            paused=s.paused,
-            fps=round(s.fps_now, 2),
-            encode_ms=round(s.last_encode_ms, 2),
-        )
 
 
 async def _answers_from_stdin(session: OrganizerSession) -> None:

@@ -36,7 +36,9 @@ from core.stream import ScreenViewer
 from core.tlspin import FingerprintMismatch
 from tui.headless import (
     HeadlessError,
+    add_transport_arguments,
     emit,
+    emit_transport,
     parse_relay,
     pinned_fingerprint,
     read_secret_file,
@@ -62,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     until.add_argument("--frames", type=int, metavar="N", help="exit after N decoded updates")
     until.add_argument("--duration", type=float, metavar="S", help="exit after S seconds")
     parser.add_argument("--stats", action="store_true", help="print a stats line every second")
+    add_transport_arguments(parser)
 
 
 def resolve(args: argparse.Namespace) -> JoinLink:
@@ -106,7 +109,14 @@ async def _view(
 ) -> None:
     assert link.fingerprint is not None
     try:
-        async with open_relay_client(link.host, link.port, pinned=link.fingerprint) as client:
+        async with open_relay_client(
+            link.host,
+            link.port,
+            pinned=link.fingerprint,
+            transport=args.transport,
+            proxy=args.proxy,
+        ) as client:
+            emit_transport(client.channel.identity)
             session = await client.join(link.session_id, name=args.name, password=password)
             emit("joined", id=session.session_id, peer=session.peer_id, code=session.security_code)
             viewer = ScreenViewer(lambda req: _ask_presenter(session, req))

@@ -1,21 +1,57 @@
-"""A message channel to a relay: TLS with a pinned certificate, framing, Hello/Welcome.
+"""A message channel to a relay: TLS with a pinned certificate, a carrier, Hello/Welcome.
 
 Everything above this module speaks messages (``send(msg)``, ``receive() -> msg``), so the carrier
-can change (the WebSocket fallback of a later issue) without touching the session logic. The
-certificate fingerprint is checked right after the TLS handshake and *before* a single byte of
-ours is sent, so a password never reaches a relay we did not pin.
+can change without touching the session logic: framed ``porthole/1`` on TLS, or the same
+messages as WebSocket binary messages (directly or through an HTTP CONNECT proxy) when only
+HTTPS gets out (:mod:`core.client.transport`). The certificate fingerprint is checked right after
+the TLS handshake and *before* a single byte of ours is sent inside it, on every path, so a
+password never reaches a relay we did not pin, and a pin mismatch ends the attempt at once:
+``auto`` never "falls back" past it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 
 import trio
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidHandshake
+from websockets.http11 import Response
+from websockets.uri import WebSocketURI
 
+from core.carriers import (
+    RECEIVE_CHUNK,
+    Carrier,
+    StreamCarrier,
+    WebSocketCarrier,
+    websocket_logger,
+)
+from core.client.transport import (
+    AUTO_ATTEMPT_TIMEOUT,
+    HTTP_ALPN,
+    TRANSPORTS,
+    WEBSOCKET_PATH,
+    PathName,
+    ProxyAddress,
+    ProxyError,
+    Transport,
+    describe_path,
+    open_tunnel,
+    resolve_proxy,
+)
 from core.errors import ErrorCode, ProtocolError, RemoteProtocolError
-from core.protocol import CONNECTION_CLOSED, NEED_DATA, ClientConnection, Message, State
+from core.protocol import (
+    CONNECTION_CLOSED,
+    DEFAULT_MAX_FRAME,
+    NEED_DATA,
+    ClientConnection,
+    Message,
+    State,
+)
 from core.protocol.messages import PROTOCOL_NAME, Close, Hello, Welcome
 from core.tlspin import (
     ALPN_PROTOCOL,
@@ -26,7 +62,8 @@ from core.tlspin import (
 )
 
 CONNECT_TIMEOUT = 10.0
-RECEIVE_CHUNK = 256 * 1024
+
+log = logging.getLogger("porthole.client")
 
 
 class RelayUnreachable(Exception):
@@ -51,24 +88,27 @@ def client_software() -> str:
 
 @dataclass(frozen=True, slots=True)
 class RelayIdentity:
-    """What we learned while connecting: the certificate fingerprint and the relay's Welcome."""
+    """What we learned while connecting: the certificate fingerprint, the relay's Welcome, the
+    path that worked (``"tls"``, ``"wss"`` or ``"wss+proxy"``) and how long connecting took
+    (from the first attempt to the Welcome, failed attempts included)."""
 
     host: str
     port: int
     fingerprint: str
     welcome: Welcome
+    transport: PathName = "tls"
+    connect_ms: float = 0.0
+
+    @property
+    def transport_description(self) -> str:
+        return describe_path(self.transport)
 
 
 class RelayChannel:
     """One connection to a relay. ``send`` is safe from any task; ``receive`` from one task."""
 
-    def __init__(
-        self,
-        stream: trio.SSLStream[trio.SocketStream],
-        conn: ClientConnection,
-        identity: RelayIdentity,
-    ) -> None:
-        self._stream = stream
+    def __init__(self, carrier: Carrier, conn: ClientConnection, identity: RelayIdentity) -> None:
+        self._carrier = carrier
         self._conn = conn  # already past Hello/Welcome (open_channel did that)
         self.identity = identity
         self._send_lock = trio.Lock()
@@ -79,10 +119,13 @@ class RelayChannel:
         return self._closed
 
     async def send(self, msg: Message) -> None:
+        if self._closed:
+            # The relay closed the connection (or it broke): say so, whatever the message.
+            raise ChannelClosed(None, "The connection to the relay is closed.")
         data = self._conn.send(msg)
         async with self._send_lock:
             try:
-                await self._stream.send_all(data)
+                await self._carrier.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 self._closed = True
                 raise ChannelClosed(None, "The connection to the relay was lost.") from exc
@@ -92,17 +135,17 @@ class RelayChannel:
         while True:
             try:
                 event = self._conn.next_event()
+                if event is NEED_DATA:
+                    data = await self._carrier.receive_some()
+                    if data is not None:
+                        self._conn.receive_data(data)
+                    continue
             except RemoteProtocolError as exc:
                 self._closed = True
                 raise ChannelClosed(exc.code, f"The relay sent invalid data: {exc}") from exc
-            if event is NEED_DATA:
-                try:
-                    data = await self._stream.receive_some(RECEIVE_CHUNK)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    self._closed = True
-                    raise ChannelClosed(None, "The connection to the relay was lost.") from exc
-                self._conn.receive_data(data)
-                continue
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self._closed = True
+                raise ChannelClosed(None, "The connection to the relay was lost.") from exc
             if event is CONNECTION_CLOSED:
                 self._closed = True
                 raise ChannelClosed(None, "The relay closed the connection.")
@@ -121,9 +164,10 @@ class RelayChannel:
                 pass
         self._closed = True
         with trio.move_on_after(1):
-            await self._stream.aclose()
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._carrier.aclose()
             return
-        await trio.aclose_forcefully(self._stream)
+        await self._carrier.aclose_forcefully()
 
 
 async def open_channel(
@@ -133,60 +177,187 @@ async def open_channel(
     pinned: str | None,
     connect_timeout: float = CONNECT_TIMEOUT,
     local_address: str | None = None,
+    transport: Transport = "auto",
+    proxy: str | None = None,
 ) -> RelayChannel:
     """Connect, check the certificate against ``pinned`` and exchange Hello/Welcome.
 
+    ``transport`` picks the path (:mod:`core.client.transport`): ``"tls"`` framed TLS only;
+    ``"wss"`` WebSocket only, through the proxy when there is one; ``"auto"`` framed TLS, then
+    WebSocket direct, then WebSocket through the proxy, each but the last given
+    :data:`~core.client.transport.AUTO_ATTEMPT_TIMEOUT` seconds. ``proxy`` is an
+    ``http://HOST:PORT`` URL; ``None`` takes ``HTTPS_PROXY``/``https_proxy`` from the
+    environment, ``""`` means no proxy. :attr:`RelayChannel.identity` says which path worked.
+
     ``pinned`` None is trust on first use: the caller must show :attr:`RelayIdentity.fingerprint`
     to the person (and remember it) before trusting anything said over this channel.
-    Raises :class:`~core.tlspin.FingerprintMismatch` on a pin mismatch, :class:`RelayUnreachable`
-    when the relay cannot be reached, and :class:`ChannelClosed` if it refuses us.
+    Raises :class:`~core.tlspin.FingerprintMismatch` on a pin mismatch (on any path, at once),
+    :class:`RelayUnreachable` when no path reaches the relay, and :class:`ChannelClosed` if the
+    relay refuses us.
     """
-    context: ssl.SSLContext = client_ssl_context()
-    where = f"{host}:{port}"
-    stream: trio.SSLStream[trio.SocketStream] | None = None
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        with trio.fail_after(connect_timeout):
-            tcp = await trio.open_tcp_stream(host, port, local_address=local_address)
-            stream = trio.SSLStream(tcp, context, server_hostname=host)
+        proxy_address = resolve_proxy(host, port, proxy)
+    except ProxyError as exc:
+        raise RelayUnreachable(f"Cannot use the proxy: {exc}.") from None
+    plan: list[PathName]
+    if transport == "tls":
+        plan = ["tls"]
+    elif transport == "wss":
+        plan = ["wss+proxy" if proxy_address is not None else "wss"]
+    else:
+        plan = ["tls", "wss"]
+        if proxy_address is not None:
+            plan.append("wss+proxy")
+    started = trio.current_time()
+    failures: list[tuple[PathName, RelayUnreachable]] = []
+    for number, path in enumerate(plan, start=1):
+        timeout = connect_timeout
+        if number < len(plan):
+            timeout = min(AUTO_ATTEMPT_TIMEOUT, connect_timeout)
+        try:
+            channel = await _attempt(
+                path, host, port, where, pinned, timeout, local_address, proxy_address
+            )
+        except RelayUnreachable as exc:
+            log.info("%s to %s failed: %s", describe_path(path), where, exc)
+            failures.append((path, exc))
+            continue
+        elapsed_ms = (trio.current_time() - started) * 1000
+        channel.identity = replace(channel.identity, transport=path, connect_ms=elapsed_ms)
+        return channel
+    if len(failures) == 1:
+        raise failures[0][1]
+    tried = "; ".join(f"{describe_path(path)}: {exc}" for path, exc in failures)
+    raise RelayUnreachable(f"Cannot reach the relay at {where} on any path. {tried}")
+
+
+async def _attempt(
+    path: PathName,
+    host: str,
+    port: int,
+    where: str,
+    pinned: str | None,
+    timeout: float,
+    local_address: str | None,
+    proxy: ProxyAddress | None,
+) -> RelayChannel:
+    """One path, all of it (TCP, proxy, TLS, pin, upgrade, Hello/Welcome) within ``timeout``."""
+    tcp: trio.SocketStream | None = None
+    stream: trio.SSLStream[trio.SocketStream] | None = None
+    carrier: Carrier | None = None
+    stage = "TLS handshake"
+
+    async def abandon() -> None:
+        with trio.CancelScope(shield=True):
+            if carrier is not None:
+                await carrier.aclose_forcefully()
+            elif stream is not None:
+                await trio.aclose_forcefully(stream)
+            elif tcp is not None:
+                await trio.aclose_forcefully(tcp)
+
+    try:
+        with trio.fail_after(timeout):
+            if path == "wss+proxy":
+                assert proxy is not None
+                tcp = await open_tunnel(proxy, host, port, local_address=local_address)
+            else:
+                tcp = await trio.open_tcp_stream(host, port, local_address=local_address)
+            alpn = ALPN_PROTOCOL if path == "tls" else HTTP_ALPN
+            stream = trio.SSLStream(tcp, client_ssl_context((alpn,)), server_hostname=host)
             await stream.do_handshake()
             der = stream.getpeercert(binary_form=True)
             if pinned is not None:
                 check_pinned(der, pinned, relay=where)
-            if stream.selected_alpn_protocol() != ALPN_PROTOCOL:
-                raise RelayUnreachable(f"{where} does not speak {PROTOCOL_NAME}.")
-            conn = ClientConnection()
-            await stream.send_all(
-                conn.send(Hello(protocol=PROTOCOL_NAME, software=client_software()))
-            )
-            while True:
-                event = conn.next_event()
-                if event is NEED_DATA:
-                    conn.receive_data(await stream.receive_some(RECEIVE_CHUNK))
-                    continue
-                if isinstance(event, Welcome):
-                    welcome = event
-                    break
-                if isinstance(event, Close):
-                    raise ChannelClosed(event.code, event.message)
-                raise RelayUnreachable(f"{where} answered the handshake with {event!r}.")
-    except FingerprintMismatch:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
+            if der is None:
+                raise RelayUnreachable(f"{where} presented no certificate.")
+            # Trusted from here on: only now does anything of ours go inside the TLS session.
+            if stream.selected_alpn_protocol() != alpn:
+                what = PROTOCOL_NAME if path == "tls" else "HTTPS (http/1.1)"
+                raise RelayUnreachable(f"{where} does not speak {what} on this port.")
+            if path == "tls":
+                carrier = StreamCarrier(stream)
+            else:
+                stage = "WebSocket upgrade"
+                carrier = await _upgrade(stream, host, port, where)
+            stage = f"{PROTOCOL_NAME} handshake"
+            conn, welcome = await _hello(carrier, where)
+    except (FingerprintMismatch, RelayUnreachable, ChannelClosed):
+        await abandon()
         raise
     except trio.TooSlowError:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
-        raise RelayUnreachable(f"{where} did not answer within {connect_timeout:g} s.") from None
+        await abandon()
+        raise RelayUnreachable(f"{where} did not answer within {timeout:g} s.") from None
+    except ProxyError as exc:
+        await abandon()
+        raise RelayUnreachable(f"{exc}.") from None
     except OSError as exc:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
+        await abandon()
         reason = exc.strerror or str(exc)
-        raise RelayUnreachable(f"Cannot reach the relay at {where}: {reason}.") from None
-    except (trio.BrokenResourceError, ssl.SSLError, RemoteProtocolError) as exc:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
-        raise RelayUnreachable(f"The TLS handshake with {where} failed: {exc}.") from None
-    if der is None:
-        raise RelayUnreachable(f"{where} presented no certificate.")
+        via = f" through the proxy at {proxy}" if path == "wss+proxy" else ""
+        raise RelayUnreachable(f"Cannot reach the relay at {where}{via}: {reason}.") from None
+    except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError) as exc:
+        await abandon()
+        raise RelayUnreachable(f"The {stage} with {where} failed: {exc}.") from None
+    except RemoteProtocolError as exc:
+        await abandon()
+        raise RelayUnreachable(f"{where} answered the handshake with invalid data: {exc}") from None
+    except BaseException:
+        await abandon()
+        raise
     identity = RelayIdentity(host=host, port=port, fingerprint=fingerprint(der), welcome=welcome)
-    return RelayChannel(stream, conn, identity)
+    return RelayChannel(carrier, conn, identity)
+
+
+async def _upgrade(
+    stream: trio.SSLStream[trio.SocketStream], host: str, port: int, where: str
+) -> WebSocketCarrier:
+    """``GET /ws`` with ``Upgrade: websocket`` on the pinned TLS stream (websockets sans-I/O)."""
+    uri = WebSocketURI(secure=True, host=host, port=port, path=WEBSOCKET_PATH, query="")
+    protocol = ClientProtocol(
+        uri, max_size=DEFAULT_MAX_FRAME, logger=websocket_logger("porthole.client.websocket")
+    )
+    request = protocol.connect()
+    request.headers["User-Agent"] = client_software()
+    protocol.send_request(request)
+    await stream.send_all(b"".join(protocol.data_to_send()))
+    while True:
+        data = await stream.receive_some(RECEIVE_CHUNK)
+        if data:
+            protocol.receive_data(bytes(data))
+        else:
+            protocol.receive_eof()
+        events = protocol.events_received()
+        if events or not data:
+            break
+    if not events or not isinstance(events[0], Response):
+        raise RelayUnreachable(f"{where} closed the connection instead of upgrading to WebSocket.")
+    failure = protocol.handshake_exc
+    if failure is not None:
+        reason = str(failure)
+        if isinstance(failure, InvalidHandshake) and events[0].status_code != 101:
+            reason = f"HTTP {events[0].status_code} {events[0].reason_phrase}"
+        raise RelayUnreachable(f"{where} refused the WebSocket upgrade: {reason}.")
+    return WebSocketCarrier(stream, protocol, pending=events[1:])
+
+
+async def _hello(carrier: Carrier, where: str) -> tuple[ClientConnection, Welcome]:
+    conn = ClientConnection()
+    await carrier.send_all(conn.send(Hello(protocol=PROTOCOL_NAME, software=client_software())))
+    while True:
+        event = conn.next_event()
+        if event is NEED_DATA:
+            data = await carrier.receive_some()
+            if data is not None:
+                conn.receive_data(data)
+            continue
+        if isinstance(event, Welcome):
+            return conn, event
+        if isinstance(event, Close):
+            raise ChannelClosed(event.code, event.message)
+        if event is CONNECTION_CLOSED:
+            raise RelayUnreachable(f"{where} closed the connection during the handshake.")
+        raise RelayUnreachable(f"{where} answered the handshake with {event!r}.")

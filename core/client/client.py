@@ -25,6 +25,7 @@ import trio
 
 from core.client.channel import ChannelClosed, RelayChannel, open_channel
 from core.client.session import AdmitPolicy, MemberSession, OrganizerSession, SessionBase
+from core.client.transport import Transport
 from core.crypto import ChallengeValues, CryptoError, JoinerAdmission, WrongPassword
 from core.errors import ErrorCode
 from core.protocol import Message
@@ -268,10 +269,22 @@ async def open_relay_client(
     pinned: str | None,
     connect_timeout: float = 10.0,
     local_address: str | None = None,
+    transport: Transport = "auto",
+    proxy: str | None = None,
 ) -> AsyncIterator[RelayClient]:
-    """Connect to a relay (see :func:`~core.client.channel.open_channel`) and run the client."""
+    """Connect to a relay (see :func:`~core.client.channel.open_channel`) and run the client.
+
+    ``transport`` and ``proxy`` choose the path (framed TLS, WebSocket, WebSocket through an
+    HTTP proxy); ``client.channel.identity.transport`` says which one was used.
+    """
     channel = await open_channel(
-        host, port, pinned=pinned, connect_timeout=connect_timeout, local_address=local_address
+        host,
+        port,
+        pinned=pinned,
+        connect_timeout=connect_timeout,
+        local_address=local_address,
+        transport=transport,
+        proxy=proxy,
     )
     client = RelayClient(channel)
     try:

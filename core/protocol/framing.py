@@ -46,6 +46,33 @@ def encode_frame(msg: Message) -> bytes:
     return _LENGTH.pack(len(payload)) + payload
 
 
+def frame_payload(payload: bytes | bytearray | memoryview) -> bytes:
+    """Put the stream framing around one payload a message carrier delivered whole.
+
+    A message-oriented carrier (one WebSocket binary message per payload) hands its payloads to
+    the same sans-IO connection as a byte stream does, so every check of :class:`FrameBuffer`
+    applies to both carriers alike.
+    """
+    return _LENGTH.pack(len(payload)) + bytes(payload)
+
+
+def split_frames(data: bytes | bytearray | memoryview) -> list[memoryview]:
+    """The payloads of whole frames concatenated by our own encoder (the inverse of joining
+    :func:`encode_frame` results); anything else is a programming error, not peer input."""
+    view = memoryview(data)
+    payloads: list[memoryview] = []
+    while view:
+        if len(view) < _LENGTH.size:
+            raise ValueError("trailing bytes after the last frame")
+        (length,) = _LENGTH.unpack_from(view)
+        end = _LENGTH.size + length
+        if len(view) < end:
+            raise ValueError("the last frame is cut short")
+        payloads.append(view[_LENGTH.size : end])
+        view = view[end:]
+    return payloads
+
+
 def check_payload_head(version: int, type_id: int, body_size: int) -> type[Message]:
     """Validate a payload's version, type and size; return the message class to decode."""
     if version != PROTOCOL_VERSION:
