@@ -95,18 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--session-password-file", type=Path, metavar="F", help="session password file"
     )
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument("--monitor", type=int, metavar="N", help="monitor (1 = first, 0 = all)")
-    what.add_argument("--region", metavar="X,Y,W,H", help="a rectangle of the screen")
-    what.add_argument("--window", metavar="TITLE|ID", help="one window, by title or X11 id")
-    parser.add_argument(
-        "--mask",
-        action="append",
-        default=[],
-        metavar="X,Y,W,H",
-        help="black out this screen rectangle before anything is encoded (repeatable)",
-    )
-    parser.add_argument("--fps", type=float, default=15.0, help="target frame rate (max 30)")
+    add_capture_arguments(parser)
     parser.add_argument("--admit", choices=ADMIT_CHOICES, default="password")
     parser.add_argument("--stats", action="store_true", help="print a stats line every second")
     parser.add_argument(
@@ -121,6 +110,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="agree when asked to take over presenting (default: refuse)",
     )
     add_transport_arguments(parser)
+
+
+def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to share and how: the same options wherever a screen may be shared."""
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--monitor", type=int, metavar="N", help="monitor (1 = first, 0 = all)")
+    what.add_argument("--region", metavar="X,Y,W,H", help="a rectangle of the screen")
+    what.add_argument("--window", metavar="TITLE|ID", help="one window, by title or X11 id")
+    parser.add_argument(
+        "--mask",
+        action="append",
+        default=[],
+        metavar="X,Y,W,H",
+        help="black out this screen rectangle before anything is encoded (repeatable)",
+    )
+    parser.add_argument("--fps", type=float, default=15.0, help="target frame rate (max 30)")
+
+
+def open_capturer(args: argparse.Namespace) -> Capturer:
+    """The capturer for the options of :func:`add_capture_arguments` (errors as sentences)."""
+    try:
+        masks = [parse_mask(text) for text in args.mask]
+    except ValueError as exc:
+        raise HeadlessError(str(exc)) from None
+    try:
+        return Capturer(capture_source(args), masks=masks)
+    except CaptureError as exc:
+        raise HeadlessError(str(exc)) from None
 
 
 def capture_source(args: argparse.Namespace) -> CaptureSource:
@@ -152,16 +169,7 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     session_id = normalize_session_id(args.session_id) if args.session_id else None
-    try:
-        masks = [parse_mask(text) for text in args.mask]
-    except ValueError as exc:
-        raise HeadlessError(str(exc)) from None
-    source = capture_source(args)
-    try:
-        capturer = Capturer(source, masks=masks)
-    except CaptureError as exc:
-        raise HeadlessError(str(exc)) from None
-    with capturer:
+    with open_capturer(args) as capturer:
         trio.run(
             _present,
             args,

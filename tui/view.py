@@ -17,6 +17,7 @@ from pathlib import Path
 import trio
 from PIL import Image
 
+from core.capture import Capturer
 from core.client import (
     ChannelClosed,
     MemberSession,
@@ -25,14 +26,17 @@ from core.client import (
     open_relay_client,
 )
 from core.client.events import (
+    ConsentRequested,
     ContentReceived,
+    EpochChanged,
     RosterChanged,
     SessionClosed,
     UpdatesDropped,
 )
 from core.links import BadLink, JoinLink, normalize_session_id, parse_link
-from core.protocol.content import Cursor, FrameUpdate, RefreshRequest
-from core.stream import ScreenViewer
+from core.protocol.content import Cursor, FrameUpdate, RefreshReason, RefreshRequest
+from core.protocol.messages import ActionCode, Roster
+from core.stream import ScreenPresenter, ScreenViewer
 from core.tlspin import FingerprintMismatch
 from tui.headless import (
     HeadlessError,
@@ -43,6 +47,7 @@ from tui.headless import (
     pinned_fingerprint,
     read_secret_file,
 )
+from tui.present import add_capture_arguments, open_capturer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     until.add_argument("--frames", type=int, metavar="N", help="exit after N decoded updates")
     until.add_argument("--duration", type=float, metavar="S", help="exit after S seconds")
     parser.add_argument("--stats", action="store_true", help="print a stats line every second")
+    parser.add_argument(
+        "--accept-presenter-requests",
+        action="store_true",
+        help="agree when asked to present; then share what --monitor/--region/--window say "
+        "(default: refuse; nothing is ever captured without this agreement)",
+    )
+    add_capture_arguments(parser)
     add_transport_arguments(parser)
 
 
@@ -140,12 +152,24 @@ async def _watch(args: argparse.Namespace, session: MemberSession, viewer: Scree
     deadline = math.inf if args.duration is None else trio.current_time() + args.duration
     paused: bool | None = None
     presenter: int | None = None
+    share = ShareOnRequest(args, session)
     with trio.move_on_at(deadline):
         async with trio.open_nursery() as nursery:
             if args.stats:
                 nursery.start_soon(_stats, viewer)
             async for event in session.events:
                 match event:
+                    case ConsentRequested() as ask:
+                        await share.on_consent(ask)
+                    case EpochChanged():
+                        share.keyframe()
+                    case ContentReceived(message=RefreshRequest(reason=reason)):
+                        share.keyframe(reason)
+                    case RosterChanged(roster=roster) if share.affected_by(roster):
+                        await share.on_roster(roster, nursery)
+                        if roster.presenter not in (presenter, session.peer_id, None):
+                            await viewer.start()  # presenting moved on: watch the new one
+                        presenter = roster.presenter
                     case RosterChanged(roster=roster):
                         if roster.presenter != presenter:
                             presenter = roster.presenter
@@ -166,12 +190,77 @@ async def _watch(args: argparse.Namespace, session: MemberSession, viewer: Scree
                         code = closed.code.name.lower() if closed.code else None
                         emit("ended", code=code, message=closed.message)
                         break
+            share.stop()
             nursery.cancel_scope.cancel()
     if args.stats:
         _emit_stats(viewer)
     if session.closed is None:
         with trio.move_on_after(2):
             await session.leave()
+
+
+class ShareOnRequest:
+    """This participant's screen: shared only after its own yes, only while it presents.
+
+    Nothing is captured (no capturer even exists) until this program agreed to a proposal
+    *and* the relay named it presenter; a relay that names it presenter without that agreement
+    gets nothing. It stops capturing the moment it is no longer the presenter.
+    """
+
+    def __init__(self, args: argparse.Namespace, session: MemberSession) -> None:
+        self.args = args
+        self.session = session
+        self.agreed = False
+        self.presenter: ScreenPresenter | None = None
+        self.capturer: Capturer | None = None
+        self.scope: trio.CancelScope | None = None
+
+    async def on_consent(self, ask: ConsentRequested) -> None:
+        me = self.session.peer_id
+        to_me = ask.action is ActionCode.PROPOSE_PRESENTER and ask.target == me
+        granted = to_me and bool(self.args.accept_presenter_requests)
+        emit("consent", id=ask.consent_id, action=ask.action.name.lower(), actor=ask.actor,
+             answer="granted" if granted else "refused")  # fmt: skip
+        if granted:
+            self.agreed = True
+        await self.session.answer_consent(ask.consent_id, granted=granted)
+
+    def affected_by(self, roster: Roster) -> bool:
+        """Whether this roster starts or stops our sharing (or changes who watches it)."""
+        return roster.presenter == self.session.peer_id or self.presenter is not None
+
+    async def on_roster(self, roster: Roster, nursery: trio.Nursery) -> None:
+        me = self.session.peer_id
+        if roster.presenter == me and self.presenter is None and self.agreed:
+            self.capturer = open_capturer(self.args)
+            self.presenter = ScreenPresenter(
+                self.session.send_content, self.capturer, fps=self.args.fps
+            )
+            self.scope = trio.CancelScope()
+            nursery.start_soon(self._run, self.presenter, self.scope)
+            emit("presenting", on=True)
+        elif roster.presenter != me and self.presenter is not None:
+            self.stop()
+            self.agreed = False  # the next time, this participant is asked again
+            emit("presenting", on=False)
+        if self.presenter is not None:
+            self.presenter.set_audience(len(roster.members) - 1)
+            self.presenter.set_paused(roster.paused)
+
+    async def _run(self, presenter: ScreenPresenter, scope: trio.CancelScope) -> None:
+        with scope:
+            await presenter.run()
+
+    def keyframe(self, reason: RefreshReason = RefreshReason.USER) -> None:
+        if self.presenter is not None:
+            self.presenter.request_keyframe(reason)
+
+    def stop(self) -> None:
+        if self.scope is not None:
+            self.scope.cancel()
+        if self.capturer is not None:
+            self.capturer.close()
+        self.presenter = self.capturer = self.scope = None
 
 
 async def _stats(viewer: ScreenViewer) -> None:

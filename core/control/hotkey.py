@@ -78,12 +78,16 @@ def check_x11_record(display_name: str | None = None) -> None:
     name = display_name if display_name is not None else os.environ.get("DISPLAY")
     if not name:
         raise HotkeyUnavailable("no X display ($DISPLAY is not set)")
-    try:
-        from Xlib.display import Display as XDisplay  # type: ignore[import-untyped]
+    from Xlib.display import Display as XDisplay  # type: ignore[import-untyped]
 
-        display = XDisplay(name)
-    except Exception as exc:
-        raise HotkeyUnavailable(f"cannot open X display {name!r}: {exc}") from exc
+    for attempt in range(3):  # a server under load may refuse a first connection briefly
+        try:
+            display = XDisplay(name)
+            break
+        except Exception as exc:
+            if attempt == 2:
+                raise HotkeyUnavailable(f"cannot open X display {name!r}: {exc}") from exc
+            time.sleep(0.2)
     try:
         if not display.has_extension("RECORD"):
             raise HotkeyUnavailable(
