@@ -220,15 +220,14 @@ class OpenerStatistics:
 
 
 class _Sender:
-    """One sender's keys and replay window within one epoch."""
+    """One sender's keys within one epoch (its replay window spans epochs: the opener's)."""
 
-    __slots__ = ("aead", "last_counter", "salt", "verifier")
+    __slots__ = ("aead", "salt", "verifier")
 
     def __init__(self, aead: AESGCM, salt: bytes, verifier: Ed25519PublicKey) -> None:
         self.aead = aead
         self.salt = salt
         self.verifier = verifier
-        self.last_counter = 0
 
 
 class _Epoch:
@@ -246,7 +245,8 @@ class ContentOpener:
     sizes and header encoding (``malformed``), session ID (``wrong_session``), addressed to us
     and not our own (``misrouted``, only when ``local_peer_id`` is given), epoch held
     (``unknown_epoch``), sender in that epoch's roster (``unknown_sender``), Ed25519 signature
-    (``bad_signature``), counter above the last accepted (``replayed``), AES-GCM (``open_failed``).
+    (``bad_signature``), counter above the last accepted from that sender in any epoch
+    (``replayed``), AES-GCM (``open_failed``).
     The replay window advances only after all of them pass, so nothing forged can move it.
     """
 
@@ -254,6 +254,7 @@ class ContentOpener:
         "_counts",
         "_epochs",
         "_grace",
+        "_last_counter",
         "_local",
         "_newest",
         "_opened",
@@ -274,6 +275,10 @@ class ContentOpener:
         self._local = local_peer_id
         self._grace = grace_period
         self._epochs: dict[int, _Epoch] = {}
+        #: Last accepted counter per sender, across epochs: a sender's counter never resets
+        #: (see ContentSealer), so a message held back from an older epoch that is still in
+        #: its grace period cannot be delivered late either.
+        self._last_counter: dict[int, int] = {}
         self._newest = 0
         self._opened = 0
         self._counts = dict.fromkeys(CONTENT_DROP_REASONS, 0)
@@ -370,10 +375,10 @@ class ContentOpener:
             sender.verifier.verify(signature, _signed_bytes(aad, ciphertext))
         except InvalidSignature:
             raise BadSignature(f"signature does not match peer {header.sender}'s key") from None
-        if header.counter <= sender.last_counter:
+        last = self._last_counter.get(header.sender, 0)
+        if header.counter <= last:
             raise Replayed(
-                f"counter {header.counter} from peer {header.sender} is not after "
-                f"{sender.last_counter}"
+                f"counter {header.counter} from peer {header.sender} is not after {last}"
             )
         try:
             plaintext = sender.aead.decrypt(
@@ -381,7 +386,7 @@ class ContentOpener:
             )
         except InvalidTag:
             raise OpenFailed("ciphertext failed authentication") from None
-        sender.last_counter = header.counter
+        self._last_counter[header.sender] = header.counter
         return plaintext
 
     def statistics(self) -> OpenerStatistics:

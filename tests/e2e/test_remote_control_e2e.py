@@ -24,8 +24,9 @@ from sessionkit import connect, next_event
 
 from core.client import MemberSession
 from core.client.events import ActionAnswered, RosterChanged
-from core.protocol.content import InputEvent, InputKind
-from core.protocol.messages import ActionCode, ActionOutcome
+from core.protocol.content import ContentType, InputEvent, InputKind
+from core.protocol.framing import FrameBuffer, decode_payload, encode_frame
+from core.protocol.messages import ActionCode, ActionOutcome, Sealed
 
 RECORDER = Path(__file__).resolve().parents[1] / "core" / "test_control_x11.py"
 AREA = (40, 60, 400, 300)  # the shared region and the recorder window, in screen pixels
@@ -99,6 +100,13 @@ async def test_input_lands_only_after_the_grant_and_ctrl_f12_revokes_everything(
     )  # fmt: skip
     try:
         session_id = str((await expect(presenter, "session"))["id"])
+        tapped: dict[int, bytearray] = {}
+
+        def tap(conn_id: int, direction: str, data: bytes) -> None:
+            if direction == "in":
+                tapped.setdefault(conn_id, bytearray()).extend(data)
+
+        relay.info.relay.wiretap = tap
         hotkey = await expect(presenter, "hotkey")
         assert hotkey["available"] is True, hotkey
         async with (
@@ -149,6 +157,24 @@ async def test_input_lands_only_after_the_grant_and_ctrl_f12_revokes_everything(
             await send(eve, event(InputKind.POINTER_MOVE, 300, 200))
             await trio.sleep(0.5)
             assert pointer() == (AREA[0] + 100, AREA[1] + 50)
+
+            # A compromised relay replays Cleo's first move, and forwards Eve's input with
+            # Cleo's identity written into the clear header: the presenter opens neither.
+            live = relay.info.relay.switchboard.sessions[session_id]
+            to_presenter = live.members[presenter_id]
+            replayed = _sealed_inputs(tapped[live.members[cleo.peer_id].conn_id])[0]
+            eve_input = _sealed_inputs(tapped[live.members[eve.peer_id].conn_id])[-1]
+            forged = dataclasses.replace(
+                eve_input, header=dataclasses.replace(eve_input.header, sender=cleo.peer_id)
+            )
+            await send(cleo, event(InputKind.POINTER_MOVE, 200, 100))
+            with trio.fail_after(10):
+                while pointer() != (AREA[0] + 200, AREA[1] + 100):
+                    await trio.sleep(0.05)
+            for bad in (replayed, forged):
+                to_presenter.send_frame(encode_frame(bad), droppable=False)
+            await trio.sleep(0.7)
+            assert pointer() == (AREA[0] + 200, AREA[1] + 100), "a replay or forgery landed"
 
             # Cleo holds shift and a button; the presenter presses Ctrl+F12.
             await send(cleo, event(InputKind.KEY_DOWN, key="shift_l"))
@@ -202,9 +228,12 @@ async def test_a_relay_side_grant_the_presenter_never_made_injects_nothing(
                 await mallory.send_content(event(InputKind.POINTER_MOVE, 100 + x, 50), recipient=1)
             await mallory.send_content(event(InputKind.KEY_DOWN, key="m"), recipient=1)
             stats = await expect(presenter, "stats")
-            while stats["input_dropped"] != {"not-granted": 6}:
+            for _ in range(15):  # stats arrive once a second
                 assert stats["input_injected"] == 0, stats
+                if stats["input_dropped"] == {"not-granted": 6}:
+                    break
                 stats = await expect(presenter, "stats")
+            assert stats["input_dropped"] == {"not-granted": 6}, stats
             assert stats["input_injected"] == 0
             assert pointer() == (5, 5)
             leftovers = await trio.to_thread.run_sync(lambda: _drain(recorder))
@@ -213,6 +242,19 @@ async def test_a_relay_side_grant_the_presenter_never_made_injects_nothing(
         presenter.signal(signal.SIGINT)
         code = await trio.to_thread.run_sync(presenter.finish)
         assert code == 0, "\n".join(presenter.lines)
+
+
+def _sealed_inputs(stream: bytearray) -> list[Sealed]:
+    """The sealed input events in one connection's captured inbound bytes, in order."""
+    frames = FrameBuffer()
+    frames.feed(bytes(stream))
+    found: list[Sealed] = []
+    while (payload := frames.next_payload()) is not None:
+        msg = decode_payload(payload)
+        if isinstance(msg, Sealed) and msg.header.content_type is ContentType.INPUT_EVENT:
+            found.append(msg)
+    assert found, "no sealed input was captured"
+    return found
 
 
 def _drain(proc: Proc) -> list[str]:
