@@ -708,16 +708,24 @@ def _xvfb_without_record() -> tuple[subprocess.Popen[bytes], str]:
         start_new_session=True,
     )
     os.close(write_fd)
+    # Xvfb writes the number and the newline in separate writes: read until the newline.
+    data = b""
+    deadline = time.monotonic() + 30
     try:
-        ready, _, _ = select.select([read_fd], [], [], 30)
-        data = os.read(read_fd, 64) if ready else b""
+        while not data.endswith(b"\n") and time.monotonic() < deadline:
+            ready, _, _ = select.select([read_fd], [], [], 0.5)
+            if ready:
+                chunk = os.read(read_fd, 64)
+                if not chunk:
+                    break
+                data += chunk
     finally:
         os.close(read_fd)
     match = re.match(rb"(\d+)\n", data)
     if match is None:
         proc.kill()
         proc.wait()
-        pytest.fail("Xvfb -extension RECORD did not start")
+        pytest.fail(f"Xvfb -extension RECORD did not start (displayfd said {data!r})")
     return proc, f":{match.group(1).decode()}"
 
 
