@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
     "BackoffPolicy",
@@ -117,13 +117,15 @@ class Verdict:
     ``retry_after`` is in seconds from the ``now`` the verdict was computed for; send it to the
     client (rounded up) so an honest client waits instead of hammering. ``locked_out`` tells the
     relay to answer with ``ErrorCode.LOCKED_OUT`` rather than ``RATE_LIMITED``. ``failures`` is the
-    number of failures currently remembered for the key.
+    number of failures currently remembered for the key. ``newly_locked`` is True only on the
+    verdict of the failure that started a lockout, so the caller logs each lockout exactly once.
     """
 
     allowed: bool
     retry_after: float
     locked_out: bool
     failures: int
+    newly_locked: bool = False
 
 
 _CLEAN = Verdict(allowed=True, retry_after=0.0, locked_out=False, failures=0)
@@ -220,8 +222,8 @@ class FailureTracker:
     def record_failure(self, key: str, now: float) -> Verdict:
         """Count a failure at ``now`` and return the verdict for the *next* attempt.
 
-        The returned verdict has ``locked_out=True`` from the failure that locks the key, so the
-        caller can log the lockout once (``failures == policy.lockout_after`` marks that moment).
+        The returned verdict has ``locked_out=True`` from the failure that locks the key, and
+        ``newly_locked=True`` on that failure only (also when a key re-locks after a lockout).
         """
         policy = self.policy
         self._failures_recorded += 1
@@ -253,11 +255,14 @@ class FailureTracker:
         if record.penalties > 0 or burst:
             record.next_allowed = now + policy.delay(record.penalties)
             record.penalties += 1
+        newly_locked = False
         if record.failures >= policy.lockout_after:
             if record.locked_until <= now:
                 self._lockouts += 1
+                newly_locked = True
             record.locked_until = now + policy.lockout_duration
-        return record.verdict(now)
+        verdict = record.verdict(now)
+        return replace(verdict, newly_locked=True) if newly_locked else verdict
 
     def record_success(self, key: str) -> None:
         """The key proved it knows the secret: forget its failures."""

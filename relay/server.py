@@ -462,8 +462,7 @@ class Relay:
             time.time(), SecurityEventKind.LOGIN_FAILED, peer.address_key, username=msg.username
         )
         for tracker, key in trackers:
-            was_locked = tracker.check(key, now).locked_out
-            if tracker.record_failure(key, now).locked_out and not was_locked:
+            if tracker.record_failure(key, now).newly_locked:
                 self.recorder.security_event(
                     time.time(),
                     SecurityEventKind.LOCKOUT,

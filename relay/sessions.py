@@ -439,8 +439,7 @@ class Switchboard:
             (self.join_failures_by_address, peer.address_key),
             (self.join_failures_by_session, session_id),
         ):
-            was_locked = tracker.check(key, now).locked_out
-            if tracker.record_failure(key, now).locked_out and not was_locked:
+            if tracker.record_failure(key, now).newly_locked:
                 self.recorder.security_event(
                     self.wall_clock(),
                     SecurityEventKind.LOCKOUT,

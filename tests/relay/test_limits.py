@@ -187,10 +187,12 @@ def test_lockout_after_24_failures_with_the_right_retry_after() -> None:
     for i in range(23):
         verdict = tracker.record_failure(KEY, i * 1200.0)
         assert verdict.allowed, i
+        assert not verdict.newly_locked, i
     # ...but the 24th failure locks the key for 17 hours.
     t24 = 23 * 1200.0
     verdict = tracker.record_failure(KEY, t24)
     assert verdict.locked_out
+    assert verdict.newly_locked
     assert not verdict.allowed
     assert verdict.failures == 24
     assert verdict.retry_after == 17 * HOUR
@@ -204,7 +206,9 @@ def test_lockout_after_24_failures_with_the_right_retry_after() -> None:
     assert tracker.locked(t24 + 17 * HOUR) == []
     again = tracker.record_failure(KEY, t24 + 18 * HOUR)
     assert again.locked_out
+    assert again.newly_locked  # a re-lock is a new lockout, logged again
     assert again.retry_after == 17 * HOUR
+    assert not tracker.record_failure(KEY, t24 + 18 * HOUR + 1).newly_locked
 
 
 def test_rapid_guessing_is_locked_out_too() -> None:
