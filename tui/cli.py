@@ -35,7 +35,7 @@ from relay.store import RelayStore
 from tui import present as present_module
 from tui import view as view_module
 from tui.console import Console
-from tui.headless import HeadlessError, add_transport_arguments
+from tui.headless import HeadlessError, add_transport_arguments, parse_relay
 
 DEMO_ORGANIZER = "demo-organizer"
 
@@ -235,10 +235,8 @@ def _resolve_target(args: argparse.Namespace) -> JoinLink:
         else:
             if not args.relay:
                 raise CliError("give a join link, or --relay HOST:PORT with the session ID")
-            host, _, port = args.relay.rpartition(":")
-            if not host or not port.isdigit():
-                raise CliError(f"--relay expects HOST:PORT, got {args.relay!r}")
-            link = JoinLink(host.strip("[]"), int(port), normalize_session_id(args.target), None)
+            host, port = parse_relay(args.relay)
+            link = JoinLink(host, port, normalize_session_id(args.target), None)
         if args.fingerprint:
             pinned = parse_fingerprint(args.fingerprint)
             link = JoinLink(link.host, link.port, link.session_id, pinned)
