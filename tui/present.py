@@ -283,8 +283,8 @@ class HeadlessSession:
                 presenter.request_keyframe(reason)
             case ContentReceived(message=InputEvent() as input_event) as content:
                 area = presenter.area
-                if area is not None:
-                    self.guard.on_input(content.sender, input_event, (area[2], area[3]))
+                size = (area[2], area[3]) if area is not None else None
+                self.guard.on_input(content.sender, input_event, size)
             case ConsentRequested() as ask:
                 await self._on_consent(ask)
             case SessionClosed() as closed:
@@ -392,6 +392,7 @@ class HeadlessSession:
                 controller=g.granted_to,
                 input_injected=g.injected,
                 input_dropped=g.dropped,
+                content=self.session.opener_statistics(),
             )
 
 

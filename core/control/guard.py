@@ -33,6 +33,7 @@ class Drop(StrEnum):
     NOT_GRANTED = "not-granted"
     RELAY_DISAGREES = "relay-disagrees"
     INJECTOR_REFUSED = "injector-refused"
+    NO_SCREEN = "no-screen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +93,22 @@ class ControlGuard:
             return True
         return False
 
-    def on_input(self, sender: int, event: InputEvent, frame_size: tuple[int, int]) -> bool:
-        """Inject ``event`` from the (signature-verified) ``sender`` if this user allowed it."""
+    def on_input(
+        self, sender: int, event: InputEvent, frame_size: tuple[int, int] | None
+    ) -> bool:
+        """Inject ``event`` from the (signature-verified) ``sender`` if this user allowed it.
+
+        ``frame_size`` is None before the first capture: there is no picture the controller
+        could have aimed at, so the event is dropped (and counted, like every other drop).
+        """
         if self._granted_to is None or sender != self._granted_to:
             self._dropped[Drop.NOT_GRANTED] += 1
             return False
         if self._relay_controller != sender:
             self._dropped[Drop.RELAY_DISAGREES] += 1
+            return False
+        if frame_size is None:
+            self._dropped[Drop.NO_SCREEN] += 1
             return False
         if not self._injector.inject(event, frame_size):
             self._dropped[Drop.INJECTOR_REFUSED] += 1

@@ -7,6 +7,7 @@ pointer. Consent is the presenter's own: `--allow-control-from Cleo` is its user
 
 from __future__ import annotations
 
+import json
 import contextlib
 import dataclasses
 import re
@@ -233,7 +234,7 @@ async def test_a_relay_side_grant_the_presenter_never_made_injects_nothing(
                 if stats["input_dropped"] == {"not-granted": 6}:
                     break
                 stats = await expect(presenter, "stats")
-            assert stats["input_dropped"] == {"not-granted": 6}, stats
+            assert stats["input_dropped"] == {"not-granted": 6}, json.dumps(stats)
             assert stats["input_injected"] == 0
             assert pointer() == (5, 5)
             leftovers = await trio.to_thread.run_sync(lambda: _drain(recorder))
