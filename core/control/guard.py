@@ -93,9 +93,7 @@ class ControlGuard:
             return True
         return False
 
-    def on_input(
-        self, sender: int, event: InputEvent, frame_size: tuple[int, int] | None
-    ) -> bool:
+    def on_input(self, sender: int, event: InputEvent, frame_size: tuple[int, int] | None) -> bool:
         """Inject ``event`` from the (signature-verified) ``sender`` if this user allowed it.
 
         ``frame_size`` is None before the first capture: there is no picture the controller

@@ -7,9 +7,9 @@ pointer. Consent is the presenter's own: `--allow-control-from Cleo` is its user
 
 from __future__ import annotations
 
-import json
 import contextlib
 import dataclasses
+import json
 import re
 import signal
 import subprocess
