@@ -109,8 +109,9 @@ class Recorder:
             return
         try:
             self._send.send_nowait(job)
-        except trio.ClosedResourceError:
-            # Shutting down: a connection ending after the writer stopped. Counted, not raised.
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            # Shutting down: a connection ending after the writer stopped (or was cancelled
+            # along with everything else, as when ``porthole demo`` quits). Counted, not raised.
             self._lost += 1
             return
         self._queued += 1

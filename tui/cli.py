@@ -1,9 +1,11 @@
-"""The ``porthole`` command: ``demo`` (embedded relay + organizer console) and ``join``.
+"""The ``porthole`` command: the Textual client, ``demo``, ``join``, ``create``, and the headless
+``present``/``view``.
 
-``porthole demo`` is the one-command local try-out: it starts a relay in this process on
-loopback with a throw-away data directory and organizer account, creates a password-less
-session (so every knock waits for your approval) and prints exactly what to type in a second
-terminal to join it.
+``porthole`` alone opens the client app. ``porthole demo`` is the one-command local try-out: a
+relay inside this process on loopback with a throw-away data directory and organizer account,
+a password-less session (so every knock waits for your approval) and exactly what to type in a
+second terminal to join it. On a terminal these open the Textual app; without one (a script, a
+pipe) or with ``--console`` they use a line-mode console instead.
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ from relay.server import serve_relay
 from relay.store import RelayStore
 from tui import present as present_module
 from tui import view as view_module
+from tui.app.app import Start
+from tui.app.driver import RelayTarget
 from tui.console import Console
 from tui.headless import HeadlessError, add_transport_arguments, parse_relay
+from tui.terminal import wants_tui
 
 DEMO_ORGANIZER = "demo-organizer"
 
@@ -56,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="porthole",
         description=(
             "End-to-end encrypted screen sharing and remote support, driven from the terminal. "
-            "Start with `porthole demo`."
+            "Without a command, opens the client app. Start with `porthole demo`."
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -75,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--name", default="Organizer", help="your display name (default: %(default)s)"
     )
+    _add_console_flag(demo)
+
+    create = commands.add_parser(
+        "create",
+        help="log in to a relay and create a session you organize (opens the client app)",
+        description=(
+            "Open the client app at the organizer's login for RELAY (HOST:PORT), then create a "
+            "session: a random or chosen ID, an optional password, whether you approve joins."
+        ),
+    )
+    create.add_argument("--relay", metavar="HOST:PORT", help="the relay to log in to")
+    create.add_argument("--fingerprint", metavar="HEX", help="relay certificate fingerprint to pin")
+    create.add_argument("--user", default="", help="organizer user name to prefill")
 
     join = commands.add_parser(
         "join",
@@ -95,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     secret.add_argument("--ask-password", action="store_true", help="prompt for a session password")
     add_transport_arguments(join)
+    _add_console_flag(join)
 
     present = commands.add_parser(
         "present",
@@ -114,16 +133,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_console_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="line-mode console instead of the client app (the default without a terminal)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        if not wants_tui(console=False):
+            parser.print_help()
+            return 0
+        return _run_app(None)
     try:
         if args.command == "demo":
+            if wants_tui(console=args.console):
+                from tui.app.launch import run_demo_app
+
+                return run_demo_app(port=args.port, name=args.name)
             trio.run(run_demo, args)
+        elif args.command == "create":
+            return _run_app(_create_start(args))
         elif args.command == "join":
+            if wants_tui(console=args.console) and not (args.password_file or args.ask_password):
+                return _run_app(_join_start(args))
             trio.run(run_join, args)
         elif args.command == "present":
             return present_module.run(args)
@@ -135,6 +172,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+# --- the client app ---------------------------------------------------------------------------
+
+
+def _run_app(start: Start | None) -> int:
+    from tui.app.launch import run_app
+
+    return run_app(start)
+
+
+def _join_start(args: argparse.Namespace) -> Start:
+    link = _resolve_target(args)
+    target = RelayTarget(
+        link.host, link.port, link.fingerprint, transport=args.transport, proxy=args.proxy
+    )
+    return Start(relay=target, session_id=link.session_id, name=args.name or "")
+
+
+def _create_start(args: argparse.Namespace) -> Start:
+    if not args.relay:
+        return Start(organize=True, username=args.user)
+    try:
+        host, port = parse_relay(args.relay)
+        pinned = parse_fingerprint(args.fingerprint) if args.fingerprint else None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return Start(relay=RelayTarget(host, port, pinned), organize=True, username=args.user)
 
 
 # --- demo -------------------------------------------------------------------------------------

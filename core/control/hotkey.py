@@ -69,6 +69,11 @@ def revoke_hotkey_for(platform: str = sys.platform) -> str:
     return REVOKE_HOTKEY_MACOS if platform == "darwin" else REVOKE_HOTKEY
 
 
+def revoke_hotkey_label(platform: str = sys.platform) -> str:
+    """The revoke chord as people write it ("Ctrl+F12"), for screens and dialogs."""
+    return "Ctrl+Esc" if platform == "darwin" else "Ctrl+F12"
+
+
 def check_x11_record(display_name: str | None = None) -> None:
     """Raise :class:`HotkeyUnavailable` unless the X server can feed a pynput listener.
 

@@ -1,0 +1,383 @@
+"""The porthole client app, driven by keys with Pilot against a real relay and real peers.
+
+Each flow is checked where it lands: on the other clients (roster, consent answers, session
+end), in the trust store, and on the screen the person sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from adminkit import RelayThread
+from appkit import (
+    SESSION_PASSWORD,
+    SIZE,
+    Peer,
+    make_app,
+    on_screen,
+    run,
+    target,
+    type_into,
+    until,
+)
+from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
+
+from core.client.events import ConsentRequested, RosterChanged, SessionClosed
+from core.errors import ErrorCode
+from core.known_relays import KnownRelays
+from core.protocol.messages import ActionCode
+from relay.limits import BackoffPolicy
+from tui.app.app import Start
+from tui.app.dialogs import (
+    AdmitDialog,
+    BecomePresenterDialog,
+    EndSessionDialog,
+    ErrorDialog,
+    GrantControlDialog,
+    PickMemberDialog,
+    TakeBackDialog,
+    TrustDialog,
+)
+from tui.app.screens.connect import ConnectScreen
+from tui.app.screens.create import CreateScreen
+from tui.app.screens.join import JoinScreen
+from tui.app.screens.login import LoginScreen
+from tui.app.screens.session import SessionScreen
+
+QUICK_LOCK = BackoffPolicy(free_failures=10, lockout_after=3)
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[RelayThread]:
+    data_dir = tmp_path / "data"
+    add_account(data_dir, ORGANIZER, ORGANIZER_PASSWORD)
+    config = make_config(data_dir, login_failures=QUICK_LOCK)
+    with RelayThread(config) as running:
+        yield running
+
+
+def error_text(screen: ErrorDialog) -> str:
+    return f"{screen.title_text}: {screen.sentence} {screen.next_step}"
+
+
+# --- connect, trust, unreachable -----------------------------------------------------------------
+
+
+def test_an_unknown_relay_asks_for_trust_first_and_remembers_a_yes(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, ConnectScreen)
+            await type_into(pilot, "relay", f"127.0.0.1:{target(relay).port}")
+            await pilot.press("enter", "enter")  # to the fingerprint field, then submit
+            trust = await on_screen(pilot, TrustDialog)
+            assert relay.info is not None
+            assert relay.info.fingerprint[:4] in trust.body_text.replace(":", "").lower()
+            await pilot.press("y")
+            await on_screen(pilot, JoinScreen)
+        known = KnownRelays(tmp_path / "known_relays")
+        assert known.lookup("127.0.0.1", target(relay).port) == target(relay).fingerprint
+
+    run(scenario)
+
+
+def test_refusing_trust_sends_nothing_and_says_what_to_do(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay, pinned=False)))
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, TrustDialog)
+            await pilot.press("n")
+            error = await on_screen(pilot, ErrorDialog)
+            assert "Nothing was sent" in error_text(error)
+            assert "fingerprint" in error_text(error)
+        assert KnownRelays(tmp_path / "known_relays").entries() == []
+
+    run(scenario)
+
+
+def test_an_unreachable_relay_is_a_dialog_with_a_next_step(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, ConnectScreen)
+            await type_into(pilot, "relay", "127.0.0.1:9")
+            await pilot.press("ctrl+s")
+            error = await on_screen(pilot, ErrorDialog, timeout=30)
+            assert error.title_text == "Relay unreachable"
+            assert "relay is running" in error.next_step
+            await pilot.press("enter")
+            await on_screen(pilot, ConnectScreen)
+
+    run(scenario)
+
+
+# --- organizer: login, create, admit, end ---------------------------------------------------------
+
+
+def test_login_refusal_then_lockout_are_explained(relay: RelayThread, tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, LoginScreen)
+            messages = []
+            for _ in range(4):
+                await type_into(pilot, "username", ORGANIZER)
+                await type_into(pilot, "password", "not-the-password-at-all")
+                await pilot.press("enter")
+                error = await on_screen(pilot, ErrorDialog)
+                messages.append(error_text(error))
+                await pilot.press("enter")
+                await on_screen(pilot, LoginScreen)
+            assert "Check the user name and password" in messages[0]
+            assert any("Wait until the lockout ends" in m for m in messages[1:]), messages
+
+    run(scenario)
+
+
+def test_organizer_creates_a_session_admits_one_knock_declines_another_and_ends_it(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, LoginScreen)
+            await type_into(pilot, "username", ORGANIZER)
+            await type_into(pilot, "password", ORGANIZER_PASSWORD)
+            await pilot.press("enter")
+            await on_screen(pilot, CreateScreen)
+            await type_into(pilot, "name", "Olga")
+            await pilot.press("ctrl+s")  # random ID, no password: every knock is asked
+            screen = await on_screen(pilot, SessionScreen)
+            await until(pilot, lambda: screen.view is not None, "the roster arrived")
+            session_id = screen.session_id
+
+            eve = await Peer.knock(relay, session_id, "Eve")
+            dialog = await on_screen(pilot, AdmitDialog)
+            assert "Eve" in dialog.body_text
+            await pilot.press("n")
+            await eve.wait(lambda: eve.refused is not None, "Eve is turned away")
+            assert eve.refused is not None
+            assert eve.refused.code is ErrorCode.KNOCK_DECLINED
+
+            ana = await Peer.knock(relay, session_id, "Ana")
+            await on_screen(pilot, AdmitDialog)
+            await pilot.press("y")
+            await ana.wait(lambda: ana.session is not None, "Ana is admitted")
+            assert ana.session is not None
+            assert ana.session.security_code == screen.security_code
+            await until(
+                pilot,
+                lambda: screen.view is not None and len(screen.view.members) == 2,
+                "the roster shows Ana",
+            )
+            assert "Ana" in [row.name for row in screen.view.members]
+
+            await pilot.press("e")
+            await on_screen(pilot, EndSessionDialog)
+            await pilot.press("y")
+            closed = await ana.event(SessionClosed)
+            assert "ended" in closed.message
+            error = await on_screen(pilot, ErrorDialog)
+            assert error.title_text == "Session over", error_text(error)
+
+    run(scenario)
+
+
+# --- participant: join by ID and by link, wrong password, leave -----------------------------------
+
+
+def test_join_by_id_shows_the_same_security_code_and_leaving_updates_the_roster(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        olga = await Peer.organize(relay)
+        assert olga.session is not None
+        app = make_app(relay, tmp_path, Start(relay=target(relay)))
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, JoinScreen)
+            await type_into(pilot, "session-id", olga.session.session_id)
+            await type_into(pilot, "name", "Ana")
+            await type_into(pilot, "password", SESSION_PASSWORD)
+            await pilot.press("enter")
+            screen = await on_screen(pilot, SessionScreen)
+            assert screen.security_code == olga.session.security_code
+            await olga.event(RosterChanged, lambda r: len(r.roster.members) == 2)
+            await until(pilot, lambda: screen.view is not None, "the roster")
+            await pilot.press("l")
+            await olga.event(RosterChanged, lambda r: len(r.roster.members) == 1, "Ana left")
+
+    run(scenario)
+
+
+def test_join_by_link_with_a_wrong_password_is_refused_with_a_sentence(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        olga = await Peer.organize(relay)
+        assert olga.session is not None
+        start = Start(relay=target(relay), session_id=olga.session.session_id, name="Mallory")
+        app = make_app(relay, tmp_path, start)
+        async with app.run_test(size=SIZE) as pilot:
+            join = await on_screen(pilot, JoinScreen)
+            assert join.field("session-id").value == olga.session.session_id
+            await pilot.press(*"wrong-password", "enter")
+            error = await on_screen(pilot, ErrorDialog)
+            assert error.title_text == "Could not join"
+            assert "Wrong session ID or password" in error.sentence
+
+    run(scenario)
+
+
+# --- consent dialogs ----------------------------------------------------------------------------
+
+
+def test_a_presenter_proposal_answered_no_then_yes(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    async def scenario() -> None:
+        olga = await Peer.organize(relay)
+        assert olga.session is not None
+        start = Start(relay=target(relay), session_id=olga.session.session_id, name="Ana")
+        app = make_app(relay, tmp_path, start)
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, JoinScreen)
+            await pilot.press(*SESSION_PASSWORD, "enter")
+            screen = await on_screen(pilot, SessionScreen)
+            await until(pilot, lambda: screen.view is not None, "the roster")
+            ana_id = screen.view.me
+
+            await olga.do(olga.organizer.request, ActionCode.PROPOSE_PRESENTER, ana_id)
+            await on_screen(pilot, BecomePresenterDialog)
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, SessionScreen), "dialog gone")
+            await olga.do(olga.organizer.request, ActionCode.PROPOSE_PRESENTER, ana_id)
+            await on_screen(pilot, BecomePresenterDialog)
+            await pilot.press("y")
+            await olga.event(RosterChanged, lambda r: r.roster.presenter == ana_id, "Ana presents")
+            await until(
+                pilot, lambda: screen.view is not None and screen.view.i_present, "Ana presents"
+            )
+            assert app.driver._presenter is not None, "the app shares after its own yes"
+
+    run(scenario)
+
+
+def test_control_request_refused_then_granted_shows_the_banner_and_r_revokes(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, LoginScreen)
+            await type_into(pilot, "username", ORGANIZER)
+            await type_into(pilot, "password", ORGANIZER_PASSWORD)
+            await pilot.press("enter")
+            await on_screen(pilot, CreateScreen)
+            await type_into(pilot, "name", "Olga")
+            await type_into(pilot, "password", SESSION_PASSWORD)
+            await pilot.press("enter")
+            screen = await on_screen(pilot, SessionScreen)
+            ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
+            await ana.wait(lambda: ana.session is not None, "Ana joined")
+
+            await until(
+                pilot, lambda: screen.view is not None and len(screen.view.members) == 2, "Ana"
+            )
+            await pilot.press("p")  # start presenting: confirmed locally
+            await on_screen(pilot, TakeBackDialog)
+            await pilot.press("y")
+            await until(
+                pilot, lambda: screen.view is not None and screen.view.i_present, "presenting"
+            )
+            assert ana.session is not None
+
+            await ana.do(ana.session.request, ActionCode.REQUEST_CONTROL)
+            await on_screen(pilot, GrantControlDialog)
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, SessionScreen), "dialog gone")
+            assert screen.view is not None
+            assert screen.view.controller is None
+
+            await ana.do(ana.session.request, ActionCode.REQUEST_CONTROL)
+            await on_screen(pilot, GrantControlDialog)
+            await pilot.press("y")
+            await ana.event(RosterChanged, lambda r: r.roster.controller == ana.peer_id, "control")
+            banner = screen.query_one("#control-banner")
+            await until(pilot, lambda: banner.display, "the control banner")
+            assert "Ctrl+F12" in str(banner.render())
+            await pilot.press("r")
+            await ana.event(RosterChanged, lambda r: r.roster.controller is None, "revoked")
+            await until(pilot, lambda: not banner.display, "the banner goes")
+
+            await pilot.press("space")  # pause
+            await ana.event(RosterChanged, lambda r: r.roster.paused, "paused")
+            await pilot.press("space")
+            await ana.event(RosterChanged, lambda r: not r.roster.paused, "resumed")
+
+    run(scenario)
+
+
+def test_a_handed_back_presenting_is_asked_and_taking_back_is_confirmed(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, LoginScreen)
+            await type_into(pilot, "username", ORGANIZER)
+            await type_into(pilot, "password", ORGANIZER_PASSWORD)
+            await pilot.press("enter")
+            await on_screen(pilot, CreateScreen)
+            await type_into(pilot, "name", "Olga")
+            await type_into(pilot, "password", SESSION_PASSWORD)
+            await pilot.press("enter")
+            screen = await on_screen(pilot, SessionScreen)
+            ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
+            await ana.wait(lambda: ana.session is not None, "Ana joined")
+            assert ana.session is not None
+            await until(
+                pilot, lambda: screen.view is not None and len(screen.view.members) == 2, "Ana"
+            )
+
+            # Olga proposes Ana (picked from a list); Ana agrees in her client.
+            await pilot.press("o")
+            await on_screen(pilot, PickMemberDialog)
+            await pilot.press("enter")
+            ask = await ana.event(ConsentRequested)
+            await ana.do(ana.session.answer_consent, ask.consent_id, True)
+            await until(
+                pilot,
+                lambda: screen.view is not None and screen.view.presenter == ana.peer_id,
+                "Ana presents",
+            )
+
+            # Ana hands it back: Olga is asked, says no.
+            await ana.do(ana.session.request, ActionCode.HAND_TO_ORGANIZER)
+            dialog = await on_screen(pilot, BecomePresenterDialog)
+            assert "hands presenting back" in dialog.body_text
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(app.screen, SessionScreen), "dialog gone")
+            assert screen.view is not None
+            assert screen.view.presenter == ana.peer_id
+
+            # Olga takes it back herself (Ana has presented): confirmed locally only.
+            await pilot.press("p")
+            take = await on_screen(pilot, TakeBackDialog)
+            assert "Ana is presenting" in take.body_text
+            await pilot.press("y")
+            await ana.event(
+                RosterChanged, lambda r: r.roster.presenter != ana.peer_id, "taken back"
+            )
+            await until(
+                pilot, lambda: screen.view is not None and screen.view.i_present, "Olga presents"
+            )
+
+    run(scenario)

@@ -1,0 +1,658 @@
+"""The TUI's network side: one relay connection, one session, the screen both ways.
+
+Everything here runs as trio tasks inside the app's :class:`~tui.app.bridge.TrioGuest`. The
+Textual side never touches sockets: it calls the ``async`` methods below through
+``guest.start_soon`` and learns what happened from the :mod:`tui.app.messages` this driver
+posts. Every failure a person can cause or meet (wrong password, lockout, unreachable relay,
+changed certificate) becomes a :class:`~tui.app.messages.Failed` with a sentence and a next
+step, never a traceback.
+
+Screen sharing follows the same consent boundary as the headless programs: nothing is captured
+until this person said yes on this machine (starting to present, taking it back, accepting a
+proposal) *and* the relay names them presenter; input from a controller is injected only from
+the member this person granted, while the relay agrees; Ctrl+F12 revokes at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+from textual.message import Message
+
+from core.capture import CaptureError, Capturer, CaptureSource, MonitorSource, RegionSource
+from core.client import (
+    AdmitPolicy,
+    ChannelClosed,
+    OrganizerSession,
+    RelayClient,
+    RelayUnreachable,
+    RequestRefused,
+    SessionBase,
+    open_relay_client,
+)
+from core.client.events import (
+    ActionAnswered,
+    ConsentRequested,
+    ContentReceived,
+    EpochChanged,
+    JoinAttemptFailed,
+    KnockReceived,
+    KnockWithdrawn,
+    RelayError,
+    RosterChanged,
+    SessionClosed,
+    UpdatesDropped,
+)
+from core.control import HotkeyUnavailable
+from core.control.guard import ControlGuard
+from core.control.hotkey import open_trio_revoke_hotkey, revoke_hotkey_label
+from core.control.injector import Injector
+from core.errors import ErrorCode
+from core.known_relays import KnownRelays
+from core.links import JoinLink
+from core.protocol.content import (
+    Chat,
+    Cursor,
+    FrameUpdate,
+    InputEvent,
+    RefreshReason,
+    RefreshRequest,
+)
+from core.protocol.messages import ActionCode, ActionOutcome, Roster
+from core.stream import ScreenPresenter
+from core.tlspin import FingerprintMismatch
+from tui.app.messages import (
+    ConsentAsked,
+    ControlChanged,
+    Failed,
+    KnockArrived,
+    KnockGone,
+    Knocking,
+    LoggedIn,
+    Notice,
+    RelayConnected,
+    RelayDisconnected,
+    Reply,
+    SessionOver,
+    SessionStarted,
+    SessionUpdated,
+    TrustAsked,
+)
+from tui.app.model import SessionView
+from tui.viewer.link import (
+    InputFromWindow,
+    RefreshWanted,
+    ViewerLink,
+    ViewerState,
+    WindowClosed,
+    open_viewer,
+)
+
+Post = Callable[[Message], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RelayTarget:
+    host: str
+    port: int
+    fingerprint: str | None = None
+    transport: str = "auto"
+    proxy: str | None = None
+
+
+#: What the person is told to do next, per refusal the relay can give at login or join.
+_NEXT_STEP = {
+    ErrorCode.LOGIN_FAILED: "Check the user name and password and try again.",
+    ErrorCode.ACCOUNT_DISABLED: "Ask the relay's operator to enable the account.",
+    ErrorCode.LOCKED_OUT: "Wait until the lockout ends, then try again.",
+    ErrorCode.RATE_LIMITED: "Wait a little, then try again.",
+    ErrorCode.JOIN_REFUSED: "Check the session ID and password with the organizer.",
+    ErrorCode.KNOCK_DECLINED: "Ask the organizer whether they expect you.",
+    ErrorCode.SESSION_LOCKED: "Ask the organizer to unlock the session.",
+    ErrorCode.SESSION_FULL: "Ask the organizer to make room.",
+    ErrorCode.SESSION_ID_TAKEN: "Choose another session ID, or leave it empty for a random one.",
+    ErrorCode.CHOSEN_ID_NEEDS_PASSWORD: "Set a session password, or take a random ID.",
+    ErrorCode.WEAK_PASSWORD: "Choose a longer session password.",
+    ErrorCode.BAD_SESSION_ID: "A session ID is 9 digits.",
+}
+
+
+class Driver:
+    """Owns the relay client and the session for one TUI; see the module docstring."""
+
+    def __init__(
+        self,
+        post: Post,
+        *,
+        known_relays: KnownRelays | None = None,
+        viewer_env: dict[str, str] | None = None,
+    ) -> None:
+        self._post = post
+        self.known_relays = known_relays if known_relays is not None else KnownRelays()
+        self.viewer_env = viewer_env
+        self.client: RelayClient | None = None
+        self.target: RelayTarget | None = None
+        self.session: SessionBase | None = None
+        self.view: SessionView | None = None
+        self.share_source: CaptureSource = MonitorSource(1)
+        self._disconnect = trio.Event()
+        self._connected_scope: trio.CancelScope | None = None
+        # Sharing this member's screen.
+        self._agreed_to_present = False
+        self._presenter: ScreenPresenter | None = None
+        self._capturer: Capturer | None = None
+        self._presenting_scope: trio.CancelScope | None = None
+        self._injector: Injector | None = None
+        self._guard: ControlGuard | None = None
+        self._announced_controller: int | None = None
+        # Watching someone else's screen.
+        self._viewer: ViewerLink | None = None
+        self._viewer_scope: trio.CancelScope | None = None
+        self._viewer_closed_by_user = False
+        self._session_nursery: trio.Nursery | None = None
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def post(self, message: Message) -> None:
+        self._post(message)
+
+    def fail(self, title: str, sentence: str, next_step: str) -> None:
+        self.post(Failed(title, sentence, next_step))
+
+    def _refused(self, title: str, exc: RequestRefused) -> None:
+        step = (
+            _NEXT_STEP.get(exc.code, "Try again, or ask the relay's operator.") if exc.code else ""
+        )
+        self.fail(title, exc.message, step)
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None
+
+    # -- connection ---------------------------------------------------------------------------
+
+    async def connect(self, target: RelayTarget, then: Callable[[], Any] | None = None) -> None:
+        """Connect (asking to trust an unknown relay first); stays connected until told."""
+        if self.client is not None:
+            await self.disconnect()
+        pinned = target.fingerprint or self.known_relays.lookup(target.host, target.port)
+        self._disconnect = trio.Event()
+        try:
+            async with open_relay_client(
+                target.host,
+                target.port,
+                pinned=pinned,
+                transport=target.transport,  # type: ignore[arg-type]
+                proxy=target.proxy,
+            ) as client:
+                if pinned is None and not await self._trusted(target, client.fingerprint):
+                    self.fail(
+                        "Relay not trusted",
+                        "Nothing was sent to the relay.",
+                        "Ask the relay's operator for its fingerprint and compare it.",
+                    )
+                    return
+                self.client, self.target = client, target
+                self.post(RelayConnected(target.host, target.port, client.channel.identity))
+                if then is not None:
+                    then()
+                with trio.CancelScope() as self._connected_scope:
+                    await self._disconnect.wait()
+        except FingerprintMismatch as exc:
+            self.fail(
+                "Relay certificate changed",
+                str(exc),
+                "Do not continue unless the relay's operator confirms the new fingerprint.",
+            )
+        except RelayUnreachable as exc:
+            self.fail(
+                "Relay unreachable",
+                str(exc),
+                "Check the address and port, and that the relay is running.",
+            )
+        except ChannelClosed as exc:
+            self.post(RelayDisconnected(exc.message))
+        finally:
+            self.client = None
+            self._connected_scope = None
+
+    async def _trusted(self, target: RelayTarget, fingerprint: str) -> bool:
+        answer: list[bool] = []
+        answered = trio.Event()
+
+        def deliver(value: bool) -> None:
+            answer.append(value)
+            answered.set()
+
+        token = trio.lowlevel.current_trio_token()
+        reply = Reply(lambda value: token.run_sync_soon(deliver, value))
+        self.post(TrustAsked(target.host, target.port, fingerprint, reply))
+        await answered.wait()
+        if answer[0]:
+            self.known_relays.remember(target.host, target.port, fingerprint)
+        return answer[0]
+
+    async def disconnect(self) -> None:
+        session = self.session
+        if session is not None and session.closed is None:
+            await session.leave()
+        self._disconnect.set()
+
+    # -- organizer: login and create --------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> None:
+        client = self._client_or_fail()
+        if client is None:
+            return
+        try:
+            await client.login(username, password)
+        except RequestRefused as exc:
+            self._refused("Login refused", exc)
+            return
+        except ChannelClosed as exc:
+            self.fail("Connection lost", exc.message, "Connect again.")
+            return
+        self.post(LoggedIn(username))
+
+    async def create(
+        self,
+        *,
+        name: str,
+        session_id: str | None,
+        password: str,
+        admit_policy: AdmitPolicy,
+        present: bool,
+    ) -> None:
+        client = self._client_or_fail()
+        if client is None:
+            return
+        try:
+            session = await client.create_session(
+                name=name,
+                password=password,
+                session_id=session_id,
+                organizer_presents=present,
+                admit_policy=admit_policy,
+            )
+        except RequestRefused as exc:
+            self._refused("Session not created", exc)
+            return
+        except ChannelClosed as exc:
+            self.fail("Connection lost", exc.message, "Connect again.")
+            return
+        self._agreed_to_present = present
+        await self._run_session(session, organizer=True)
+
+    # -- participant: join --------------------------------------------------------------------
+
+    async def join(self, session_id: str, *, name: str, password: str) -> None:
+        client = self._client_or_fail()
+        if client is None:
+            return
+        self.post(Knocking(session_id))
+        try:
+            session = await client.join(session_id, name=name, password=password)
+        except RequestRefused as exc:
+            self._refused("Could not join", exc)
+            return
+        except ChannelClosed as exc:
+            self.fail("Connection lost", exc.message, "Connect again.")
+            return
+        await self._run_session(session, organizer=False)
+
+    def _client_or_fail(self) -> RelayClient | None:
+        if self.client is None:
+            self.fail("Not connected", "There is no connection to a relay.", "Connect first.")
+        return self.client
+
+    # -- in a session: requests from the UI ---------------------------------------------------
+
+    async def request(self, action: ActionCode, target: int | None = None) -> None:
+        """A rules action; ``confirmed`` is implied: the UI only calls this after a local yes."""
+        session = self.session
+        if session is None or session.closed is not None:
+            return
+        if action in (ActionCode.PRESENT, ActionCode.TAKE_BACK):
+            self._agreed_to_present = True
+        if action is ActionCode.PAUSE:
+            self._pause_locally()
+        if action is ActionCode.REVOKE_CONTROL:
+            self._revoke_locally("you revoked it")
+        await session.request(action, target, confirmed=True)
+
+    async def answer_knock(self, peer_id: int, admit: bool) -> None:
+        session = self.session
+        if isinstance(session, OrganizerSession) and session.closed is None:
+            if admit:
+                await session.admit(peer_id)
+            else:
+                await session.decline(peer_id)
+
+    async def send_chat(self, text: str) -> None:
+        session = self.session
+        if session is not None and session.closed is None and text.strip():
+            await session.send_content(Chat(text=text[:4000]))
+
+    async def reopen_viewer(self) -> None:
+        self._viewer_closed_by_user = False
+        if self.view is not None:
+            self._follow_viewer(self.view)
+
+    def set_share_source(self, source: CaptureSource) -> None:
+        """Change what is shared; takes effect at once if this member is presenting."""
+        self.share_source = source
+        if self._presenter is not None and self.view is not None:
+            self._stop_presenting()
+            self._follow_presenting(self.view)
+
+    async def leave(self) -> None:
+        session = self.session
+        if session is not None and session.closed is None:
+            await session.leave()
+
+    # -- in a session: events from the relay ---------------------------------------------------
+
+    async def _run_session(self, session: SessionBase, *, organizer: bool) -> None:
+        self.session = session
+        target = self.target
+        link = ""
+        if target is not None and self.client is not None:
+            link = str(
+                JoinLink(target.host, target.port, session.session_id, self.client.fingerprint)
+            )
+        self.post(SessionStarted(session.session_id, session.security_code, organizer, link))
+        try:
+            async with trio.open_nursery() as nursery:
+                self._session_nursery = nursery
+                nursery.start_soon(self._release_stuck_keys)
+                async for event in session.events:
+                    await self._on_event(event)
+                    if isinstance(event, SessionClosed):
+                        break
+                nursery.cancel_scope.cancel()
+        finally:
+            self._session_nursery = None
+            self._stop_presenting()
+            self._stop_viewer()
+            self.session = None
+            self.view = None
+            self._agreed_to_present = False
+
+    async def _on_event(self, event: object) -> None:
+        session = self.session
+        assert session is not None
+        match event:
+            case RosterChanged(roster=roster):
+                self._on_roster(roster)
+            case KnockReceived(needs_approval=True) as knock:
+                self.post(KnockArrived(knock.peer_id, knock.name, knock.origin))
+            case KnockReceived() as knock:
+                self.post(Notice(f"{knock.name} proved the session password and is joining."))
+            case KnockWithdrawn(peer_id=peer_id):
+                self.post(KnockGone(peer_id))
+            case JoinAttemptFailed(name=name):
+                self.post(Notice(f"{name} tried to join with a wrong password.", "warning"))
+            case ConsentRequested() as ask:
+                self._on_consent(ask)
+            case ActionAnswered(outcome=ActionOutcome.REFUSED, message=message):
+                self.post(Notice(f"Refused: {message}", "warning"))
+            case ActionAnswered(outcome=ActionOutcome.WAITING_FOR_CONSENT):
+                self.post(Notice("Asked; waiting for their answer."))
+            case ContentReceived(message=Chat(text=text)) as content:
+                self.post(Notice(f"{self._name(content.sender)}: {text}"))
+            case ContentReceived(message=FrameUpdate() as update):
+                if self._viewer is not None:
+                    await self._viewer.send_update(update)
+            case ContentReceived(message=Cursor() as cursor):
+                if self._viewer is not None:
+                    await self._viewer.send_cursor(cursor)
+            case ContentReceived(message=RefreshRequest(reason=reason)):
+                if self._presenter is not None:
+                    self._presenter.request_keyframe(reason)
+            case ContentReceived(message=InputEvent() as input_event) as content:
+                self._on_input(content.sender, input_event)
+            case EpochChanged():
+                if self._presenter is not None:
+                    self._presenter.request_keyframe()
+            case UpdatesDropped():
+                if self._viewer is not None:
+                    await self._viewer.notify_dropped()
+            case RelayError(message=message):
+                self.post(Notice(f"Relay: {message}", "warning"))
+            case SessionClosed(message=message):
+                self._revoke_locally("the session ended")
+                self.post(SessionOver(message))
+
+    def _name(self, peer_id: int | None) -> str:
+        return self.view.name_of(peer_id) if self.view is not None else f"#{peer_id}"
+
+    def _on_roster(self, roster: Roster) -> None:
+        session = self.session
+        assert session is not None
+        self.view = view = SessionView.from_roster(roster, session.peer_id)
+        self.post(SessionUpdated(view))
+        self._follow_presenting(view)
+        self._follow_control(roster)
+        self._follow_viewer(view)
+
+    def _on_consent(self, ask: ConsentRequested) -> None:
+        session = self.session
+        assert session is not None
+
+        async def answer(granted: bool) -> None:
+            if session.closed is not None:
+                return
+            if granted and ask.action is ActionCode.REQUEST_CONTROL and self._guard is not None:
+                self._guard.grant(ask.actor)  # this person's yes, before the relay hears it
+            if granted and ask.action in (
+                ActionCode.PROPOSE_PRESENTER,
+                ActionCode.HAND_TO_ORGANIZER,
+            ):
+                self._agreed_to_present = True
+            await session.answer_consent(ask.consent_id, granted=granted)
+
+        token = trio.lowlevel.current_trio_token()
+        nursery = self._session_nursery
+        assert nursery is not None
+        reply = Reply(lambda value: token.run_sync_soon(nursery.start_soon, answer, value))
+        self.post(ConsentAsked(ask.consent_id, ask.action, ask.actor, self._name(ask.actor), reply))
+
+    # -- presenting ---------------------------------------------------------------------------
+
+    def _follow_presenting(self, view: SessionView) -> None:
+        if view.i_present and self._agreed_to_present and self._presenter is None:
+            self._start_presenting()
+        elif not view.i_present and self._presenter is not None:
+            self._stop_presenting()
+            self._agreed_to_present = False  # next time, this person is asked again
+        if self._presenter is not None:
+            self._presenter.set_audience(len(view.others))
+            self._presenter.set_paused(view.paused)
+
+    def _start_presenting(self) -> None:
+        nursery = self._session_nursery
+        session = self.session
+        if nursery is None or session is None:
+            return
+        try:
+            self._capturer = Capturer(self.share_source)
+        except (CaptureError, ValueError) as exc:
+            self.fail(
+                "Cannot share the screen",
+                str(exc),
+                "Pick something else to share (s), or stop presenting.",
+            )
+            return
+        presenter = ScreenPresenter(session.send_content, self._capturer)
+        self._presenter = presenter
+        self._injector = Injector(lambda: presenter.area or (0, 0, 0, 0))
+        self._guard = ControlGuard(self._injector)
+        self._presenting_scope = trio.CancelScope()
+        nursery.start_soon(self._present, presenter, self._presenting_scope)
+        self.post(Notice(f"You are presenting: {describe_source(self.share_source)}."))
+
+    async def _present(self, presenter: ScreenPresenter, scope: trio.CancelScope) -> None:
+        with scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._revoke_hotkey)
+                await presenter.run()
+
+    async def _revoke_hotkey(self) -> None:
+        def on_revoke() -> None:  # on the trio thread
+            self._revoke_locally("Ctrl+F12")
+            session, nursery = self.session, self._session_nursery
+            if session is not None and nursery is not None:
+                nursery.start_soon(session.request, ActionCode.REVOKE_CONTROL)
+
+        injector = self._injector
+        immediate = injector.revoke if injector is not None else None
+        try:
+            async with open_trio_revoke_hotkey(on_revoke, immediate=immediate):
+                await trio.sleep_forever()
+        except HotkeyUnavailable as exc:
+            self.post(
+                Notice(
+                    f"The global {revoke_hotkey_label()} hotkey is unavailable ({exc}); "
+                    "revoke control with r in this window.",
+                    "warning",
+                )
+            )
+
+    def _stop_presenting(self) -> None:
+        self._revoke_locally("you stopped presenting")
+        if self._presenting_scope is not None:
+            self._presenting_scope.cancel()
+        if self._capturer is not None:
+            self._capturer.close()
+        if self._injector is not None:
+            self._injector.close()
+        self._presenter = self._capturer = self._presenting_scope = None
+        self._injector = self._guard = None
+
+    def _pause_locally(self) -> None:
+        """Hide now, before the relay hears it: the next capture never happens."""
+        if self._presenter is not None:
+            self._presenter.set_paused(True)
+        self._revoke_locally("you paused")
+
+    def _follow_control(self, roster: Roster) -> None:
+        guard = self._guard
+        if guard is None:
+            return
+        if guard.on_roster(roster):
+            self._announce_revoked("it ended on the relay")
+        if guard.active and self._announced_controller != guard.granted_to:
+            self._announced_controller = guard.granted_to
+            self.post(ControlChanged(self._name(guard.granted_to)))
+
+    def _revoke_locally(self, reason: str) -> None:
+        if self._guard is not None:
+            self._guard.revoke()
+        self._announce_revoked(reason)
+
+    def _announce_revoked(self, reason: str) -> None:
+        if self._announced_controller is not None:
+            self._announced_controller = None
+            self.post(ControlChanged(None, reason))
+
+    def _on_input(self, sender: int, event: InputEvent) -> None:
+        presenter, guard = self._presenter, self._guard
+        if presenter is None or guard is None:
+            return
+        area = presenter.area
+        guard.on_input(sender, event, (area[2], area[3]) if area is not None else None)
+
+    async def _release_stuck_keys(self) -> None:
+        while True:
+            await trio.sleep(0.5)
+            if self._guard is not None and self._guard.active and self._injector is not None:
+                self._injector.release_if_idle(3.0)
+
+    # -- watching -----------------------------------------------------------------------------
+
+    def _follow_viewer(self, view: SessionView) -> None:
+        someone_else = view.presenter is not None and not view.i_present
+        if not someone_else:
+            self._viewer_closed_by_user = False
+            self._stop_viewer()
+            return
+        if self._viewer_scope is None and not self._viewer_closed_by_user:
+            nursery = self._session_nursery
+            if nursery is not None:
+                self._viewer_scope = trio.CancelScope()
+                nursery.start_soon(self._watch, self._viewer_scope)
+        elif self._viewer is not None and self._session_nursery is not None:
+            self._session_nursery.start_soon(self._update_viewer_state)
+
+    async def _update_viewer_state(self) -> None:
+        viewer, view = self._viewer, self.view
+        if viewer is None or view is None or not viewer.running:
+            return
+        state = ViewerState.PAUSED if view.paused else ViewerState.LIVE
+        await viewer.set_state(
+            state, control=view.i_control, presenter=view.name_of(view.presenter)
+        )
+
+    async def _watch(self, scope: trio.CancelScope) -> None:
+        session = self.session
+        view = self.view
+        if session is None or view is None:
+            return
+        title = f"porthole — {view.name_of(view.presenter)} presenting"
+        env = dict(os.environ) if self.viewer_env is None else self.viewer_env
+        with scope:
+            try:
+                async with open_viewer(title, env=env) as viewer:
+                    self._viewer = viewer
+                    await self._update_viewer_state()
+                    await session.send_content(
+                        RefreshRequest(reason=RefreshReason.LATE_JOIN),
+                        recipient=view.presenter or 0,
+                    )
+                    async for event in viewer.events:
+                        await self._on_viewer_event(event)
+                        if isinstance(event, WindowClosed):
+                            self._viewer_closed_by_user = event.by_user
+                            if event.by_user:
+                                text = "The viewer window was closed; press v to open it again."
+                            else:
+                                text = f"The viewer window stopped: {viewer.stderr_tail.strip()}"
+                            self.post(Notice(text, "information" if event.by_user else "error"))
+                            break
+            except OSError as exc:
+                self.post(Notice(f"Could not open the viewer window: {exc}", "error"))
+            finally:
+                self._viewer = None
+                if self._viewer_scope is scope:
+                    self._viewer_scope = None
+
+    async def _on_viewer_event(self, event: object) -> None:
+        session, view = self.session, self.view
+        if session is None or view is None or view.presenter is None:
+            return
+        match event:
+            case InputFromWindow(event=input_event):
+                if view.i_control:  # the window only sends while it shows control, but check
+                    await session.send_content(input_event, recipient=view.presenter)
+            case RefreshWanted(reason=reason):
+                await session.send_content(RefreshRequest(reason=reason), recipient=view.presenter)
+
+    def _stop_viewer(self) -> None:
+        if self._viewer_scope is not None:
+            self._viewer_scope.cancel()
+            self._viewer_scope = None
+
+
+def describe_source(source: CaptureSource) -> str:
+    """How the session screen names what is shared."""
+    if isinstance(source, MonitorSource):
+        return "all monitors" if source.index == 0 else f"monitor {source.index}"
+    if isinstance(source, RegionSource):
+        return f"region {source.rect}"
+    if source.title is not None:
+        return f"window {source.title!r}"
+    return f"window {source.xid:#x}"

@@ -1,0 +1,62 @@
+"""Join a session: the 9-digit ID (or a pasted link), the session password, your name."""
+
+from __future__ import annotations
+
+import getpass
+
+from textual.app import ComposeResult
+from textual.widgets import Input, Label
+
+from core.links import BadLink, normalize_session_id, parse_link
+from tui.app.screens.form import FormScreen
+
+
+class JoinScreen(FormScreen):
+    TITLE_TEXT = "Join a session"
+    HELP_TEXT = (
+        "Type the session ID the organizer gave you, and the session password if there is "
+        "one (leave it empty if not: the organizer then lets you in)."
+    )
+
+    def __init__(self, session_id: str = "", name: str = "") -> None:
+        super().__init__()
+        self.initial_id = session_id
+        self.initial_name = name or _login_name()
+
+    def fields(self) -> ComposeResult:
+        yield Label("Session ID or join link")
+        yield Input(self.initial_id, placeholder="123 456 789", id="session-id")
+        yield Label("Your name, as others see it")
+        yield Input(self.initial_name, id="name")
+        yield Label("Session password (empty if none)")
+        yield Input(password=True, id="password")
+
+    def on_mount(self) -> None:
+        self.field("password" if self.initial_id else "session-id").focus()
+
+    def action_submit(self) -> None:
+        typed = self.field("session-id").value.strip()
+        name = self.field("name").value.strip()
+        password = self.field("password").value
+        try:
+            if typed.startswith("porthole://"):
+                session_id = parse_link(typed).session_id
+            else:
+                session_id = normalize_session_id(typed)
+        except (BadLink, ValueError) as exc:
+            self.set_status(str(exc), error=True)
+            return
+        if not name:
+            self.set_status("Type the name others will see.", error=True)
+            return
+        self.set_status("Knocking …")
+        self.porthole.run_network(
+            self.porthole.driver.join, session_id, name=name, password=password
+        )
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()[:64]
+    except (OSError, KeyError):
+        return "guest"

@@ -1,0 +1,266 @@
+"""The session: roster with roles, the security code, who presents, control state, the log.
+
+Every action has a key shown in the footer, and only the actions the rules allow this member
+right now are shown (:func:`core.rules.possible_actions` via :class:`SessionView`). While
+someone controls this member's screen a banner says who, and that Ctrl+F12 revokes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Label, RichLog, Static
+
+from core.control.hotkey import revoke_hotkey_label
+from core.links import format_session_id
+from core.protocol.messages import ActionCode
+from core.rules import Action, possible_targets
+from tui.app.dialogs import PickMemberDialog
+from tui.app.model import SessionView, state_from_roster
+
+if TYPE_CHECKING:
+    from tui.app.app import PortholeApp
+
+#: Which rules action each key stands for (shown only while the rules allow it).
+_KEY_ACTIONS: dict[str, frozenset[Action]] = {
+    "present": frozenset({Action.PRESENT, Action.TAKE_BACK}),
+    "propose": frozenset({Action.PROPOSE_PRESENTER}),
+    "hand_back": frozenset({Action.HAND_TO_ORGANIZER}),
+    "share": frozenset({Action.SHARE}),
+    "pause": frozenset({Action.PAUSE, Action.RESUME}),
+    "request_control": frozenset({Action.REQUEST_CONTROL}),
+    "grant_control": frozenset({Action.GRANT_CONTROL}),
+    "revoke": frozenset({Action.REVOKE_CONTROL, Action.RELEASE_CONTROL}),
+    "lock": frozenset({Action.LOCK, Action.UNLOCK}),
+    "remove": frozenset({Action.KICK}),
+    "end": frozenset({Action.END_SESSION}),
+}
+
+
+class SessionScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "present", "Present"),
+        Binding("o", "propose", "Propose presenter"),
+        Binding("h", "hand_back", "Hand back"),
+        Binding("s", "share", "Share what"),
+        Binding("space", "pause", "Pause/resume"),
+        Binding("c", "request_control", "Ask control"),
+        Binding("g", "grant_control", "Grant control"),
+        Binding("r", "revoke", "Revoke control"),
+        Binding("k", "lock", "Lock/unlock"),
+        Binding("x", "remove", "Remove member"),
+        Binding("v", "viewer", "Viewer window"),
+        Binding("t", "chat", "Chat"),
+        Binding("e", "end", "End session"),
+        Binding("l", "leave", "Leave"),
+    ]
+
+    def __init__(self, session_id: str, security_code: str, organizer: bool, link: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.security_code = security_code
+        self.organizer = organizer
+        self.link = link
+        self.view: SessionView | None = None
+        self.controller_name: str | None = None
+
+    @property
+    def porthole(self) -> PortholeApp:
+        from tui.app.app import PortholeApp
+
+        return cast(PortholeApp, self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="control-banner")
+        with Horizontal(id="session-top"):
+            yield DataTable(id="roster", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="session-facts"):
+                yield Label(f"Session {format_session_id(self.session_id)}", id="session-id")
+                yield Label("Security code (compare it with the others):", classes="muted")
+                yield Static(_group_code(self.security_code), id="security-code")
+                yield Label("", id="presenting")
+                yield Label("", id="sharing")
+                yield Label("", id="control-state")
+        yield RichLog(id="log", wrap=True, markup=False, max_lines=500)
+        yield Input(
+            placeholder="chat (end-to-end encrypted) · enter sends · escape leaves", id="chat"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#roster", DataTable)
+        table.add_columns("#", "name", "role", "link")
+        table.focus()
+        self.query_one("#chat", Input).display = False
+        if self.organizer and self.link:
+            self.log_line(f"Others join with: porthole join '{self.link}'")
+        self.query_one("#control-banner", Static).display = False
+
+    # -- updates from the network side ---------------------------------------------------------
+
+    def show_view(self, view: SessionView) -> None:
+        self.view = view
+        table = self.query_one("#roster", DataTable)
+        table.clear()
+        for row in view.members:
+            name = f"{row.name} (you)" if row.is_me else row.name
+            table.add_row(str(row.peer_id), name, ", ".join(row.roles), row.connection)
+        presenting = "nobody is presenting"
+        if view.presenter is not None:
+            who = "you are" if view.i_present else f"{view.name_of(view.presenter)} is"
+            presenting = f"{who} presenting" + (" · PAUSED" if view.paused else "")
+        self.query_one("#presenting", Label).update(presenting)
+        sharing = ""
+        if view.i_present:
+            sharing = f"sharing: {self.porthole.sharing_description()}"
+        self.query_one("#sharing", Label).update(sharing)
+        control = "remote control: nobody"
+        if view.controller is not None:
+            who = "you" if view.i_control else view.name_of(view.controller)
+            control = f"remote control: {who}"
+        if view.locked:
+            control += " · session locked"
+        self.query_one("#control-state", Label).update(control)
+        self.refresh_bindings()
+
+    def show_control(self, controller: str | None, reason: str) -> None:
+        banner = self.query_one("#control-banner", Static)
+        self.controller_name = controller
+        if controller is None:
+            banner.display = False
+            self.log_line(
+                f"Remote control ended ({reason})." if reason else "Remote control ended."
+            )
+        else:
+            banner.update(
+                f" {controller} controls your screen · {revoke_hotkey_label()} revokes "
+                "(anywhere) · r revokes here "
+            )
+            banner.display = True
+            self.log_line(f"{controller} now controls your screen.")
+
+    def log_line(self, text: str) -> None:
+        self.query_one("#log", RichLog).write(text)
+
+    # -- which keys show -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        wanted = _KEY_ACTIONS.get(action)
+        if wanted is None:
+            if action == "viewer":
+                view = self.view
+                return bool(view and view.presenter is not None and not view.i_present)
+            return True
+        view = self.view
+        return bool(view is not None and view.actions & wanted)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def _request(self, action: ActionCode, target: int | None = None) -> None:
+        self.porthole.run_network(self.porthole.driver.request, action, target)
+
+    def action_present(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        self.porthole.confirm_presenting(view)
+
+    def action_propose(self) -> None:
+        self._pick("Who should present?", ActionCode.PROPOSE_PRESENTER, Action.PROPOSE_PRESENTER)
+
+    def action_hand_back(self) -> None:
+        self._request(ActionCode.HAND_TO_ORGANIZER)
+
+    def action_share(self) -> None:
+        self.porthole.pick_share()
+
+    def action_pause(self) -> None:
+        view = self.view
+        if view is not None:
+            self._request(ActionCode.RESUME if view.paused else ActionCode.PAUSE)
+
+    def action_request_control(self) -> None:
+        self._request(ActionCode.REQUEST_CONTROL)
+
+    def action_grant_control(self) -> None:
+        self._pick("Give remote control to", ActionCode.GRANT_CONTROL, Action.GRANT_CONTROL)
+
+    def action_revoke(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        if Action.REVOKE_CONTROL in view.actions:
+            self._request(ActionCode.REVOKE_CONTROL)
+        else:
+            self._request(ActionCode.RELEASE_CONTROL)
+
+    def action_lock(self) -> None:
+        view = self.view
+        if view is not None:
+            self._request(ActionCode.UNLOCK if view.locked else ActionCode.LOCK)
+
+    def action_remove(self) -> None:
+        self._pick("Remove whom from the session?", ActionCode.KICK, Action.KICK)
+
+    def action_viewer(self) -> None:
+        self.porthole.run_network(self.porthole.driver.reopen_viewer)
+
+    def action_end(self) -> None:
+        view = self.view
+        if view is not None:
+            self.porthole.confirm_end(len(view.others))
+
+    def action_leave(self) -> None:
+        self.porthole.run_network(self.porthole.driver.leave)
+
+    def action_chat(self) -> None:
+        chat = self.query_one("#chat", Input)
+        chat.display = True
+        chat.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        event.input.value = ""
+        if text:
+            self.porthole.run_network(self.porthole.driver.send_chat, text)
+
+    def key_escape(self) -> None:
+        chat = self.query_one("#chat", Input)
+        if chat.has_focus:
+            chat.display = False
+            self.query_one("#roster", DataTable).focus()
+
+    def _pick(self, title: str, code: ActionCode, action: Action) -> None:
+        view = self.view
+        if view is None:
+            return
+        state = None
+        choices = [(row.peer_id, row.name) for row in view.others]
+        if view.organizer is not None and self.porthole.driver.session is not None:
+            roster = self.porthole.driver.session.roster
+            if roster is not None:
+                state = state_from_roster(roster, view.organizer)
+        if state is not None:
+            allowed = possible_targets(state, view.me, action)
+            choices = [(pid, name) for pid, name in choices if pid in allowed]
+        if not choices:
+            self.porthole.notify("Nobody can be picked for that right now.", severity="warning")
+            return
+
+        def picked(peer_id: int | None) -> None:
+            if peer_id is not None:
+                self._request(code, peer_id)
+
+        self.app.push_screen(PickMemberDialog(title, choices), picked)
+
+
+def _group_code(code: str) -> str:
+    digits = code.replace(" ", "")
+    groups = [digits[i : i + 5] for i in range(0, len(digits), 5)]
+    return "\n".join(" ".join(groups[i : i + 4]) for i in range(0, len(groups), 4))
