@@ -40,8 +40,8 @@ class YesNoDialog(ModalScreen[bool]):
             yield Label(self.title_text, classes="dialog-title")
             yield Static(self.body_text, classes="dialog-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes_label} [y]", id="yes", variant="primary")
-                yield Button(f"{self.no_label} [n]", id="no", variant="error")
+                yield Button(f"{self.yes_label} (y)", id="yes", variant="primary")
+                yield Button(f"{self.no_label} (n)", id="no", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

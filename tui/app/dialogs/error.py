@@ -29,7 +29,7 @@ class ErrorDialog(ModalScreen[None]):
             yield Static(self.sentence, classes="dialog-body", markup=False)
             if self.next_step:
                 yield Static(self.next_step, classes="dialog-next", markup=False)
-            yield Button("OK [enter]", id="ok", variant="primary")
+            yield Button("OK (enter)", id="ok", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#ok", Button).focus()

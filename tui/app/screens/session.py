@@ -81,7 +81,7 @@ class SessionScreen(Screen[None]):
             yield DataTable(id="roster", cursor_type="row", zebra_stripes=True)
             with Vertical(id="session-facts"):
                 yield Label(f"Session {format_session_id(self.session_id)}", id="session-id")
-                yield Label("Security code (compare it with the others):", classes="muted")
+                yield Label("Security code (all see the same):", classes="muted")
                 yield Static(_group_code(self.security_code), id="security-code")
                 yield Label("", id="presenting")
                 yield Label("", id="sharing")
@@ -98,7 +98,8 @@ class SessionScreen(Screen[None]):
         table.focus()
         self.query_one("#chat", Input).display = False
         if self.organizer and self.link:
-            self.log_line(f"Others join with: porthole join '{self.link}'")
+            self.log_line("In a second terminal, others join with:")
+            self.log_line(f"porthole join '{self.link}'")
         self.query_one("#control-banner", Static).display = False
 
     # -- updates from the network side ---------------------------------------------------------
