@@ -25,7 +25,7 @@ from core.client import OrganizerSession, RelayClient, RequestRefused, SessionBa
 from core.client.events import SessionClosed, SessionEvent
 from core.known_relays import KnownRelays
 from tui.app.app import PortholeApp, Start
-from tui.app.driver import RelayTarget
+from tui.app.start import RelayTarget
 
 E = TypeVar("E")
 SIZE = (80, 24)

@@ -36,8 +36,7 @@ from relay.server import serve_relay
 from relay.store import RelayStore
 from tui import present as present_module
 from tui import view as view_module
-from tui.app.app import Start
-from tui.app.driver import RelayTarget
+from tui.app.start import RelayTarget, Start
 from tui.console import Console
 from tui.headless import HeadlessError, add_transport_arguments, parse_relay
 from tui.terminal import wants_tui

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from adminkit import RelayThread
@@ -23,10 +24,13 @@ from appkit import (
     until,
 )
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
+from textual.pilot import Pilot
+from textual.widgets import Label, RichLog
 
-from core.client.events import ConsentRequested, RosterChanged, SessionClosed
+from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
+from core.protocol.content import Chat, FrameUpdate
 from core.protocol.messages import ActionCode
 from relay.limits import BackoffPolicy
 from tui.app.app import Start
@@ -37,6 +41,7 @@ from tui.app.dialogs import (
     ErrorDialog,
     GrantControlDialog,
     PickMemberDialog,
+    ShareDialog,
     TakeBackDialog,
     TrustDialog,
 )
@@ -379,5 +384,98 @@ def test_a_handed_back_presenting_is_asked_and_taking_back_is_confirmed(
             await until(
                 pilot, lambda: screen.view is not None and screen.view.i_present, "Olga presents"
             )
+
+    run(scenario)
+
+
+async def _organize(pilot: Pilot[Any], password: str = SESSION_PASSWORD) -> SessionScreen:
+    """Log in and create a session from the app's own screens; returns the session screen."""
+    await on_screen(pilot, LoginScreen)
+    await type_into(pilot, "username", ORGANIZER)
+    await type_into(pilot, "password", ORGANIZER_PASSWORD)
+    await pilot.press("enter")
+    await on_screen(pilot, CreateScreen)
+    await type_into(pilot, "name", "Olga")
+    if password:
+        await type_into(pilot, "password", password)
+    await pilot.press("ctrl+s")
+    screen = await on_screen(pilot, SessionScreen)
+    await until(pilot, lambda: screen.view is not None, "the roster")
+    assert isinstance(screen, SessionScreen)
+    return screen
+
+
+def test_no_answers_change_nothing_chat_arrives_and_quitting_ends_the_session(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
+            await ana.wait(lambda: ana.session is not None, "Ana joined")
+
+            await pilot.press("p")  # start presenting? no
+            await on_screen(pilot, TakeBackDialog)
+            await pilot.press("n")
+            await on_screen(pilot, SessionScreen)
+            await pilot.press("e")  # end the session? no
+            await on_screen(pilot, EndSessionDialog)
+            await pilot.press("escape")
+            await on_screen(pilot, SessionScreen)
+            await pilot.pause(0.5)
+            assert screen.view is not None
+            assert screen.view.presenter is None
+            assert not any(isinstance(e, SessionClosed) for e in ana.events)
+            assert app.driver._capturer is None, "nothing is captured without a yes"
+
+            await pilot.press("t")
+            await pilot.press(*"hello Ana", "enter")
+            chat = await ana.event(ContentReceived, lambda c: isinstance(c.message, Chat))
+            assert isinstance(chat.message, Chat)
+            assert chat.message.text == "hello Ana"
+            assert ana.session is not None
+            await ana.do(ana.session.send_content, Chat(text="hi Olga"))
+            log = screen.query_one("#log", RichLog)
+            await until(pilot, lambda: any("Ana: hi Olga" in ln.text for ln in log.lines), "chat")
+
+            await pilot.press("escape", "ctrl+q")
+        closed = await ana.event(SessionClosed)
+        assert "left" in closed.message or "ended" in closed.message
+
+    run(scenario)
+
+
+def test_the_share_picker_shares_a_typed_region(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
+            await ana.wait(lambda: ana.session is not None, "Ana joined")
+            await pilot.press("p")
+            await on_screen(pilot, TakeBackDialog)
+            await pilot.press("y")
+            await until(pilot, lambda: app.driver._presenter is not None, "presenting")
+            first = await ana.event(ContentReceived, lambda c: isinstance(c.message, FrameUpdate))
+            assert isinstance(first.message, FrameUpdate)
+            assert (first.message.width, first.message.height) == (1280, 800)
+
+            await pilot.press("s")
+            dialog = await on_screen(pilot, ShareDialog)
+            assert any("monitor 1" in str(option.prompt) for option in dialog.options)
+            await type_into(pilot, "region", "10,20,320,200")
+            await pilot.press("enter")
+            await on_screen(pilot, SessionScreen)
+            sized = await ana.event(
+                ContentReceived,
+                lambda c: isinstance(c.message, FrameUpdate) and c.message.width == 320,
+                "a 320-wide frame",
+            )
+            assert isinstance(sized.message, FrameUpdate)
+            assert sized.message.height == 200
+            assert "region" in str(screen.query_one("#sharing", Label).render())
 
     run(scenario)

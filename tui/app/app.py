@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import mss
@@ -35,7 +34,7 @@ from tui.app.dialogs import (
     TakeBackDialog,
     TrustDialog,
 )
-from tui.app.driver import Driver, RelayTarget, describe_source
+from tui.app.driver import Driver, describe_source
 from tui.app.messages import (
     ConsentAsked,
     ControlChanged,
@@ -59,19 +58,9 @@ from tui.app.screens.form import FormScreen
 from tui.app.screens.join import JoinScreen
 from tui.app.screens.login import LoginScreen
 from tui.app.screens.session import SessionScreen
+from tui.app.start import RelayTarget, Start
 
-
-@dataclass
-class Start:
-    """Where the app begins: the connect screen, or straight into a flow (join LINK, create)."""
-
-    relay: RelayTarget | None = None
-    organize: bool = False
-    session_id: str = ""
-    name: str = ""
-    username: str = ""
-    #: ``porthole demo``: already logged in; create a session at once.
-    create_now: bool = False
+__all__ = ["PortholeApp", "Start"]
 
 
 class PortholeApp(App[int]):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -83,6 +82,7 @@ from tui.app.messages import (
     TrustAsked,
 )
 from tui.app.model import SessionView
+from tui.app.start import RelayTarget
 from tui.viewer.link import (
     InputFromWindow,
     RefreshWanted,
@@ -93,15 +93,6 @@ from tui.viewer.link import (
 )
 
 Post = Callable[[Message], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RelayTarget:
-    host: str
-    port: int
-    fingerprint: str | None = None
-    transport: str = "auto"
-    proxy: str | None = None
 
 
 #: What the person is told to do next, per refusal the relay can give at login or join.

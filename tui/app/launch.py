@@ -19,10 +19,11 @@ from core.client import AdmitPolicy
 from relay.config import RelayConfig
 from relay.server import serve_relay
 from relay.store import RelayStore
-from tui.app.app import PortholeApp, Start
+from tui.app.app import PortholeApp
 from tui.app.bridge import TrioGuest
-from tui.app.driver import Driver, RelayTarget
+from tui.app.driver import Driver
 from tui.app.messages import Failed
+from tui.app.start import RelayTarget, Start
 
 DEMO_ORGANIZER = "demo-organizer"
 

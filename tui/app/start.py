@@ -1,0 +1,31 @@
+"""Where the client app begins, and which relay: plain data, importable without Textual.
+
+The ``porthole`` command builds these before deciding whether to open the app at all, so the
+headless commands never pay for importing Textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RelayTarget:
+    host: str
+    port: int
+    fingerprint: str | None = None
+    transport: str = "auto"
+    proxy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """The connect screen, or straight into a flow (``join LINK``, ``create``, ``demo``)."""
+
+    relay: RelayTarget | None = None
+    organize: bool = False
+    session_id: str = ""
+    name: str = ""
+    username: str = ""
+    #: ``porthole demo``: the network side logs in and creates the session by itself.
+    create_now: bool = False
