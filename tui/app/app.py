@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
 import mss
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 
 from core.capture import CaptureError, CaptureSource, XConnection
 from core.client import AdmitPolicy
@@ -99,7 +100,7 @@ class PortholeApp(App[int]):
         start = self.start
         if start.create_now:
             # The demo's network side starts its relay, logs in and creates the session.
-            self.push_screen(ConnectScreen("starting the demo relay …"))
+            self.push_screen(ConnectScreen(status="Starting the demo relay …"))
         elif start.relay is not None:
             self.push_screen(ConnectScreen(f"{start.relay.host}:{start.relay.port}"))
             self.connect(start.relay, organize=start.organize, session_id=start.session_id)
@@ -115,6 +116,21 @@ class PortholeApp(App[int]):
             with contextlib.suppress(GuestNotRunning, TimeoutError):
                 await asyncio.wait_for(self.guest.run(self.driver.disconnect), 2.0)
         self.exit(0)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The palette (ctrl+p) offers every key of the current screen the rules allow now."""
+        yield from super().get_system_commands(screen)
+        for binding in screen.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.show:
+                continue
+            if screen.check_action(binding.action, ()) is False:
+                continue
+            key = binding.key.split(",")[0]
+            yield SystemCommand(
+                f"{binding.description} ({key})",
+                f"Same as pressing {key} on this screen",
+                functools.partial(self.call_later, screen.run_action, binding.action),
+            )
 
     # -- handing work to the network side ------------------------------------------------------
 

@@ -88,4 +88,6 @@ async def _demo_network(driver: Driver, config: RelayConfig, password: str, name
 
         target = RelayTarget("127.0.0.1", info.port, info.fingerprint)
         await driver.connect(target, then=lambda: nursery.start_soon(organize))
-        nursery.cancel_scope.cancel()
+        # The session is over, but the relay stays up until the app quits: the person may
+        # connect again from the connect screen (the guest cancels everything on quit).
+        await trio.sleep_forever()

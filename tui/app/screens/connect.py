@@ -27,10 +27,15 @@ class ConnectScreen(FormScreen):
         Binding("ctrl+q", "app.quit", "Quit", show=True, priority=True),
     ]
 
-    def __init__(self, relay: str = "", fingerprint: str = "") -> None:
+    def __init__(self, relay: str = "", fingerprint: str = "", *, status: str = "") -> None:
         super().__init__()
         self.initial_relay = relay
         self.initial_fingerprint = fingerprint
+        self.initial_status = status
+
+    def on_mount(self) -> None:
+        if self.initial_status:
+            self.set_status(self.initial_status)
 
     def fields(self) -> ComposeResult:
         yield Label("Relay address or join link")
