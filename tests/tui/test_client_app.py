@@ -489,13 +489,13 @@ def test_the_command_palette_offers_the_session_actions_the_rules_allow(
         async with app.run_test(size=SIZE) as pilot:
             screen = await _organize(pilot)
             titles = [command.title for command in app.get_system_commands(screen)]
-            assert "Lock/unlock (k)" in titles
+            assert "Lock (k)" in titles
             assert "Ask control (c)" not in titles, "nobody presents: nothing to control"
             ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
             await ana.wait(lambda: ana.session is not None, "Ana joined")
             await pilot.press("ctrl+p")
             await pilot.pause(0.3)
-            await pilot.press(*"Lock/unlock")
+            await pilot.press(*"Lock (k)")
             await pilot.pause(0.5)
             await pilot.press("enter")
             await ana.event(RosterChanged, lambda r: r.roster.locked, "the session locks")

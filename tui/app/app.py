@@ -69,7 +69,8 @@ class PortholeApp(App[int]):
     TITLE = "porthole"
     SUB_TITLE = "end-to-end encrypted screen sharing"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Shown by the connect screen; elsewhere l (leave) / esc (back) are the keys to show.
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
     def __init__(

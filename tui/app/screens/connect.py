@@ -10,8 +10,8 @@ from textual.widgets import Input, Label
 
 from core.links import BadLink, parse_link
 from core.tlspin import parse_fingerprint
-from tui.app.driver import RelayTarget
 from tui.app.screens.form import FormScreen
+from tui.app.start import RelayTarget
 from tui.headless import parse_relay
 
 

@@ -44,18 +44,18 @@ _KEY_ACTIONS: dict[str, frozenset[Action]] = {
 class SessionScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "present", "Present"),
-        Binding("o", "propose", "Propose presenter"),
+        Binding("o", "propose", "Propose"),
         Binding("h", "hand_back", "Hand back"),
-        Binding("s", "share", "Share what"),
-        Binding("space", "pause", "Pause/resume"),
+        Binding("s", "share", "Share"),
+        Binding("space", "pause", "Pause", key_display="␣"),
         Binding("c", "request_control", "Ask control"),
-        Binding("g", "grant_control", "Grant control"),
-        Binding("r", "revoke", "Revoke control"),
-        Binding("k", "lock", "Lock/unlock"),
-        Binding("x", "remove", "Remove member"),
-        Binding("v", "viewer", "Viewer window"),
+        Binding("g", "grant_control", "Grant"),
+        Binding("r", "revoke", "Revoke"),
+        Binding("k", "lock", "Lock"),
+        Binding("x", "remove", "Remove"),
+        Binding("v", "viewer", "Viewer"),
         Binding("t", "chat", "Chat"),
-        Binding("e", "end", "End session"),
+        Binding("e", "end", "End"),
         Binding("l", "leave", "Leave"),
     ]
 
@@ -90,7 +90,9 @@ class SessionScreen(Screen[None]):
         yield Input(
             placeholder="chat (end-to-end encrypted) · enter sends · escape leaves", id="chat"
         )
-        yield Footer()
+        # Compact and without the palette hint, so every allowed key fits in 80 columns
+        # (ctrl+p still opens the palette, which lists the same actions).
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#roster", DataTable)
