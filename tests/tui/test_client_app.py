@@ -6,6 +6,9 @@ end), in the trust store, and on the screen the person sees.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,7 @@ from tui.app.screens.create import CreateScreen
 from tui.app.screens.join import JoinScreen
 from tui.app.screens.login import LoginScreen
 from tui.app.screens.session import SessionScreen
+from tui.app.start import RelayTarget
 
 QUICK_LOCK = BackoffPolicy(free_failures=10, lockout_after=3)
 
@@ -499,5 +503,71 @@ def test_the_command_palette_offers_the_session_actions_the_rules_allow(
             await pilot.pause(0.5)
             await pilot.press("enter")
             await ana.event(RosterChanged, lambda r: r.roster.locked, "the session locks")
+
+    run(scenario)
+
+
+class Cutter:
+    """A loopback TCP forwarder whose connections can be cut mid-session (an abrupt drop)."""
+
+    def __init__(self, port: int) -> None:
+        self.target_port = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+
+    def cut(self) -> None:
+        self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def test_a_connection_cut_while_presenting_is_told_as_lost_not_as_a_crash(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    async def scenario() -> None:
+        assert relay.info is not None
+        cutter = Cutter(relay.info.port)
+        via = RelayTarget("127.0.0.1", cutter.port, relay.info.fingerprint)
+        app = make_app(relay, tmp_path, Start(relay=via, organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
+            await ana.wait(lambda: ana.session is not None, "Ana joined")
+            await pilot.press("p")
+            await on_screen(pilot, TakeBackDialog)
+            await pilot.press("y")
+            await ana.event(ContentReceived, lambda c: isinstance(c.message, FrameUpdate))
+            cutter.cut()
+            error = await on_screen(pilot, ErrorDialog)
+            assert error.title_text in ("Session over", "Connection lost"), error_text(error)
+            assert "Internal error" not in error_text(error)
+            await ana.event(SessionClosed)
+            await pilot.pause(0.5)
+            assert app.driver._capturer is None, "capture stopped with the session"
+            assert not any(
+                isinstance(s, ErrorDialog) and s.title_text == "Internal error"
+                for s in app.screen_stack
+            )
 
     run(scenario)

@@ -298,6 +298,8 @@ class PortholeApp(App[int]):
         self._fail(message.title, message.sentence, message.next_step)
 
     def on_session_over(self, message: SessionOver) -> None:
+        if self.session_screen is None and self.ended_message is not None:
+            return  # already told (a lost connection can be noticed twice)
         self.ended_message = message.message
         self._session_log(f"Session over: {message.message}")
         self.session_screen = None

@@ -365,6 +365,13 @@ class Driver:
                     if isinstance(event, SessionClosed):
                         break
                 nursery.cancel_scope.cancel()
+        except* ChannelClosed as lost:
+            # A send (screen update, input, answer) met a connection that just died; the
+            # session is over for this client either way.
+            first = lost.exceptions[0]
+            message = first.message if isinstance(first, ChannelClosed) else str(first)
+            self._revoke_locally("the connection was lost")
+            self.post(SessionOver(f"The connection to the relay was lost: {message}"))
         finally:
             self._session_nursery = None
             self._stop_presenting()
