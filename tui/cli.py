@@ -156,7 +156,13 @@ def main(argv: list[str] | None = None) -> int:
                 return run_demo_app(port=args.port, name=args.name)
             trio.run(run_demo, args)
         elif args.command == "create":
-            return _run_app(_create_start(args))
+            start = _create_start(args)
+            if not wants_tui(console=False):
+                raise CliError(
+                    "`porthole create` opens the client app and needs a terminal; "
+                    "scripts create sessions with `porthole present --headless`"
+                )
+            return _run_app(start)
         elif args.command == "join":
             if wants_tui(console=args.console) and not (args.password_file or args.ask_password):
                 return _run_app(_join_start(args))

@@ -56,3 +56,31 @@ def test_join_with_a_bad_link_says_why() -> None:
     assert result.returncode == 1
     assert "is not a session ID" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_create_without_a_terminal_points_to_the_headless_presenter() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "create", "--relay", "127.0.0.1:7443"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert "needs a terminal" in result.stderr
+    assert "present --headless" in result.stderr
+
+
+def test_create_with_a_bad_relay_address_says_why() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "create", "--relay", "nowhere"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert "porthole:" in result.stderr
+    assert "Traceback" not in result.stderr
