@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 import tkinter as tk
@@ -17,20 +16,11 @@ from typing import TypeVar
 
 import pytest
 from xvfb import ORIGINAL_DISPLAY, Display, Xvfb, display_number, start_private_xvfb
+from xvfb import require_tool as _tool
 
 T = TypeVar("T")
 
 WAIT_TIMEOUT = 10.0
-
-
-def _tool(name: str) -> str:
-    """Path of an X utility; a missing one fails in CI and skips elsewhere."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI (.ci/run installs it)", pytrace=False)
-        pytest.skip(f"{name} not installed; apt-get install xdotool x11-utils")
-    return path
 
 
 def _run(tool: str, *args: str, display: str | None = None) -> str:

@@ -230,3 +230,15 @@ def start_private_xvfb(
     finally:
         for server in unwanted:
             server.stop()
+
+
+def require_tool(name: str) -> str:
+    """Path of an X utility (xdotool, xwininfo, …): missing fails in CI, skips elsewhere."""
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is required in CI (.ci/run installs it)", pytrace=False)
+        pytest.skip(f"{name} not installed; apt-get install xdotool x11-utils")
+    return path

@@ -12,7 +12,6 @@ import os
 import queue
 import re
 import select
-import shutil
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ import pytest
 import trio
 from Xlib import XK, X  # type: ignore[import-untyped]
 from Xlib.display import Display as XDisplay  # type: ignore[import-untyped]
+from xvfb import require_tool as _tool
 
 from core.control import (
     HotkeyUnavailable,
@@ -68,15 +68,6 @@ def ev(
     text: str = "",
 ) -> InputEvent:
     return InputEvent(kind, x, y, button, dx, dy, mods, key, text)
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI", pytrace=False)
-        pytest.skip(f"{name} not installed")
-    return path
 
 
 def xdotool(*args: str) -> str:

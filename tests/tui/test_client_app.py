@@ -71,6 +71,23 @@ def error_text(screen: ErrorDialog) -> str:
     return f"{screen.title_text}: {screen.sentence} {screen.next_step}"
 
 
+async def _organize(pilot: Pilot[Any], password: str = SESSION_PASSWORD) -> SessionScreen:
+    """Log in and create a session from the app's own screens; returns the session screen."""
+    await on_screen(pilot, LoginScreen)
+    await type_into(pilot, "username", ORGANIZER)
+    await type_into(pilot, "password", ORGANIZER_PASSWORD)
+    await pilot.press("enter")
+    await on_screen(pilot, CreateScreen)
+    await type_into(pilot, "name", "Olga")
+    if password:
+        await type_into(pilot, "password", password)
+    await pilot.press("ctrl+s")
+    screen = await on_screen(pilot, SessionScreen)
+    await until(pilot, lambda: screen.view is not None, "the roster")
+    assert isinstance(screen, SessionScreen)
+    return screen
+
+
 # --- connect, trust, unreachable -----------------------------------------------------------------
 
 
@@ -285,15 +302,7 @@ def test_control_request_refused_then_granted_shows_the_banner_and_r_revokes(
     async def scenario() -> None:
         app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
         async with app.run_test(size=SIZE) as pilot:
-            await on_screen(pilot, LoginScreen)
-            await type_into(pilot, "username", ORGANIZER)
-            await type_into(pilot, "password", ORGANIZER_PASSWORD)
-            await pilot.press("enter")
-            await on_screen(pilot, CreateScreen)
-            await type_into(pilot, "name", "Olga")
-            await type_into(pilot, "password", SESSION_PASSWORD)
-            await pilot.press("enter")
-            screen = await on_screen(pilot, SessionScreen)
+            screen = await _organize(pilot)
             ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
             await ana.wait(lambda: ana.session is not None, "Ana joined")
 
@@ -340,15 +349,7 @@ def test_a_handed_back_presenting_is_asked_and_taking_back_is_confirmed(
     async def scenario() -> None:
         app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
         async with app.run_test(size=SIZE) as pilot:
-            await on_screen(pilot, LoginScreen)
-            await type_into(pilot, "username", ORGANIZER)
-            await type_into(pilot, "password", ORGANIZER_PASSWORD)
-            await pilot.press("enter")
-            await on_screen(pilot, CreateScreen)
-            await type_into(pilot, "name", "Olga")
-            await type_into(pilot, "password", SESSION_PASSWORD)
-            await pilot.press("enter")
-            screen = await on_screen(pilot, SessionScreen)
+            screen = await _organize(pilot)
             ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
             await ana.wait(lambda: ana.session is not None, "Ana joined")
             assert ana.session is not None
@@ -390,23 +391,6 @@ def test_a_handed_back_presenting_is_asked_and_taking_back_is_confirmed(
             )
 
     run(scenario)
-
-
-async def _organize(pilot: Pilot[Any], password: str = SESSION_PASSWORD) -> SessionScreen:
-    """Log in and create a session from the app's own screens; returns the session screen."""
-    await on_screen(pilot, LoginScreen)
-    await type_into(pilot, "username", ORGANIZER)
-    await type_into(pilot, "password", ORGANIZER_PASSWORD)
-    await pilot.press("enter")
-    await on_screen(pilot, CreateScreen)
-    await type_into(pilot, "name", "Olga")
-    if password:
-        await type_into(pilot, "password", password)
-    await pilot.press("ctrl+s")
-    screen = await on_screen(pilot, SessionScreen)
-    await until(pilot, lambda: screen.view is not None, "the roster")
-    assert isinstance(screen, SessionScreen)
-    return screen
 
 
 def test_no_answers_change_nothing_chat_arrives_and_quitting_ends_the_session(

@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from appkit import SESSION_PASSWORD, SIZE, on_screen, run, target, until
 from procs import Proc, command
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
+from xvfb import require_tool as _tool
 
 from core.known_relays import KnownRelays
 from core.protocol.content import ContentType
@@ -70,15 +70,6 @@ WAIT = 10.0
 
 # ---------------------------------------------------------------------------------------------
 # X helpers
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI (.ci/run installs it)", pytrace=False)
-        pytest.skip(f"{name} not installed; apt-get install xdotool x11-utils")
-    return path
 
 
 async def x(tool: str, *args: str, check: bool = True) -> str:

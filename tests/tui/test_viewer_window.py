@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from xvfb import Display
+from xvfb import require_tool as _tool
 
 from core.codec import Encoder
 from core.control.mapping import KEY_NAMES
@@ -415,15 +415,6 @@ def test_picture_asks_for_keyframes_and_rate_limits() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # The real window on the private display
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI (.ci/run installs it)", pytrace=False)
-        pytest.skip(f"{name} not installed; apt-get install xdotool x11-utils")
-    return path
 
 
 async def _x(tool: str, *args: str, check: bool = True) -> str:
