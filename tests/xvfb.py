@@ -242,3 +242,38 @@ def require_tool(name: str) -> str:
             pytest.fail(f"{name} is required in CI (.ci/run installs it)", pytrace=False)
         pytest.skip(f"{name} not installed; apt-get install xdotool x11-utils")
     return path
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A window's on-screen rectangle in root pixels."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def overlaps(self, left: int, top: int, width: int, height: int) -> bool:
+        return (
+            self.x < left + width
+            and left < self.x + self.width
+            and self.y < top + height
+            and top < self.y + self.height
+        )
+
+
+def parse_xwininfo(out: str) -> Geometry | None:
+    """``xwininfo -id W`` output as a Geometry; None when the window is unmapped or gone."""
+    fields = {
+        key.strip(): value.strip()
+        for key, sep, value in (line.partition(":") for line in out.splitlines())
+        if sep
+    }
+    if fields.get("Map State") != "IsViewable":
+        return None
+    return Geometry(
+        int(fields["Absolute upper-left X"]),
+        int(fields["Absolute upper-left Y"]),
+        int(fields["Width"]),
+        int(fields["Height"]),
+    )

@@ -40,6 +40,7 @@ from appkit import SESSION_PASSWORD, SIZE, on_screen, run, target, until
 from procs import Proc, command
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
+from xvfb import Geometry, parse_xwininfo
 from xvfb import require_tool as _tool
 
 from core.known_relays import KnownRelays
@@ -89,22 +90,6 @@ async def pointer() -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-@dataclass(frozen=True)
-class Geometry:
-    x: int
-    y: int
-    width: int
-    height: int
-
-    def overlaps(self, left: int, top: int, width: int, height: int) -> bool:
-        return (
-            self.x < left + width
-            and left < self.x + self.width
-            and self.y < top + height
-            and top < self.y + self.height
-        )
-
-
 async def viewer_window() -> int | None:
     """The viewer window's X id, found by its title; None while there is none."""
     # xdotool's regular expressions do not match the em dash: search by the ASCII end of the
@@ -121,20 +106,7 @@ async def viewer_window() -> int | None:
 
 async def geometry(window: int) -> Geometry | None:
     """The window's on-screen rectangle, or None when it is gone or unmapped."""
-    out = await x("xwininfo", "-id", str(window), check=False)
-    fields = {
-        key.strip(): value.strip()
-        for key, sep, value in (line.partition(":") for line in out.splitlines())
-        if sep
-    }
-    if fields.get("Map State") != "IsViewable":
-        return None
-    return Geometry(
-        int(fields["Absolute upper-left X"]),
-        int(fields["Absolute upper-left Y"]),
-        int(fields["Width"]),
-        int(fields["Height"]),
-    )
+    return parse_xwininfo(await x("xwininfo", "-id", str(window), check=False))
 
 
 def _grab(left: int, top: int, width: int, height: int) -> U8Array:

@@ -28,7 +28,7 @@ import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xvfb import Display
+from xvfb import Display, Geometry, parse_xwininfo
 from xvfb import require_tool as _tool
 
 from core.codec import Encoder
@@ -426,30 +426,9 @@ async def _x(tool: str, *args: str, check: bool = True) -> str:
     return result.stdout.decode() if result.returncode == 0 else ""
 
 
-@dataclass(frozen=True)
-class Geometry:
-    x: int
-    y: int
-    width: int
-    height: int
-
-
 async def _geometry(window_id: int) -> Geometry | None:
     """The window's on-screen rectangle, or None when it no longer exists or is unmapped."""
-    out = await _x("xwininfo", "-id", str(window_id), check=False)
-    fields = dict(
-        (key.strip(), value.strip())
-        for key, sep, value in (line.partition(":") for line in out.splitlines())
-        if sep
-    )
-    if fields.get("Map State") != "IsViewable":
-        return None
-    return Geometry(
-        int(fields["Absolute upper-left X"]),
-        int(fields["Absolute upper-left Y"]),
-        int(fields["Width"]),
-        int(fields["Height"]),
-    )
+    return parse_xwininfo(await _x("xwininfo", "-id", str(window_id), check=False))
 
 
 def _grab(g: Geometry) -> U8Array:
