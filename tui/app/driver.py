@@ -16,8 +16,8 @@ the member this person granted, while the relay agrees; Ctrl+F12 revokes at once
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import trio
 from textual.message import Message
@@ -93,6 +93,7 @@ from tui.viewer.link import (
 )
 
 Post = Callable[[Message], Any]
+T = TypeVar("T")
 
 
 #: What the person is told to do next, per refusal the relay can give at login or join.
@@ -239,15 +240,13 @@ class Driver:
         client = self._client_or_fail()
         if client is None:
             return
-        try:
+
+        async def logged_in() -> bool:
             await client.login(username, password)
-        except RequestRefused as exc:
-            self._refused("Login refused", exc)
-            return
-        except ChannelClosed as exc:
-            self.fail("Connection lost", exc.message, "Connect again.")
-            return
-        self.post(LoggedIn(username))
+            return True
+
+        if await self._told("Login refused", logged_in()):
+            self.post(LoggedIn(username))
 
     async def create(
         self,
@@ -261,22 +260,17 @@ class Driver:
         client = self._client_or_fail()
         if client is None:
             return
-        try:
-            session = await client.create_session(
-                name=name,
-                password=password,
-                session_id=session_id,
-                organizer_presents=present,
-                admit_policy=admit_policy,
-            )
-        except RequestRefused as exc:
-            self._refused("Session not created", exc)
-            return
-        except ChannelClosed as exc:
-            self.fail("Connection lost", exc.message, "Connect again.")
-            return
-        self._agreed_to_present = present
-        await self._run_session(session, organizer=True)
+        created = client.create_session(
+            name=name,
+            password=password,
+            session_id=session_id,
+            organizer_presents=present,
+            admit_policy=admit_policy,
+        )
+        session = await self._told("Session not created", created)
+        if session is not None:
+            self._agreed_to_present = present
+            await self._run_session(session, organizer=True)
 
     # -- participant: join --------------------------------------------------------------------
 
@@ -285,15 +279,20 @@ class Driver:
         if client is None:
             return
         self.post(Knocking(session_id))
+        joined = client.join(session_id, name=name, password=password)
+        session = await self._told("Could not join", joined)
+        if session is not None:
+            await self._run_session(session, organizer=False)
+
+    async def _told(self, title: str, request: Awaitable[T]) -> T | None:
+        """Await a relay request; a refusal or a lost connection becomes a dialog (None)."""
         try:
-            session = await client.join(session_id, name=name, password=password)
+            return await request
         except RequestRefused as exc:
-            self._refused("Could not join", exc)
-            return
+            self._refused(title, exc)
         except ChannelClosed as exc:
             self.fail("Connection lost", exc.message, "Connect again.")
-            return
-        await self._run_session(session, organizer=False)
+        return None
 
     def _client_or_fail(self) -> RelayClient | None:
         if self.client is None:
