@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import select
+import shutil
 import subprocess
 import sys
 import threading
@@ -24,7 +25,6 @@ import pytest
 import trio
 from Xlib import XK, X  # type: ignore[import-untyped]
 from Xlib.display import Display as XDisplay  # type: ignore[import-untyped]
-from xvfb import require_tool as _tool
 
 from core.control import (
     HotkeyUnavailable,
@@ -207,6 +207,17 @@ def buttons_only(seen: list[Seen]) -> list[tuple[str, str, int, int]]:
 
 def count(seen: list[Seen], what: str, name: str) -> int:
     return sum(1 for s in seen if (s.what, s.name) == (what, name))
+
+
+def _tool(name: str) -> str:
+    # Not xvfb.require_tool: this file also runs as a script (the recorder), outside pytest's
+    # sys.path, so it keeps its own copy.
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is required in CI", pytrace=False)
+        pytest.skip(f"{name} not installed")
+    return path
 
 
 @pytest.fixture(scope="module")
