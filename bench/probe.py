@@ -3,14 +3,16 @@
     python -m bench.probe --log FILE present --headless ...     # arguments as for `porthole`
     python -m bench.probe --log FILE view --headless LINK ...
 
-This is ``tui.cli.main`` with three methods wrapped from the outside (no porthole code is
+This is ``tui.cli.main`` with four methods wrapped from the outside (no porthole code is
 changed), so that a benchmark gets per-update figures the ``--stats`` lines only give as
 running totals. One line per event is written straight to FILE (unbuffered ``os.write``, so
 a SIGTERM loses nothing):
 
 * ``F t_grab grab_ms encode_ms bytes keyframe``: the presenter captured a frame
-  (``Capturer.grab``) and encoded it (``Encoder.encode``); ``bytes`` is -1 when the encoder
-  found nothing changed. ``t_grab`` is ``time.monotonic()`` when the grab started.
+  (``Capturer.grab_changes``, or ``Capturer.grab``) and encoded it (``Encoder.encode``);
+  ``bytes`` is -1 when the encoder found nothing changed. ``t_grab`` is ``time.monotonic()``
+  when the grab started. A capture that found nothing drawn (XDAMAGE) is never encoded, so it
+  has no line.
 * ``U t_arrived t_decoded bytes keyframe arrival_ms decoded_ms applied``: the viewer got a
   ``FrameUpdate`` (``ScreenViewer.on_update``). ``arrival_ms`` is the viewer's own latency
   figure (``time.time()`` on arrival minus the presenter's ``captured_at``: capture to
@@ -38,6 +40,7 @@ def install(fd: int) -> None:
         os.write(fd, line.encode())
 
     grab = Capturer.grab
+    grab_changes = Capturer.grab_changes
     encode = Encoder.encode
     on_update = ScreenViewer.on_update
     last_grab: dict[str, float] = {"t": 0.0, "ms": 0.0}
@@ -50,9 +53,19 @@ def install(fd: int) -> None:
         last_grab["ms"] = (time.perf_counter() - started) * 1000
         return frame
 
-    def timed_encode(self: Encoder, frame: Any, *, keyframe: bool = False) -> EncodedUpdate | None:
+    def timed_grab_changes(self: Capturer, **options: Any) -> CapturedFrame:
+        t = time.monotonic()
         started = time.perf_counter()
-        update = encode(self, frame, keyframe=keyframe)
+        frame = grab_changes(self, **options)
+        last_grab["t"] = t
+        last_grab["ms"] = (time.perf_counter() - started) * 1000
+        return frame
+
+    def timed_encode(
+        self: Encoder, frame: Any, *, keyframe: bool = False, changed: Any = None
+    ) -> EncodedUpdate | None:
+        started = time.perf_counter()
+        update = encode(self, frame, keyframe=keyframe, changed=changed)
         ms = (time.perf_counter() - started) * 1000
         size = -1 if update is None else len(update.data)
         kf = int(update is not None and update.keyframe)
@@ -76,6 +89,7 @@ def install(fd: int) -> None:
         return damaged
 
     Capturer.grab = timed_grab  # type: ignore[method-assign]
+    Capturer.grab_changes = timed_grab_changes  # type: ignore[method-assign]
     Encoder.encode = timed_encode  # type: ignore[method-assign]
     ScreenViewer.on_update = timed_on_update  # type: ignore[method-assign]
 

@@ -125,7 +125,15 @@ def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="X,Y,W,H",
         help="black out this screen rectangle before anything is encoded (repeatable)",
     )
-    parser.add_argument("--fps", type=float, default=15.0, help="target frame rate (max 30)")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=15.0,
+        help=(
+            "base frame rate (default 15); while the screen keeps changing it rises to "
+            "twice this, at most 30"
+        ),
+    )
 
 
 def open_capturer(args: argparse.Namespace) -> Capturer:

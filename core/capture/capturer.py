@@ -10,6 +10,15 @@ Pixels come from mss (MIT-SHM when the server has it) as BGRX rows; one ``np.emp
 strided channel copies turns them into RGB, which measured ~3x faster than
 ``np.ascontiguousarray(bgra[..., 2::-1])`` and ~6x faster than a Pillow ``BGRX`` decode on a
 1280x800 frame. That is the only allocation per frame besides mss's own buffer copy.
+
+**Incremental capture** (:meth:`Capturer.grab_changes`, what the presenter uses) keeps the last
+frame and brings it up to date instead of reading the whole area every time. With XDAMAGE
+(:mod:`core.capture.damage`) it reads only the rectangles the X server reports as drawn, and
+nothing at all when nothing was drawn; the frame says which rectangles may differ from the
+previous one (:attr:`CapturedFrame.changed`), so the encoder compares only those. Without
+XDAMAGE, and on request (``full=True``, the presenter's periodic safety net for drawing that
+damage misses), it reads the whole area but compares the raw BGRX bytes with the previous read
+first (a memcmp) and converts to RGB only the bands that differ.
 """
 
 from __future__ import annotations
@@ -24,11 +33,72 @@ import mss
 import numpy as np
 import numpy.typing as npt
 
+from core.capture.damage import ScreenDamage
 from core.capture.errors import CaptureError
 from core.capture.sources import CaptureSource, MonitorSource, Rect, RegionSource, WindowSource
 from core.capture.windows import WindowInfo, XConnection
 
 Pixels = npt.NDArray[np.uint8]
+
+#: Damaged rectangles read one by one, at most; more are read as fewer, larger ones.
+MAX_READS = 8
+#: Rows per band when a whole-area read is compared with the previous one: each band with a
+#: difference becomes one changed rectangle (its rows, the columns that differ).
+COMPARE_BAND = 32
+
+
+def _bgrx_to_rgb(bgrx: Pixels, out: Pixels) -> None:
+    out[..., 0] = bgrx[..., 2]
+    out[..., 1] = bgrx[..., 1]
+    out[..., 2] = bgrx[..., 0]
+
+
+def _merge_reads(rects: list[Rect]) -> list[Rect]:
+    """Fewer rectangles to read: join two whenever their bounding box costs little more than
+    both (``union <= 1.25 * (a + b) + 4096`` pixels); above :data:`MAX_READS`, one box."""
+    rects = sorted(rects, key=lambda r: (r.y, r.x))
+    merged = True
+    while merged and len(rects) > 1:
+        merged = False
+        for i in range(len(rects)):
+            for j in range(i + 1, len(rects)):
+                a, b = rects[i], rects[j]
+                box = _bounding([a, b])
+                if box.width * box.height <= 1.25 * (_area(a) + _area(b)) + 4096:
+                    rects[i] = box
+                    del rects[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    if len(rects) > MAX_READS:
+        return [_bounding(rects)]
+    return rects
+
+
+def _area(r: Rect) -> int:
+    return r.width * r.height
+
+
+def _bounding(rects: Sequence[Rect]) -> Rect:
+    x0, y0 = min(r.x for r in rects), min(r.y for r in rects)
+    x1, y1 = max(r.right for r in rects), max(r.bottom for r in rects)
+    return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureStatistics:
+    """What a capturer read: ``full_reads`` whole-area reads (``grab()`` and full
+    ``grab_changes()``), ``partial_reads`` damaged rectangles read, ``pixels_read`` in all,
+    ``skipped`` incremental captures that read no pixel because nothing was drawn in the area,
+    ``damage_events`` XDAMAGE notifications, ``damage_driven`` whether XDAMAGE is in use."""
+
+    full_reads: int
+    partial_reads: int
+    pixels_read: int
+    skipped: int
+    damage_events: int
+    damage_driven: bool
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -48,6 +118,10 @@ class CapturedFrame:
     height: int
     cursor: tuple[int, int] | None
     captured_at: float
+    #: From :meth:`Capturer.grab_changes`: rectangles (relative to ``origin``) outside which
+    #: the pixels equal the previous frame it returned; ``()`` when nothing changed, None when
+    #: anything may have (the first frame, a moved or resized area, ``grab()``).
+    changed: tuple[Rect, ...] | None = None
 
     @property
     def rect(self) -> Rect:
@@ -58,8 +132,9 @@ class CapturedFrame:
 class Capturer:
     """Grabs frames from one source until closed; use it as a context manager.
 
-    Holds one Xlib connection (window rectangles, pointer) and one mss instance (pixels).
-    Not thread-safe: call it from one thread at a time (e.g. a dedicated capture thread).
+    Holds one Xlib connection (window rectangles, pointer, damage) and one mss instance
+    (pixels). Not thread-safe: call it from one thread at a time (e.g. a dedicated capture
+    thread). ``damage=False`` turns XDAMAGE off (every incremental capture reads the area).
     """
 
     def __init__(
@@ -68,6 +143,7 @@ class Capturer:
         *,
         masks: Sequence[Rect] = (),
         display: str | None = None,
+        damage: bool = True,
     ) -> None:
         self._source = source
         self._masks: tuple[Rect, ...] = tuple(masks)
@@ -80,8 +156,27 @@ class Capturer:
             raise CaptureError(f"could not start screen capture on {self._x.name}: {exc}") from exc
         self._window: WindowInfo | None = None
         self._fixed: Rect | None = None
+        self._damage: ScreenDamage | None = None
+        # Incremental state: the last area read whole, its raw BGRX (unmasked; it never
+        # leaves this object) and its masked RGB, with the masks that were applied.
+        self._held_area: Rect | None = None
+        self._held_raw: bytearray | None = None
+        self._held_rgb: Pixels | None = None
+        self._held_masks: tuple[Rect, ...] = ()
+        #: Damage collected but not read yet (screen rectangles).
+        self._dirty: list[Rect] = []
+        #: The area as last looked up (see _current_area).
+        self._area_now: Rect | None = None
+        #: Damage was collected since the last grab_changes (no need to collect again).
+        self._collected = False
+        #: The pointer's screen position when last asked (None: on another screen).
+        self._pointer: tuple[int, int] | None = None
+        self._pointer_known = False
+        self._full_reads = self._partial_reads = self._pixels_read = self._skipped = 0
         try:
             self._resolve(source)
+            if damage:
+                self._damage = ScreenDamage.start(self._x)
         except BaseException:
             self.close()
             raise
@@ -135,6 +230,21 @@ class Capturer:
         # Replaced as a whole tuple, so a grab sees the old set or the new one, never a mix.
         self._masks = tuple(masks)
 
+    @property
+    def damage_driven(self) -> bool:
+        """Whether :meth:`grab_changes` reads only what XDAMAGE reports as drawn."""
+        return self._damage is not None
+
+    def statistics(self) -> CaptureStatistics:
+        return CaptureStatistics(
+            full_reads=self._full_reads,
+            partial_reads=self._partial_reads,
+            pixels_read=self._pixels_read,
+            skipped=self._skipped,
+            damage_events=self._damage.events if self._damage is not None else 0,
+            damage_driven=self._damage is not None,
+        )
+
     def area(self) -> Rect:
         """Where the next frame would come from; for a window, its on-screen part right now."""
         self._check_open()
@@ -147,36 +257,15 @@ class Capturer:
         """Capture one frame, masks applied. Raises :class:`CaptureError` (or a subclass)."""
         area = self.area()
         masks = self._masks
-        try:
-            shot = self._mss.grab(
-                {"left": area.x, "top": area.y, "width": area.width, "height": area.height}
-            )
-        except mss.ScreenShotError as exc:
-            raise CaptureError(f"could not read the screen at {area}: {exc}") from exc
-        except AssertionError as exc:
-            # mss 10.2's XCB helpers assert on the NULL reply a lost connection gives.
-            raise CaptureError(
-                f"lost the connection to the X display {self._x.name} while reading the screen"
-            ) from exc
+        raw = self._read(area)
+        self._full_reads += 1
         captured_at = time.time()
         height, width = area.height, area.width
-        if tuple(shot.size) != (width, height):
-            raise CaptureError(
-                f"the X server returned {shot.size[0]}x{shot.size[1]} pixels for {area}"
-            )
-        bgrx = np.frombuffer(shot.raw, dtype=np.uint8).reshape(height, width, 4)
+        bgrx = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)
         pixels = np.empty((height, width, 3), dtype=np.uint8)
-        pixels[..., 0] = bgrx[..., 2]
-        pixels[..., 1] = bgrx[..., 1]
-        pixels[..., 2] = bgrx[..., 0]
-        del bgrx, shot  # drop the unmasked copy now rather than at return
-        hidden = []
-        for mask in masks:
-            part = mask.intersection(area)
-            if part is not None:
-                top, left = part.y - area.y, part.x - area.x
-                pixels[top : top + part.height, left : left + part.width] = 0
-                hidden.append(part)
+        _bgrx_to_rgb(bgrx, pixels)
+        del bgrx, raw  # drop the unmasked copy now rather than at return
+        hidden = self._apply_masks(pixels, area, masks, area)
         pixels.flags.writeable = False
         return CapturedFrame(
             pixels=pixels,
@@ -187,8 +276,206 @@ class Capturer:
             captured_at=captured_at,
         )
 
-    def _cursor(self, area: Rect, hidden: list[Rect]) -> tuple[int, int] | None:
-        position = self._x.pointer()
+    # -- incremental capture --------------------------------------------------------------------
+
+    def pending_damage(self) -> int | None:
+        """How many pixels of the area were drawn since the last :meth:`grab_changes` (an upper
+        bound; 0 when nothing was), or None without XDAMAGE. Collects the damage from the X
+        server (one round trip when there is some, none otherwise); a window source is looked
+        up again when anything was drawn anywhere, since that is how a window moves."""
+        self._check_open()
+        if self._damage is None:
+            return None
+        fresh = self._damage.collect()
+        self._collected = True
+        if fresh:
+            self._dirty.extend(fresh)
+            if self._window is not None:
+                self._area_now = None
+        if not self._dirty:
+            return 0
+        held = self._held_area
+        area = self._current_area()
+        if held is None or area != held:
+            return _area(area)
+        parts = [p for p in (r.intersection(held) for r in self._dirty) if p is not None]
+        self._dirty = parts
+        return min(sum(_area(p) for p in parts), _area(held))
+
+    def damage_waitable(self) -> int | None:
+        """A file descriptor that becomes readable when the X server reports new damage, or
+        None without XDAMAGE. Returns None as well when damage is already waiting to be read:
+        the check reads the socket, so wait on the descriptor only right after this call."""
+        self._check_open()
+        if self._damage is None:
+            return None
+        if self._dirty or self._damage.pending():
+            return None
+        return self._damage.fileno()
+
+    def grab_changes(self, *, full: bool = False, pointer: bool = True) -> CapturedFrame:
+        """Capture one frame by updating the last one; see the module docstring.
+
+        The returned pixels are a read-only view of a frame this capturer keeps and updates in
+        place at the next call: use them (e.g. encode them) before calling again, or copy them.
+        :attr:`CapturedFrame.changed` says where they can differ from the previous call's.
+        ``full=True`` reads and compares the whole area, whatever XDAMAGE says.
+        ``pointer=False`` reuses the pointer position last asked for (a round trip saved; the
+        pointer draws no damage, so a caller polls it at its own pace).
+        """
+        self._check_open()
+        masks = self._masks
+        if self._damage is not None and not self._collected:
+            # Collect before reading any pixel, so drawing after this point raises new damage.
+            self.pending_damage()
+        self._collected = False
+        held = self._held_area
+        if full or held is None or self._damage is None:
+            self._area_now = None
+        area = self._current_area()
+        rebuild = held is None or area != held or masks != self._held_masks
+        if rebuild or full or self._damage is None:
+            self._dirty = []
+            changed = self._read_whole(area, masks, rebuild)
+        else:
+            parts = [p for p in (r.intersection(area) for r in self._dirty) if p is not None]
+            self._dirty = []
+            if parts:
+                changed = self._read_parts(area, masks, parts)
+            else:
+                changed = ()
+                self._skipped += 1
+        captured_at = time.time()
+        assert self._held_rgb is not None
+        pixels = self._held_rgb.view()
+        pixels.flags.writeable = False
+        hidden = [p for p in (m.intersection(area) for m in masks) if p is not None]
+        return CapturedFrame(
+            pixels=pixels,
+            origin=(area.x, area.y),
+            width=area.width,
+            height=area.height,
+            cursor=self._cursor(area, hidden, ask=pointer),
+            captured_at=captured_at,
+            changed=changed,
+        )
+
+    def _current_area(self) -> Rect:
+        """:meth:`area`, looked up again only after :attr:`_area_now` was cleared (damage
+        anywhere, a whole read): a window cannot move without drawing."""
+        if self._area_now is None:
+            self._area_now = self.area()
+        return self._area_now
+
+    def _read_whole(
+        self, area: Rect, masks: tuple[Rect, ...], rebuild: bool
+    ) -> tuple[Rect, ...] | None:
+        raw = self._read(area)
+        self._full_reads += 1
+        height, width = area.height, area.width
+        new = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)
+        if rebuild or self._held_raw is None or self._held_rgb is None:
+            rgb = np.empty((height, width, 3), dtype=np.uint8)
+            _bgrx_to_rgb(new, rgb)
+            self._apply_masks(rgb, area, masks, area)
+            self._held_area, self._held_raw, self._held_rgb = area, raw, rgb
+            self._held_masks = masks
+            return None
+        old_raw = self._held_raw
+        self._held_raw = raw
+        if raw == old_raw:  # memcmp: most whole-area reads find nothing new
+            return ()
+        changed = self._differences(new, np.frombuffer(old_raw, dtype=np.uint8), area)
+        rgb = self._held_rgb
+        for r in changed:
+            _bgrx_to_rgb(new[r.y : r.bottom, r.x : r.right], rgb[r.y : r.bottom, r.x : r.right])
+            self._apply_masks(rgb, area, masks, Rect(area.x + r.x, area.y + r.y, r.width, r.height))
+        return tuple(changed)
+
+    @staticmethod
+    def _differences(new: Pixels, old_flat: Pixels, area: Rect) -> list[Rect]:
+        """Area-relative rectangles covering every pixel that differs: per band of
+        :data:`COMPARE_BAND` rows with a difference, those rows and the columns that differ."""
+        height, width = area.height, area.width
+        new32 = new.reshape(height * width * 4).view(np.uint32).reshape(height, width)
+        old32 = old_flat.view(np.uint32).reshape(height, width)
+        out: list[Rect] = []
+        for y0 in range(0, height, COMPARE_BAND):
+            y1 = min(height, y0 + COMPARE_BAND)
+            band = new32[y0:y1] != old32[y0:y1]
+            columns = np.flatnonzero(band.any(axis=0))
+            if columns.size == 0:
+                continue
+            rows = np.flatnonzero(band[:, columns[0] : columns[-1] + 1].any(axis=1))
+            x0, x1 = int(columns[0]), int(columns[-1]) + 1
+            top, bottom = y0 + int(rows[0]), y0 + int(rows[-1]) + 1
+            out.append(Rect(x0, top, x1 - x0, bottom - top))
+        return out
+
+    def _read_parts(
+        self, area: Rect, masks: tuple[Rect, ...], parts: list[Rect]
+    ) -> tuple[Rect, ...]:
+        raw, rgb = self._held_raw, self._held_rgb
+        assert raw is not None
+        assert rgb is not None
+        held = np.frombuffer(raw, dtype=np.uint8).reshape(area.height, area.width, 4)
+        out = []
+        for part in _merge_reads(parts):
+            shot = self._read(part)
+            self._partial_reads += 1
+            top, left = part.y - area.y, part.x - area.x
+            rows, cols = slice(top, top + part.height), slice(left, left + part.width)
+            bgrx = np.frombuffer(shot, dtype=np.uint8).reshape(part.height, part.width, 4)
+            held[rows, cols] = bgrx
+            _bgrx_to_rgb(bgrx, rgb[rows, cols])
+            self._apply_masks(rgb, area, masks, part)
+            out.append(Rect(left, top, part.width, part.height))
+        return tuple(out)
+
+    def _read(self, rect: Rect) -> bytearray:
+        """The raw BGRX bytes of a screen rectangle."""
+        try:
+            shot = self._mss.grab(
+                {"left": rect.x, "top": rect.y, "width": rect.width, "height": rect.height}
+            )
+        except mss.ScreenShotError as exc:
+            raise CaptureError(f"could not read the screen at {rect}: {exc}") from exc
+        except AssertionError as exc:
+            # mss 10.2's XCB helpers assert on the NULL reply a lost connection gives.
+            raise CaptureError(
+                f"lost the connection to the X display {self._x.name} while reading the screen"
+            ) from exc
+        if tuple(shot.size) != (rect.width, rect.height):
+            raise CaptureError(
+                f"the X server returned {shot.size[0]}x{shot.size[1]} pixels for {rect}"
+            )
+        self._pixels_read += rect.width * rect.height
+        raw = shot.raw
+        return raw if isinstance(raw, bytearray) else bytearray(raw)
+
+    @staticmethod
+    def _apply_masks(pixels: Pixels, area: Rect, masks: Sequence[Rect], within: Rect) -> list[Rect]:
+        """Black out the masks' parts inside ``within`` (screen pixels) of an ``area`` frame;
+        returns every mask's part inside the area (where the pointer is private too)."""
+        hidden = []
+        for mask in masks:
+            part = mask.intersection(area)
+            if part is None:
+                continue
+            hidden.append(part)
+            touched = part.intersection(within)
+            if touched is not None:
+                top, left = touched.y - area.y, touched.x - area.x
+                pixels[top : top + touched.height, left : left + touched.width] = 0
+        return hidden
+
+    def _cursor(
+        self, area: Rect, hidden: list[Rect], *, ask: bool = True
+    ) -> tuple[int, int] | None:
+        if ask or not self._pointer_known:
+            self._pointer = self._x.pointer()
+            self._pointer_known = True
+        position = self._pointer
         if position is None:
             return None
         x, y = position
@@ -205,6 +492,9 @@ class Capturer:
         if self._closed:
             return
         self._closed = True
+        self._held_raw = self._held_rgb = None
+        if self._damage is not None:
+            self._damage.close()
         try:
             # mss raises if the X server is already gone; there is nothing left to release then.
             with contextlib.suppress(mss.ScreenShotError):

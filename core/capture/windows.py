@@ -82,7 +82,7 @@ class XConnection:
         self.name = name
         self._closed = False
         try:
-            with self._talking():
+            with self.talking():
                 self._root: Any = self._display.screen().root
                 self._net_wm_name = int(self._display.intern_atom("_NET_WM_NAME"))
                 self._utf8_string = int(self._display.intern_atom("UTF8_STRING"))
@@ -101,8 +101,13 @@ class XConnection:
         with contextlib.suppress(xerror.ConnectionClosedError, OSError):
             self._display.close()
 
+    @property
+    def xlib(self) -> Any:
+        """The python-xlib ``Display`` underneath (for :mod:`core.capture.damage`)."""
+        return self._display
+
     @contextmanager
-    def _talking(self) -> Iterator[None]:
+    def talking(self) -> Iterator[None]:
         """Turn a dead X connection into a :class:`CaptureError` a UI can show."""
         try:
             yield
@@ -121,7 +126,7 @@ class XConnection:
         is accepted: ``grab()`` then says it is hidden until it is shown again.
         """
         if source.xid is not None:
-            with self._talking():
+            with self.talking():
                 return self._window_by_id(source.xid)
         assert source.title is not None  # WindowSource guarantees one of the two
         windows = self.list_windows()
@@ -148,7 +153,7 @@ class XConnection:
 
     def list_windows(self) -> list[WindowInfo]:
         """Every titled top-level client window, bottom of the stack first."""
-        with self._talking():
+        with self.talking():
             return self._list_windows()
 
     def _list_windows(self) -> list[WindowInfo]:
@@ -232,7 +237,7 @@ class XConnection:
         Raises :class:`WindowGone` if it was destroyed, :class:`WindowHidden` if unmapped.
         """
         handle = self._display.create_resource_object("window", window.xid)
-        with self._talking():
+        with self.talking():
             try:
                 if int(handle.get_attributes().map_state) != X.IsViewable:
                     raise WindowHidden(
@@ -260,7 +265,7 @@ class XConnection:
 
     def pointer(self) -> tuple[int, int] | None:
         """The pointer in screen pixels, or None when it is on another X screen."""
-        with self._talking():
+        with self.talking():
             reply = self._root.query_pointer()
         if not reply.same_screen:
             return None

@@ -22,6 +22,10 @@ PSNR at the default quality), and a MOVE copies that approximation exactly. With
 ``refine_after=N`` a lossy tile that has not changed for N frames is re-sent losslessly (as
 lossless WebP, or PALETTE when it has few colours), once, so a still picture ends up exact.
 
+**Change hints.** ``encode(frame, changed=rects)`` promises that ``frame`` equals the previous
+frame outside ``rects`` (a capturer that knows what was drawn, e.g. from XDAMAGE): only the tiles
+those rectangles touch are copied and compared, so a keystroke costs a few tiles, not a frame.
+
 **Keyframes** are sent for the first frame, on :meth:`Encoder.force_keyframe` (a viewer asked for
 a refresh, a new epoch, a late joiner), on ``encode(..., keyframe=True)`` and when the frame size
 changes. A keyframe paints every pixel and starts a new zlib stream.
@@ -37,7 +41,7 @@ from __future__ import annotations
 import io
 import zlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -72,6 +76,10 @@ _FALLBACK_QUALITIES = (70, 50, 30, 15)
 #: Photographic rectangles thinner than this go RAW through the zlib stream: a JPEG of a
 #: 4-pixel strip is mostly header and padding.
 MIN_PICTURE_SIDE = 16
+#: Fewer changed pixels than this are painted without looking for moves: the search costs
+#: about a millisecond whatever the change, and painting a keystroke's glyph and cursor costs
+#: a few dozen bytes.
+MIN_MOVE_PIXELS = 1024
 ZLIB_WBITS = -15  # raw deflate: no header, no checksum; the stream never ends anyway
 
 U8Array = npt.NDArray[np.uint8]
@@ -246,6 +254,9 @@ class Encoder:
         self._ref = self._cur = FrameBuffer(1, 1, tile)
         self._ref_keys: U32Array = np.zeros((0, 0), np.uint32)
         self._pending: tuple[Region, U32Array] | None = None
+        #: Where ``_cur`` may differ from ``_ref`` (the last update's region, after the swap);
+        #: a hinted encode brings it up to date there first.
+        self._stale: Region | None = None
         self._lossy_tiles: BoolArray = np.zeros((0, 0), np.bool_)
         self._calm: npt.NDArray[np.int32] = np.zeros((0, 0), np.int32)
         self._allocate(width, height)
@@ -278,19 +289,31 @@ class Encoder:
         )
 
     def encode(
-        self, frame: npt.NDArray[np.uint8], *, keyframe: bool = False
+        self,
+        frame: npt.NDArray[np.uint8],
+        *,
+        keyframe: bool = False,
+        changed: Sequence[tuple[int, int, int, int]] | None = None,
     ) -> EncodedUpdate | None:
         """The update for ``frame`` (``H × W × 3`` uint8 RGB, any strides), or ``None`` when
         nothing changed and nothing is owed. A frame of a new size starts over with a keyframe.
+
+        ``changed``: rectangles ``(x, y, width, height)`` outside which ``frame`` is the same as
+        the previous frame given to this encoder; only their tiles are looked at (None: all).
         """
         pixels = self._accept(frame)
         self._frames += 1
-        self._cur.pixels[: self._h, : self._w] = pixels
+        scopes = None
+        if keyframe or self._keyframe_due or changed is None:
+            self._cur.pixels[: self._h, : self._w] = pixels
+            self._stale = None  # _cur now holds the whole frame
+        else:
+            scopes = self._take_hinted(pixels, changed)
         update: EncodedUpdate | None
         if keyframe or self._keyframe_due:
             update = self._encode_keyframe()
         else:
-            update = self._encode_delta()
+            update = self._encode_delta(scopes)
             if update is None:
                 self._unchanged += 1
                 return None
@@ -298,6 +321,7 @@ class Encoder:
         assert self._pending is not None
         region, keys = self._pending
         self._ref_keys[region.y0 : region.y1, region.x0 : region.x1] = keys
+        self._stale = region
         self._pending = None
         self._keyframe_due = False
         self._updates += 1
@@ -322,6 +346,7 @@ class Encoder:
         self._tiles_x = self._ref.padded_width // t
         self._ref_keys = np.zeros((self._ref.padded_height, self._ref.padded_width), np.uint32)
         self._pending = None
+        self._stale = None
         self._lossy_tiles = np.zeros((self._tiles_y, self._tiles_x), np.bool_)
         self._calm = np.zeros((self._tiles_y, self._tiles_x), np.int32)
         self._keyframe_due = True
@@ -337,6 +362,35 @@ class Encoder:
         if (w, h) != (self._w, self._h):
             self._allocate(w, h)
         return frame
+
+    def _take_hinted(
+        self, pixels: U8Array, changed: Sequence[tuple[int, int, int, int]]
+    ) -> list[Region]:
+        """Copy the tiles under ``changed`` into ``_cur`` (after mending it where it still holds
+        an older frame) and return them as tile-aligned regions."""
+        t, w, h = self._tile, self._w, self._h
+        scopes = []
+        for x, y, rw, rh in changed:
+            x0, y0 = max(0, x) // t * t, max(0, y) // t * t
+            x1 = -(-min(w, x + rw) // t) * t
+            y1 = -(-min(h, y + rh) // t) * t
+            if x1 > x0 and y1 > y0:
+                scopes.append(Region(y0, y1, x0, x1))
+        stale = self._stale
+        if stale is not None and not any(
+            s.y0 <= stale.y0 and s.y1 >= stale.y1 and s.x0 <= stale.x0 and s.x1 >= stale.x1
+            for s in scopes
+        ):
+            ref, cur = self._ref.pixels, self._cur.pixels
+            cur[stale.y0 : stale.y1, stale.x0 : stale.x1] = ref[
+                stale.y0 : stale.y1, stale.x0 : stale.x1
+            ]
+        self._stale = None
+        cur = self._cur.pixels
+        for r in scopes:
+            y1, x1 = min(h, r.y1), min(w, r.x1)
+            cur[r.y0 : y1, r.x0 : x1] = pixels[r.y0 : y1, r.x0 : x1]
+        return scopes
 
     def _region_of_tiles(self, ty: npt.NDArray[np.intp], tx: npt.NDArray[np.intp]) -> Region:
         t = self._tile
@@ -365,20 +419,44 @@ class Encoder:
             table=ColourTable(),
         )
 
-    def _encode_delta(self) -> EncodedUpdate | None:
-        ref, cur, t = self._ref, self._cur, self._tile
-        old_words, new_words = ref.words(), cur.words()
-        refine = self._refine_after is not None and bool(self._lossy_tiles.any())
-        if np.array_equal(old_words, new_words):
-            if not refine:
+    def _changed_tiles(self, scopes: list[Region] | None) -> BoolArray | None:
+        """Which tiles differ between ``_ref`` and ``_cur`` (only within ``scopes`` if given),
+        or None when none does."""
+        t = self._tile
+        old_words, new_words = self._ref.words(), self._cur.words()
+        if scopes is None:
+            if np.array_equal(old_words, new_words):
                 return None
-            changed_tiles = np.zeros((self._tiles_y, self._tiles_x), np.bool_)
-        else:
-            changed_tiles = (
+            changed: BoolArray = (
                 (old_words != new_words)
                 .reshape(self._tiles_y, t, self._tiles_x, t * 3 // 8)
                 .any(axis=(1, 3))
             )
+            return changed
+        found: BoolArray | None = None
+        for r in scopes:
+            w0, w1 = r.x0 * 3 // 8, r.x1 * 3 // 8
+            old, new = old_words[r.y0 : r.y1, w0:w1], new_words[r.y0 : r.y1, w0:w1]
+            if np.array_equal(old, new):
+                continue
+            if found is None:
+                found = np.zeros((self._tiles_y, self._tiles_x), np.bool_)
+            rows, cols = (r.y1 - r.y0) // t, (r.x1 - r.x0) // t
+            found[r.y0 // t : r.y1 // t, r.x0 // t : r.x1 // t] |= (
+                (old != new).reshape(rows, t, cols, t * 3 // 8).any(axis=(1, 3))
+            )
+        return found
+
+    def _encode_delta(self, scopes: list[Region] | None = None) -> EncodedUpdate | None:
+        ref, cur, t = self._ref, self._cur, self._tile
+        refine = self._refine_after is not None and bool(self._lossy_tiles.any())
+        found = self._changed_tiles(scopes)
+        if found is None:
+            if not refine:
+                return None
+            changed_tiles = np.zeros((self._tiles_y, self._tiles_x), np.bool_)
+        else:
+            changed_tiles = found
         refined = self._due_refinements(changed_tiles) if refine else None
         if not changed_tiles.any() and (refined is None or not refined.any()):
             return None
@@ -389,7 +467,11 @@ class Encoder:
         self._pending = (region, keys)
         changed = keys != ref_keys[region.y0 : region.y1, region.x0 : region.x1]
         moves: list[Move] = []
-        if self._motion is not None and np.count_nonzero(changed_tiles) >= 2:
+        if (
+            self._motion is not None
+            and np.count_nonzero(changed_tiles) >= 2
+            and np.count_nonzero(changed) >= MIN_MOVE_PIXELS
+        ):
             moves, covered = self._motion.find(ref, cur, ref_keys, region, keys, changed)
             if moves:
                 changed &= ~covered

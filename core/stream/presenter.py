@@ -1,9 +1,21 @@
 """The presenter's loop: capture → (masks, inside the capturer) → encode → seal → send.
 
-It runs at a target frame rate and does nothing at all for a frame whose pixels did not change
-(the encoder answers ``None`` and nothing is sent). Capture and encoding run in a worker thread,
-one at a time (the capturer is not thread-safe and the encoder is stateful), so the trio loop
-stays free for the network. Keyframes go out on the first frame, on request (a viewer's
+It captures at most at a target frame rate and does nothing at all for a frame whose pixels did
+not change (the encoder answers ``None`` and nothing is sent).
+
+**Damage-driven** (X servers with XDAMAGE, i.e. all of them in practice): the loop sleeps until
+the X server reports drawing inside the shared area, then reads and encodes only the damaged
+rectangles (:meth:`~core.capture.Capturer.grab_changes`, with the encoder told where to look).
+A still screen costs no capture at all; a keystroke costs one glyph's worth. The pointer, which
+draws no damage, is polled at the frame rate while it moves and at :data:`IDLE_FPS` otherwise;
+the whole area is read and compared every :data:`FULL_CHECK_INTERVAL` seconds anyway, for drawing
+that damage misses. Small damage is read and encoded right on the trio thread (a hand-off to a
+worker thread costs more than the work); large damage, whole reads and keyframes go to a worker
+thread, one at a time (the capturer is not thread-safe and the encoder is stateful), so the trio
+loop stays free for the network. Without XDAMAGE every capture reads the whole area in a worker
+thread (comparing raw bytes before converting anything).
+
+Keyframes go out on the first frame, on request (a viewer's
 ``RefreshRequest``), on a new epoch (a member joined: it cannot decode deltas of an earlier
 reference) and whenever the captured size changes (a followed window was resized).
 
@@ -12,8 +24,14 @@ With nobody watching, the loop does not capture at all; the first viewer gets a 
 Pause ("hide screen") is local first: the loop stops capturing the moment ``set_paused(True)``
 is called, before any message is sent, so no pixel leaves after the person asked to hide.
 
-Idle: after a second without a changed pixel the loop captures at 5 fps until something changes
-(then at once back to the target rate), so a still screen costs next to nothing.
+Idle (without XDAMAGE): after a second without a changed pixel the loop captures at 5 fps until
+something changes (then at once back to the target rate), so a still screen costs next to nothing.
+
+Burst: while the screen changes continuously (updates at most :data:`BURST_GAP` target frame
+intervals apart), the rate rises to :data:`BURST_FACTOR` times the target (at most
+:data:`MAX_FPS`), so a scrolling terminal or a dragged window moves smoothly at the default
+15 fps; it drops back to the target once the changes pause that long, and never bursts during a
+back-off.
 
 Back-off: every refresh request for a *gap* means a viewer lost updates (the relay dropped them
 for it); the loop halves its frame rate for a while, then climbs back to the target.
@@ -38,9 +56,19 @@ MIN_KEYFRAME_INTERVAL = 0.5
 BACKOFF_SECONDS = 3.0
 MIN_FPS = 2.0
 MAX_FPS = 30.0
-#: After this long without a changed pixel, capture slowly until something changes.
+#: After this long without a changed pixel (without XDAMAGE), or without a pointer move (with
+#: it), capture (or poll the pointer) slowly until something changes.
 IDLE_AFTER = 1.0
 IDLE_FPS = 5.0
+#: With XDAMAGE: how often the whole area is read and compared anyway, for drawing that damage
+#: does not report (e.g. some direct-rendering GL clients).
+FULL_CHECK_INTERVAL = 1.0
+#: Damage up to this many pixels is read and encoded on the trio thread.
+INLINE_PIXELS = 64 * 1024
+#: While the screen changes continuously, capture up to this many times the target rate.
+BURST_FACTOR = 2.0
+#: "Continuously": updates at most this many target frame intervals apart.
+BURST_GAP = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +82,10 @@ class PresenterStatistics:
     fps_target: float
     fps_now: float
     last_encode_ms: float
+    #: Whether captures follow XDAMAGE (see the module docstring).
+    damage_driven: bool = False
+    #: Whole-area reads done as the periodic check (damage-driven only).
+    full_checks: int = 0
 
 
 class ScreenPresenter:
@@ -90,6 +122,14 @@ class ScreenPresenter:
         self._unchanged = 0
         self._last_encode_ms = 0.0
         self._last_change = -math.inf
+        self._last_motion = -math.inf
+        self._full_checks = 0
+        self._next_full_check = -math.inf
+        self._next_pointer_poll = -math.inf
+        #: Captures in a row that found a change less than a frame interval after the last.
+        self._streak = 0
+        #: The sleep between captures, so that a keyframe request or pause can end it early.
+        self._wake: trio.CancelScope | None = None
         #: Screen rectangle (x, y, width, height) of the last captured frame: where a
         #: controller's input lands, and the frame size its coordinates refer to.
         self._area: tuple[int, int, int, int] | None = None
@@ -110,6 +150,7 @@ class ScreenPresenter:
         else:
             self._want_keyframe = True  # viewers' pictures are stale after a pause
             self._resumed.set()
+        self._poke()
 
     def set_audience(self, viewers: int) -> None:
         """How many members watch; with none, the loop sleeps instead of capturing."""
@@ -119,12 +160,20 @@ class ScreenPresenter:
         elif viewers == 0 and self._audience > 0:
             self._audience_arrived = trio.Event()
         self._audience = viewers
+        self._poke()
 
     def request_keyframe(self, reason: RefreshReason = RefreshReason.USER) -> None:
         self._want_keyframe = True
         if reason is RefreshReason.GAP:
             self._backoff_until = trio.current_time() + BACKOFF_SECONDS
             self._fps_now = max(MIN_FPS, self._fps_now / 2)
+            self._streak = 0
+        self._poke()
+
+    def _poke(self) -> None:
+        """End the loop's wait for damage now (something it must act on has changed)."""
+        if self._wake is not None:
+            self._wake.cancel()
 
     @property
     def area(self) -> tuple[int, int, int, int] | None:
@@ -146,12 +195,16 @@ class ScreenPresenter:
             fps_target=self.fps_target,
             fps_now=self._fps_now,
             last_encode_ms=self._last_encode_ms,
+            damage_driven=self._capturer.damage_driven,
+            full_checks=self._full_checks,
         )
 
     # -- the loop --------------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        damage_driven = self._capturer.damage_driven
+        pending: int | None = None  # damaged pixels, when the wait already asked
         while True:
             if self._paused:
                 await self._resumed.wait()
@@ -162,32 +215,105 @@ class ScreenPresenter:
             tick = trio.current_time()
             now = tick
             keyframe = self._want_keyframe and now - self._last_keyframe >= MIN_KEYFRAME_INTERVAL
-            frame, update = await trio.to_thread.run_sync(
-                self._capture_and_encode, keyframe, limiter=self._limiter
-            )
+            full = keyframe or not damage_driven or tick >= self._next_full_check
+            inline = False
+            if full:
+                if damage_driven and not keyframe:
+                    self._full_checks += 1
+                self._next_full_check = tick + FULL_CHECK_INTERVAL
+            else:
+                if pending is None:
+                    pending = self._capturer.pending_damage()
+                inline = pending is not None and pending <= INLINE_PIXELS
+            pointer = full or not damage_driven or tick >= self._next_pointer_poll
+            if pointer:
+                moving = tick - self._last_motion <= IDLE_AFTER
+                self._next_pointer_poll = tick + 1.0 / (self._rate() if moving else IDLE_FPS)
+            if inline:
+                frame, update = self._capture_and_encode(keyframe, full, pointer)
+            else:
+                frame, update = await trio.to_thread.run_sync(
+                    self._capture_and_encode, keyframe, full, pointer, limiter=self._limiter
+                )
+            pending = None
             if self._hidden():
                 continue  # paused while we were capturing: this frame never leaves
             if update is not None:
+                continuous = tick - self._last_change <= BURST_GAP / self.fps_target
+                self._streak = self._streak + 1 if continuous else 1
                 self._last_change = tick
                 await self._send_update(frame, update)
-            await self._send_cursor(frame)
+            await self._send_cursor(frame, tick)
             self._adapt_rate(trio.current_time())
-            idle = tick - self._last_change > IDLE_AFTER and not self._want_keyframe
-            await trio.sleep_until(
-                tick + 1.0 / (min(IDLE_FPS, self._fps_now) if idle else self._fps_now)
-            )
+            if damage_driven:
+                pending = await self._wait_for_damage(tick)
+            else:
+                idle = tick - self._last_change > IDLE_AFTER and not self._want_keyframe
+                await trio.sleep_until(
+                    tick + 1.0 / (min(IDLE_FPS, self._fps_now) if idle else self._rate())
+                )
 
-    def _capture_and_encode(self, keyframe: bool) -> tuple[CapturedFrame, EncodedUpdate | None]:
-        frame = self._capturer.grab()
+    def _rate(self) -> float:
+        """Captures a second right now: the target (or less, backing off), more in a burst."""
+        changing = trio.current_time() - self._last_change <= BURST_GAP / self.fps_target
+        if self._streak >= 2 and changing and self._fps_now >= self.fps_target:
+            return max(self._fps_now, min(MAX_FPS, self.fps_target * BURST_FACTOR))
+        return self._fps_now
+
+    def _must_act(self) -> bool:
+        return self._want_keyframe or self._paused or self._audience == 0
+
+    async def _wait_for_damage(self, tick: float) -> int | None:
+        """Sleep until the next capture is due: damage inside the area (but not sooner than a
+        frame interval after ``tick``), the pointer poll, the periodic full check, or a keyframe
+        request / pause / audience change, whichever comes first. Returns how many pixels are
+        damaged when it last asked (None: it did not)."""
+        earliest = tick + 1.0 / self._rate()
+        deadline = max(earliest, min(self._next_pointer_poll, self._next_full_check))
+        capturer = self._capturer
+        while True:
+            if self._must_act():
+                return None
+            pending = capturer.pending_damage()
+            if pending:
+                break
+            if trio.current_time() >= deadline:
+                return pending
+            fd = capturer.damage_waitable()
+            if fd is None:
+                continue  # damage arrived meanwhile: collect it
+            with trio.move_on_at(deadline) as scope:
+                self._wake = scope
+                try:
+                    await trio.lowlevel.wait_readable(fd)
+                finally:
+                    self._wake = None
+        if trio.current_time() < earliest:
+            # Something was drawn sooner than the rate allows: wait, then take what came since.
+            await trio.sleep_until(earliest)
+            if self._must_act():
+                return None
+            pending = capturer.pending_damage()
+        return pending
+
+    def _capture_and_encode(
+        self, keyframe: bool, full: bool, pointer: bool = True
+    ) -> tuple[CapturedFrame, EncodedUpdate | None]:
+        frame = self._capturer.grab_changes(full=full, pointer=pointer)
         self._area = (frame.origin[0], frame.origin[1], frame.width, frame.height)
-        started = time.perf_counter()
+        self._frames += 1
         encoder = self._encoder
         if encoder is None or (encoder.width, encoder.height) != (frame.width, frame.height):
             encoder = self._encoder = Encoder(frame.width, frame.height)
             keyframe = True
-        update = encoder.encode(frame.pixels, keyframe=keyframe)
+        changed = frame.changed
+        if not keyframe and changed is not None and not changed:
+            self._unchanged += 1  # nothing was drawn, or what was drawn is what was there
+            return frame, None
+        started = time.perf_counter()
+        hint = None if changed is None else [(r.x, r.y, r.width, r.height) for r in changed]
+        update = encoder.encode(frame.pixels, keyframe=keyframe, changed=hint)
         self._last_encode_ms = (time.perf_counter() - started) * 1000
-        self._frames += 1
         if update is None:
             self._unchanged += 1
         return frame, update
@@ -210,9 +336,10 @@ class ScreenPresenter:
         self._updates += 1
         self._bytes += len(update.data)
 
-    async def _send_cursor(self, frame: CapturedFrame) -> None:
+    async def _send_cursor(self, frame: CapturedFrame, tick: float) -> None:
         if frame.cursor == self._last_cursor:
             return
+        self._last_motion = tick
         self._last_cursor = frame.cursor
         x, y = frame.cursor if frame.cursor is not None else (0, 0)
         await self._send(Cursor(x=x, y=y, visible=frame.cursor is not None))

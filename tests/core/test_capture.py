@@ -757,3 +757,164 @@ def test_cursor_is_reported_relative_to_the_area(display: Display) -> None:
     with Capturer(MonitorSource(1)) as capturer:
         _run("xdotool", "mousemove", "731", "517")
         assert capturer.grab().cursor == (731, 517)
+
+
+# -- incremental capture (XDAMAGE, and the whole-area compare without it) -----------------------
+
+
+def _wait_for_damage_events(capturer: Capturer, seen: int) -> None:
+    """Until the capturer has heard of drawing after its ``seen``-th damage event (damage
+    travels as an X event, which can arrive a moment after the drawing is on the screen)."""
+
+    def heard() -> bool | None:
+        capturer.pending_damage()
+        return True if capturer.statistics().damage_events > seen else None
+
+    _wait_for(heard, "XDAMAGE to report the drawing")
+
+
+def _coverage(changed: tuple[Rect, ...] | None, width: int, height: int) -> npt.NDArray[np.bool_]:
+    covered = np.zeros((height, width), dtype=bool)
+    for r in changed or ():
+        covered[r.y : r.bottom, r.x : r.right] = True
+    return covered
+
+
+def test_incremental_capture_reads_nothing_while_nothing_is_drawn(desk: Desk) -> None:
+    with Capturer(MonitorSource(1)) as capturer:
+        assert capturer.damage_driven
+        reference = _settled_screen(desk)
+        first = capturer.grab_changes()
+        assert first.changed is None  # the first frame: everything is new
+        assert np.array_equal(first.pixels, reference)
+        before = capturer.statistics()
+        time.sleep(0.2)
+        for _ in range(5):
+            frame = capturer.grab_changes()
+            assert frame.changed == ()
+        after = capturer.statistics()
+        assert after.pixels_read == before.pixels_read  # not one pixel read
+        assert (after.full_reads, after.partial_reads) == (before.full_reads, 0)
+        assert after.skipped == before.skipped + 5
+        assert np.array_equal(frame.pixels, reference)
+        assert not frame.pixels.flags.writeable
+
+
+def test_incremental_capture_reads_only_what_was_drawn(desk: Desk) -> None:
+    region = RegionSource(100, 100, 800, 500)
+    with Capturer(region) as capturer:
+        _settled_screen(desk)
+        capturer.grab_changes()
+        before = capturer.statistics()
+        window = desk.open(x=300, y=200)
+        reference = _settled_screen(desk)
+        _wait_for_damage_events(capturer, before.damage_events)
+        frame = capturer.grab_changes()
+        assert frame.changed
+        after = capturer.statistics()
+        assert after.full_reads == before.full_reads
+        assert after.partial_reads > before.partial_reads
+        assert 0 < after.pixels_read - before.pixels_read < 800 * 500 / 2
+        assert np.array_equal(frame.pixels, _crop(reference, region.rect))
+        rect = window.rect()
+        covered = _coverage(frame.changed, 800, 500)
+        assert covered[rect.y - 100 : rect.bottom - 100, rect.x - 100 : rect.right - 100].all()
+        assert covered.sum() < 800 * 500 / 2  # the window, not the area
+
+        # And when it goes away, what was under it comes back.
+        seen = capturer.statistics().damage_events
+        desk.close_windows()
+        reference = _settled_screen(desk)
+        _wait_for_damage_events(capturer, seen)
+        frame = capturer.grab_changes()
+        assert np.array_equal(frame.pixels, _crop(reference, region.rect))
+
+
+def test_incremental_capture_ignores_drawing_outside_the_area(desk: Desk) -> None:
+    region = RegionSource(0, 0, 300, 200)
+    with Capturer(region) as capturer:
+        reference = _settled_screen(desk)
+        capturer.grab_changes()
+        before = capturer.statistics()
+        desk.open(x=700, y=400)
+        _settled_screen(desk)
+        _wait_for_damage_events(capturer, before.damage_events)
+        assert capturer.pending_damage() == 0
+        frame = capturer.grab_changes()
+        assert frame.changed == ()
+        after = capturer.statistics()
+        assert after.pixels_read == before.pixels_read
+        assert after.skipped == before.skipped + 1
+        assert np.array_equal(frame.pixels, _crop(reference, region.rect))
+
+
+def test_a_full_compare_finds_drawing_that_damage_missed(desk: Desk) -> None:
+    region = RegionSource(200, 150, 400, 300)
+    with Capturer(region) as capturer:
+        before_window = _settled_screen(desk)
+        capturer.grab_changes()
+        seen = capturer.statistics().damage_events
+        window = desk.open(x=250, y=200)
+        reference = _settled_screen(desk)
+        _wait_for_damage_events(capturer, seen)
+        # A stand-in for drawing that XDAMAGE does not report (some direct-rendering GL
+        # clients): the damage is taken away before the capturer reads it.
+        assert capturer._damage is not None
+        capturer._damage.collect()
+        capturer._dirty.clear()
+        stale = capturer.grab_changes()
+        assert stale.changed == ()
+        assert np.array_equal(stale.pixels, _crop(before_window, region.rect))
+        reads = capturer.statistics().full_reads
+        frame = capturer.grab_changes(full=True)
+        assert capturer.statistics().full_reads == reads + 1
+        assert np.array_equal(frame.pixels, _crop(reference, region.rect))
+        rect = window.rect()
+        covered = _coverage(frame.changed, 400, 300)
+        assert covered[rect.y - 150 : rect.bottom - 150, rect.x - 200 : rect.right - 200].all()
+        assert covered.sum() < 400 * 300  # bands around the window, not the whole area
+        assert capturer.grab_changes(full=True).changed == ()  # and nothing new after that
+
+
+def test_without_damage_every_capture_compares_the_whole_area(desk: Desk) -> None:
+    region = RegionSource(100, 100, 600, 400)
+    with Capturer(region, damage=False) as capturer:
+        assert not capturer.damage_driven
+        assert capturer.pending_damage() is None
+        assert capturer.damage_waitable() is None
+        _settled_screen(desk)
+        assert capturer.grab_changes().changed is None
+        assert capturer.grab_changes().changed == ()
+        window = desk.open(x=350, y=250)
+        reference = _settled_screen(desk)
+        frame = capturer.grab_changes()
+        assert frame.changed
+        assert np.array_equal(frame.pixels, _crop(reference, region.rect))
+        rect = window.rect()
+        covered = _coverage(frame.changed, 600, 400)
+        assert covered[rect.y - 100 : rect.bottom - 100, rect.x - 100 : rect.right - 100].all()
+        stats = capturer.statistics()
+        assert (stats.full_reads, stats.partial_reads, stats.damage_events) == (3, 0, 0)
+
+
+def test_incremental_capture_keeps_masks_black(desk: Desk) -> None:
+    region = RegionSource(300, 200, 400, 300)
+    masks = [Rect(400, 250, 100, 80)]
+    with Capturer(region, masks=masks) as capturer:
+        _settled_screen(desk)
+        capturer.grab_changes()
+        seen = capturer.statistics().damage_events
+        desk.open(x=380, y=230)  # under the mask, and beside it
+        reference = _settled_screen(desk)
+        _wait_for_damage_events(capturer, seen)
+        frame = capturer.grab_changes()
+        assert frame.changed
+        unmasked = _crop(reference, region.rect)
+        assert np.array_equal(frame.pixels, _expected_masked(unmasked, region.rect, masks))
+        assert frame.pixels[50:130, 100:200].sum() == 0
+        # New masks: the next frame starts over (what the old mask hid may now show).
+        capturer.masks = [Rect(300, 200, 10, 10)]
+        frame = capturer.grab_changes()
+        assert frame.changed is None
+        expected = _expected_masked(unmasked, region.rect, list(capturer.masks))
+        assert np.array_equal(frame.pixels, expected)

@@ -187,6 +187,76 @@ def test_long_chain_of_incremental_updates_stays_exact() -> None:
     assert decoder.statistics().rejected == 0
 
 
+def _differing_rect(a: Frame, b: Frame) -> tuple[int, int, int, int] | None:
+    ys, xs = np.nonzero(np.any(a != b, axis=2))
+    if ys.size == 0:
+        return None
+    x0, y0 = int(xs.min()), int(ys.min())
+    return x0, y0, int(xs.max()) + 1 - x0, int(ys.max()) + 1 - y0
+
+
+@pytest.mark.parametrize("size", [(W, H), (333, 129)])
+def test_change_hints_give_the_same_updates_as_whole_frame_compares(
+    size: tuple[int, int],
+) -> None:
+    """An encoder told where the frame changed sends byte for byte what one that compares the
+    whole frame sends: typing, scattered UI noise, scrolls, a moved photo, nothing at all."""
+    w, h = size
+    plain, hinted, decoder = Encoder(w, h), Encoder(w, h), Decoder()
+    rng = np.random.default_rng(11)
+    lines = text_lines(6, 40)
+    base = render_text(lines[:12], size)
+    picture = photo(96, 64, 3)
+    previous = base
+    frames: list[tuple[Frame, list[tuple[int, int, int, int]] | None]] = [(base, None)]
+    frame = base
+    for step in range(90):
+        frame = frame.copy()
+        kind = step % 6
+        if kind == 0:  # scroll the text by a line
+            frame = render_text(lines[step // 6 : step // 6 + 12], size)
+        elif kind in (1, 2):  # a keystroke-sized change
+            x, y = int(rng.integers(0, w - 8)), int(rng.integers(0, h - 14))
+            frame[y : y + 14, x : x + 8] = rng.integers(0, 256, 3, dtype=np.uint8)
+        elif kind == 3:  # two far-apart changes
+            frame[2:6, 2:40] = (255, 0, 0)
+            frame[h - 9 : h - 1, w - 30 : w - 1] = rng.integers(0, 256, 3, dtype=np.uint8)
+        elif kind == 4:  # a photo dragged a little
+            x, y = (step * 3) % max(1, w - 96), (step * 2) % max(1, h - 64)
+            frame[y : y + 64, x : x + 96] = picture[: min(64, h - y), : min(96, w - x)]
+        # kind 5: nothing changes
+        rect = _differing_rect(previous, frame)
+        hint: list[tuple[int, int, int, int]] | None = [] if rect is None else [rect]
+        if step % 4 == 1 and rect is not None:  # looser hints (as damage often is) are fine
+            hint = [(0, rect[1], w, rect[3]), (rect[0], 0, 1, 1)]
+        frames.append((frame, hint))
+        previous = frame
+    for step, (frame, hint) in enumerate(frames):
+        want = plain.encode(frame)
+        got = hinted.encode(frame, changed=hint)
+        assert (want is None) == (got is None), f"step {step}"
+        if want is not None and got is not None:
+            assert got.data == want.data, f"step {step}"
+            decoder.apply(got.data, keyframe=got.keyframe)
+            assert np.array_equal(shown(decoder), frame) or got.lossy, f"step {step}"
+    assert hinted.statistics().updates == plain.statistics().updates > 40
+
+
+def test_a_change_hint_limits_what_is_compared() -> None:
+    """The promise is taken at its word: a change outside the hint is not looked at (which is
+    how the hint saves work), and the next unhinted frame finds it."""
+    frame = ui_frame()
+    encoder = Encoder(W, H)
+    encoder.encode(frame)
+    changed = frame.copy()
+    changed[150:152, 200:210] = (255, 0, 0)
+    assert encoder.encode(changed, changed=[(0, 0, 64, 64)]) is None
+    assert encoder.encode(changed, changed=[]) is None
+    update = encoder.encode(changed)
+    assert update is not None
+    assert update.damaged == (Rect(200, 150, 10, 2),)
+
+
 def test_nothing_changed_returns_none_and_costs_nothing() -> None:
     frame = ui_frame()
     encoder = Encoder(W, H)

@@ -1,8 +1,8 @@
 """A new user's first five minutes, in real terminals: ``porthole demo`` and a join, in tmux.
 
-Two tmux windows (terminals of 100x30) run the real console scripts: the organizer's demo (embedded relay) and the
-join command it prints. Everything is done with keys, and each step is read back from what the
-panes show, as a person would see it.
+Two tmux windows (terminals of 100x30) run the real console scripts: the organizer's demo
+(embedded relay) and the join command it prints. Everything is done with keys, and each step is
+read back from what the windows show, as a person would see it.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def test_demo_then_join_from_a_second_pane_all_by_keyboard(panes: None, tmp_path
     joined = wait_for(1, lambda t: "Ana (you)" in t, "Ana's session screen")
     organizer = pane(0)
     code = re.search(r"(\d{5} \d{5} \d{5} \d{5})", organizer)
-    assert code is not None and code.group(1) in joined, "both see the same security code"
+    assert code is not None
+    assert code.group(1) in joined, "both see the same security code"
 
     tmux("send-keys", "-t", f"{SESSION}:0", "e")
     wait_for(0, lambda t: "End the session?" in t, "the end dialog")

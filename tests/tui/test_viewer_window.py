@@ -656,12 +656,27 @@ async def test_ended_closes_the_window_and_exits(viewer: Viewer) -> None:
     assert "Traceback" not in viewer.link.stderr_tail
 
 
+def _focus_follows_pointer() -> None:
+    from Xlib import X, display  # type: ignore[import-untyped]
+
+    connection = display.Display()
+    try:
+        connection.set_input_focus(X.PointerRoot, X.RevertToPointerRoot, X.CurrentTime)
+        connection.sync()
+    finally:
+        connection.close()
+
+
 async def test_input_only_while_holding_control(viewer: Viewer) -> None:
     # 1440x900 does not fit 90% of the 1280x800 screen: shown at 0.8 scale, 1152x720.
     frame = _blocks(1440, 900, 60)
     await viewer.link.set_state(ViewerState.LIVE, control=False)
     await viewer.link.send_update(Stream(1440, 900).update(frame))
     g = await viewer.wait_geometry(1152, 720)
+    # No window manager here: keys go where the X input focus is, and an earlier test on this
+    # display may have left it on a window that is gone. Back to the server's default (focus
+    # follows the pointer), as on a fresh display.
+    _focus_follows_pointer()
     at_100_50 = (str(g.x + 80), str(g.y + 40))  # 80 / 0.8 = 100, 40 / 0.8 = 50
 
     await _x("xdotool", "mousemove", str(g.x + 500), str(g.y + 300))

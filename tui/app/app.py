@@ -91,6 +91,7 @@ class PortholeApp(App[int]):
         self._knocks: dict[int, AdmitDialog] = {}
         self.session_screen: SessionScreen | None = None
         self.ended_message: str | None = None
+        self.quitting = False
 
     # -- lifecycle: trio lives exactly as long as the app -------------------------------------
 
@@ -113,6 +114,7 @@ class PortholeApp(App[int]):
 
     async def action_quit(self) -> None:
         """Leave the session properly (the others see it at once), then stop."""
+        self.quitting = True  # what the leave brings back (session over) needs no dialog
         if self.driver.session is not None:
             with contextlib.suppress(GuestNotRunning, TimeoutError):
                 await asyncio.wait_for(self.guest.run(self.driver.disconnect), 2.0)
@@ -298,6 +300,8 @@ class PortholeApp(App[int]):
         self._fail(message.title, message.sentence, message.next_step)
 
     def on_session_over(self, message: SessionOver) -> None:
+        if self.quitting:
+            return
         if self.session_screen is None and self.ended_message is not None:
             return  # already told (a lost connection can be noticed twice)
         self.ended_message = message.message
@@ -328,6 +332,8 @@ class PortholeApp(App[int]):
             self.push_screen(screen)
 
     def _fail(self, title: str, sentence: str, next_step: str) -> None:
+        if self.quitting:
+            return
         self.push_screen(ErrorDialog(title, sentence, next_step))
 
     def _session_log(self, text: str) -> None:
