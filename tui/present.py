@@ -55,7 +55,7 @@ from core.control import (
     AreaTuple,
     HotkeyUnavailable,
     Injector,
-    open_trio_revoke_hotkey,
+    RevokeHotkeyWhileGranted,
     revoke_hotkey_for,
 )
 from core.control.guard import ControlGuard
@@ -246,6 +246,11 @@ class HeadlessSession:
         self.guard = ControlGuard(self.injector)
         self.announced_controller: int | None = None
         self._revoke_requests, self._revoke_receive = trio.open_memory_channel[str](64)
+        self.hotkey = RevokeHotkeyWhileGranted(
+            lambda: self._revoke_requests.send_nowait("hotkey"), immediate=self.injector.revoke
+        )
+        self._hotkey_available = False
+        self._control_changed = trio.Event()
 
     def _area(self) -> AreaTuple:
         # Before the first frame there is no area; (0, 0, 0, 0) makes the injector refuse.
@@ -303,6 +308,7 @@ class HeadlessSession:
         return True
 
     def _on_roster(self, roster: Roster) -> None:
+        self._control_changed.set()
         _report_roster(roster, self.members)
         presenting = roster.presenter == self.session.peer_id
         # Capture only while this client presents and someone watches.
@@ -315,6 +321,7 @@ class HeadlessSession:
             emit("control", peer=peer, name=self.members.get(peer or 0, ""), granted=True)
 
     def _announce_revoked(self, reason: str) -> None:
+        self._control_changed.set()
         if self.announced_controller is not None:
             emit("control", peer=self.announced_controller, granted=False, reason=reason)
             self.announced_controller = None
@@ -332,6 +339,11 @@ class HeadlessSession:
              name=name, answer="granted" if granted else "refused")  # fmt: skip
         if granted and ask.action is ActionCode.REQUEST_CONTROL:
             self.guard.grant(ask.actor)  # this user's own policy said yes, before answering
+            if self._hotkey_available:
+                try:
+                    await self.hotkey.arm()  # Ctrl+F12 works from the first injected event
+                except HotkeyUnavailable as exc:
+                    emit("hotkey", keys=revoke_hotkey_for(), available=False, reason=str(exc))
         await self.session.answer_consent(ask.consent_id, granted=granted)
 
     async def revoke(self, reason: str) -> None:
@@ -359,17 +371,26 @@ class HeadlessSession:
                     await self.session.request(ActionCode.END_SESSION)
 
     async def _revoke_hotkey(self) -> None:
-        """Ctrl+F12 revokes: input stops on the listener thread, then trio tells the relay."""
+        """Ctrl+F12 revokes: input stops on the listener thread, then trio tells the relay.
 
-        def on_revoke() -> None:  # runs on the trio thread (run_sync_soon)
-            self._revoke_requests.send_nowait("hotkey")
-
+        The listener runs only while someone holds control (armed when this presenter grants
+        it, disarmed here when control ends): no keystroke is observed otherwise.
+        """
         try:
-            async with open_trio_revoke_hotkey(on_revoke, immediate=self.injector.revoke):
-                emit("hotkey", keys=revoke_hotkey_for(), available=True)
-                await trio.sleep_forever()
+            await self.hotkey.check_available()
         except HotkeyUnavailable as exc:
             emit("hotkey", keys=revoke_hotkey_for(), available=False, reason=str(exc))
+            return
+        self._hotkey_available = True
+        emit("hotkey", keys=revoke_hotkey_for(), available=True)
+        try:
+            while True:
+                await self._control_changed.wait()
+                self._control_changed = trio.Event()
+                if self.guard.granted_to is None:
+                    await self.hotkey.disarm()
+        finally:
+            await self.hotkey.disarm()
 
     async def _revoker(self) -> None:
         async for reason in self._revoke_receive:

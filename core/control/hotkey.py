@@ -297,3 +297,48 @@ async def open_trio_revoke_hotkey(
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(hotkey_.stop)
+
+
+class RevokeHotkeyWhileGranted:
+    """The revoke hotkey, listening only while someone may control this screen.
+
+    A global key listener sees every key the presenter types. It is only needed while a
+    controller could inject input, so :meth:`arm` starts it when this presenter grants control
+    (call it *before* the answer leaves, so the chord works from the first injected event) and
+    :meth:`disarm` stops it when control ends. No keystroke is observed the rest of the time,
+    and typing without a controller costs nothing.
+    """
+
+    def __init__(
+        self, on_revoke: Callable[[], None], *, immediate: Callable[[], object] | None = None
+    ) -> None:
+        self._on_revoke = on_revoke
+        self._immediate = immediate
+        self._hotkey: RevokeHotkey | None = None
+        self._lock = trio.Lock()
+
+    @property
+    def armed(self) -> bool:
+        return self._hotkey is not None
+
+    @staticmethod
+    async def check_available() -> None:
+        """Raise :class:`HotkeyUnavailable` now if arming could not work (no listener started)."""
+        if sys.platform.startswith("linux"):
+            await trio.to_thread.run_sync(check_x11_record)
+
+    async def arm(self) -> None:
+        """Start listening (idempotent); raises :class:`HotkeyUnavailable`."""
+        async with self._lock:
+            if self._hotkey is None:
+                hotkey = trio_revoke_hotkey(self._on_revoke, immediate=self._immediate)
+                await trio.to_thread.run_sync(hotkey.start)
+                self._hotkey = hotkey
+
+    async def disarm(self) -> None:
+        """Stop listening (idempotent)."""
+        with trio.CancelScope(shield=True):
+            async with self._lock:
+                hotkey, self._hotkey = self._hotkey, None
+                if hotkey is not None:
+                    await trio.to_thread.run_sync(hotkey.stop)

@@ -31,6 +31,7 @@ from core.control import (
     Injector,
     RefusalReason,
     RevokeHotkey,
+    RevokeHotkeyWhileGranted,
     check_x11_record,
     open_trio_revoke_hotkey,
 )
@@ -744,6 +745,40 @@ def test_hotkey_without_record_fails_fast_with_a_reason(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def is_armed(hotkey: RevokeHotkeyWhileGranted) -> bool:
+    return hotkey.armed  # a call, so the type checker does not narrow it between steps
+
+
+async def test_the_revoke_hotkey_listens_only_while_armed(display: Display, rec: Recorder) -> None:
+    """No global key listener (which would see every key typed) unless control is granted."""
+    fired = Fired()
+    immediate = Fired()
+    hotkey = RevokeHotkeyWhileGranted(fired, immediate=immediate)
+    await hotkey.check_available()
+    threads_before = set(threading.enumerate())
+    assert not is_armed(hotkey)
+    await trio.to_thread.run_sync(xdotool, "key", "ctrl+F12")
+    await trio.sleep(0.5)
+    assert fired.times == immediate.times == [], "a disarmed hotkey heard the chord"
+    assert set(threading.enumerate()) <= threads_before, "a listener runs while disarmed"
+
+    await hotkey.arm()
+    await hotkey.arm()  # idempotent
+    assert is_armed(hotkey)
+    await trio.to_thread.run_sync(xdotool, "key", "ctrl+F12")
+    with trio.fail_after(2):
+        while not fired.times:
+            await trio.sleep(0.02)
+    assert len(immediate.times) == 1
+
+    await hotkey.disarm()
+    assert not is_armed(hotkey)
+    assert set(threading.enumerate()) <= threads_before, "the listener thread outlived disarm"
+    await trio.to_thread.run_sync(xdotool, "key", "ctrl+F12")
+    await trio.sleep(0.5)
+    assert len(fired.times) == 1, "a disarmed hotkey heard the chord"
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["recorder"]:

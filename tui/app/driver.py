@@ -46,9 +46,9 @@ from core.client.events import (
     SessionClosed,
     UpdatesDropped,
 )
-from core.control import HotkeyUnavailable
+from core.control import HotkeyUnavailable, RevokeHotkeyWhileGranted
 from core.control.guard import ControlGuard
-from core.control.hotkey import open_trio_revoke_hotkey, revoke_hotkey_label
+from core.control.hotkey import revoke_hotkey_label
 from core.control.injector import Injector
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
@@ -141,6 +141,7 @@ class Driver:
         self._injector: Injector | None = None
         self._guard: ControlGuard | None = None
         self._announced_controller: int | None = None
+        self._hotkey: RevokeHotkeyWhileGranted | None = None
         # Watching someone else's screen.
         self._viewer: ViewerLink | None = None
         self._viewer_scope: trio.CancelScope | None = None
@@ -445,6 +446,7 @@ class Driver:
                 return
             if granted and ask.action is ActionCode.REQUEST_CONTROL and self._guard is not None:
                 self._guard.grant(ask.actor)  # this person's yes, before the relay hears it
+                await self._arm_hotkey()  # Ctrl+F12 works from the first injected event
             if granted and ask.action in (
                 ActionCode.PROPOSE_PRESENTER,
                 ActionCode.HAND_TO_ORGANIZER,
@@ -494,22 +496,22 @@ class Driver:
 
     async def _present(self, presenter: ScreenPresenter, scope: trio.CancelScope) -> None:
         with scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._revoke_hotkey)
+            try:
                 await presenter.run()
+            finally:
+                hotkey, self._hotkey = self._hotkey, None
+                if hotkey is not None:
+                    await hotkey.disarm()
 
-    async def _revoke_hotkey(self) -> None:
-        def on_revoke() -> None:  # on the trio thread
-            self._revoke_locally("Ctrl+F12")
-            session, nursery = self.session, self._session_nursery
-            if session is not None and nursery is not None:
-                nursery.start_soon(session.request, ActionCode.REVOKE_CONTROL)
-
-        injector = self._injector
-        immediate = injector.revoke if injector is not None else None
+    async def _arm_hotkey(self) -> None:
+        """Listen for Ctrl+F12 while someone may control this screen (and only then)."""
+        if self._hotkey is None:
+            injector = self._injector
+            self._hotkey = RevokeHotkeyWhileGranted(
+                self._on_revoke_hotkey, immediate=injector.revoke if injector else None
+            )
         try:
-            async with open_trio_revoke_hotkey(on_revoke, immediate=immediate):
-                await trio.sleep_forever()
+            await self._hotkey.arm()
         except HotkeyUnavailable as exc:
             self.post(
                 Notice(
@@ -518,6 +520,12 @@ class Driver:
                     "warning",
                 )
             )
+
+    def _on_revoke_hotkey(self) -> None:  # on the trio thread
+        self._revoke_locally("Ctrl+F12")
+        session, nursery = self.session, self._session_nursery
+        if session is not None and nursery is not None:
+            nursery.start_soon(session.request, ActionCode.REVOKE_CONTROL)
 
     def _stop_presenting(self) -> None:
         self._revoke_locally("you stopped presenting")
@@ -552,6 +560,9 @@ class Driver:
         self._announce_revoked(reason)
 
     def _announce_revoked(self, reason: str) -> None:
+        hotkey, nursery = self._hotkey, self._session_nursery
+        if hotkey is not None and hotkey.armed and nursery is not None:
+            nursery.start_soon(hotkey.disarm)  # nobody controls: stop observing keys
         if self._announced_controller is not None:
             self._announced_controller = None
             self.post(ControlChanged(None, reason))
