@@ -33,6 +33,7 @@ from textual.widgets import Label, RichLog
 from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
+from core.links import JoinLink
 from core.protocol.content import Chat, FrameUpdate
 from core.protocol.messages import ActionCode
 from relay.limits import BackoffPolicy
@@ -553,5 +554,31 @@ def test_a_connection_cut_while_presenting_is_told_as_lost_not_as_a_crash(
                 isinstance(s, ErrorDialog) and s.title_text == "Internal error"
                 for s in app.screen_stack
             )
+
+    run(scenario)
+
+
+def test_a_join_link_pasted_on_the_connect_screen_pins_the_relay_and_fills_the_id(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        olga = await Peer.organize(relay)
+        assert olga.session is not None
+        assert relay.info is not None
+        link = JoinLink(
+            "127.0.0.1", relay.info.port, olga.session.session_id, relay.info.fingerprint
+        )
+        app = make_app(relay, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, ConnectScreen)
+            await type_into(pilot, "relay", str(link))
+            await pilot.press("ctrl+s")
+            join = await on_screen(pilot, JoinScreen)  # no trust prompt: the link pins it
+            assert join.field("session-id").value == olga.session.session_id
+            await type_into(pilot, "name", "Ana")
+            await type_into(pilot, "password", SESSION_PASSWORD)
+            await pilot.press("enter")
+            await on_screen(pilot, SessionScreen)
+            await olga.event(RosterChanged, lambda r: "Ana" in [e.name for e in r.roster.members])
 
     run(scenario)
