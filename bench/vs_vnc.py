@@ -110,6 +110,7 @@ class Settings:
     check: bool = True
     decode: bool = False
     py_spy: str | None = None
+    py_spy_rate: int = 100
 
 
 QUICK = Settings(duration=5.0, fps=(30.0,), variants=("zrle", "tight"), keyframe_repeats=3)
@@ -304,14 +305,15 @@ def start_viewer(link: str, log: Path, env: dict[str, str], workdir: Path) -> Ch
 
 
 @contextlib.contextmanager
-def py_spy(target: Path | None, pid: int) -> Iterator[None]:
-    """Sample ``pid`` with py-spy (collapsed stacks, 100 Hz, all threads) while the block runs."""
+def py_spy(target: Path | None, pid: int, rate: int = 100) -> Iterator[None]:
+    """Sample ``pid`` with py-spy (collapsed stacks, ``rate`` Hz, all threads) while the block
+    runs."""
     if target is None:
         yield
         return
     spy = subprocess.Popen(
         ["py-spy", "record", "--pid", str(pid), "--format", "raw", "-o", str(target),
-         "--rate", "100", "--nonblocking"],
+         "--rate", str(rate), "--nonblocking"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -629,7 +631,7 @@ class Bench:
         try:
             scene.setup()
             time.sleep(s.settle)
-            with py_spy(spy, procs["presenter"].pid):
+            with py_spy(spy, procs["presenter"].pid, s.py_spy_rate):
                 busy0, total0 = machine_ticks()
                 before = snapshot()
                 t0, t1 = scene.run()
@@ -945,6 +947,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--py-spy", metavar="DIR", help="sample the presenter with py-spy during each activity"
     )
+    parser.add_argument(
+        "--py-spy-rate",
+        type=int,
+        default=100,
+        metavar="HZ",
+        help="py-spy samples a second (default 100; a presenter at 2 %% CPU gives 2 samples a "
+        "second at 100 Hz)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print tables as markdown")
     parser.add_argument(
         "--render", metavar="JSON", type=Path, help="print the tables of an earlier results file"
@@ -977,6 +987,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     changes["check"] = not args.no_check
     changes["decode"] = args.decode
     changes["py_spy"] = args.py_spy
+    changes["py_spy_rate"] = args.py_spy_rate
     return replace(base, **changes)
 
 
