@@ -132,7 +132,6 @@ class Driver:
         self.view: SessionView | None = None
         self.share_source: CaptureSource = MonitorSource(1)
         self._disconnect = trio.Event()
-        self._connected_scope: trio.CancelScope | None = None
         # Sharing this member's screen.
         self._agreed_to_present = False
         self._presenter: ScreenPresenter | None = None
@@ -162,10 +161,6 @@ class Driver:
         )
         self.fail(title, exc.message, step)
 
-    @property
-    def connected(self) -> bool:
-        return self.client is not None
-
     # -- connection ---------------------------------------------------------------------------
 
     async def connect(self, target: RelayTarget, then: Callable[[], Any] | None = None) -> None:
@@ -193,8 +188,7 @@ class Driver:
                 self.post(RelayConnected(target.host, target.port, client.channel.identity))
                 if then is not None:
                     then()
-                with trio.CancelScope() as self._connected_scope:
-                    await self._disconnect.wait()
+                await self._disconnect.wait()
         except FingerprintMismatch as exc:
             self.fail(
                 "Relay certificate changed",
@@ -211,7 +205,6 @@ class Driver:
             self.post(RelayDisconnected(exc.message))
         finally:
             self.client = None
-            self._connected_scope = None
 
     async def _trusted(self, target: RelayTarget, fingerprint: str) -> bool:
         answer: list[bool] = []
