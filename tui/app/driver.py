@@ -593,7 +593,7 @@ class Driver:
         viewer, view = self._viewer, self.view
         if viewer is None or view is None or not viewer.running:
             return
-        state = ViewerState.PAUSED if view.paused else ViewerState.LIVE
+        state = viewer_state(view)
         await viewer.set_state(
             state, control=view.i_control, presenter=view.name_of(view.presenter)
         )
@@ -646,6 +646,14 @@ class Driver:
         if self._viewer_scope is not None:
             self._viewer_scope.cancel()
             self._viewer_scope = None
+
+
+def viewer_state(view: SessionView) -> ViewerState:
+    """Which overlay the viewer window shows for this roster."""
+    presenter = next((row for row in view.members if row.peer_id == view.presenter), None)
+    if presenter is not None and presenter.connection == "reconnecting":
+        return ViewerState.RECONNECTING
+    return ViewerState.PAUSED if view.paused else ViewerState.LIVE
 
 
 def describe_source(source: CaptureSource) -> str:
