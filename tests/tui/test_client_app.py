@@ -7,6 +7,7 @@ end), in the trust store, and on the screen the person sees.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ from core.links import JoinLink
 from core.protocol.content import Chat, FrameUpdate
 from core.protocol.messages import ActionCode
 from relay.limits import BackoffPolicy
-from tui.app.app import Start
+from tui.app.app import PortholeApp, Start
 from tui.app.dialogs import (
     AdmitDialog,
     BecomePresenterDialog,
@@ -580,5 +581,39 @@ def test_a_join_link_pasted_on_the_connect_screen_pins_the_relay_and_fills_the_i
             await pilot.press("enter")
             await on_screen(pilot, SessionScreen)
             await olga.event(RosterChanged, lambda r: "Ana" in [e.name for e in r.roster.members])
+
+    run(scenario)
+
+
+def test_without_a_display_the_viewer_fails_once_with_a_reason_and_is_not_respawned(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        olga = await Peer.organize(relay)  # the organizer presents from the start
+        assert olga.session is not None
+        start = Start(relay=target(relay), session_id=olga.session.session_id, name="Ana")
+        app = PortholeApp(
+            start,
+            known_relays=KnownRelays(tmp_path / "known_relays"),
+            viewer_env={k: v for k, v in os.environ.items() if k != "DISPLAY"},
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, JoinScreen)
+            await pilot.press(*SESSION_PASSWORD, "enter")
+            screen = await on_screen(pilot, SessionScreen)
+            log = screen.query_one("#log", RichLog)
+
+            def failures() -> int:
+                return sum("viewer window stopped" in line.text for line in log.lines)
+
+            await until(pilot, lambda: failures() == 1, "the viewer's failure is told")
+            ben = await Peer.knock(relay, olga.session.session_id, "Ben", password=SESSION_PASSWORD)
+            await ben.wait(lambda: ben.session is not None, "Ben joined")
+            await until(
+                pilot, lambda: screen.view is not None and len(screen.view.members) == 3, "Ben"
+            )
+            await pilot.pause(1.0)
+            assert failures() == 1, "the viewer was started again on a roster change"
+            assert app.driver._viewer is None
 
     run(scenario)

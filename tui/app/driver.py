@@ -617,14 +617,20 @@ class Driver:
                     async for event in viewer.events:
                         await self._on_viewer_event(event)
                         if isinstance(event, WindowClosed):
-                            self._viewer_closed_by_user = event.by_user
+                            # Not reopened by itself (a window that cannot open, e.g. over
+                            # SSH without a display, would fail on every roster change).
+                            self._viewer_closed_by_user = True
                             if event.by_user:
                                 text = "The viewer window was closed; press v to open it again."
                             else:
-                                text = f"The viewer window stopped: {viewer.stderr_tail.strip()}"
+                                text = (
+                                    f"The viewer window stopped: {viewer.stderr_tail.strip()} "
+                                    "(press v to try again)"
+                                )
                             self.post(Notice(text, "information" if event.by_user else "error"))
                             break
             except OSError as exc:
+                self._viewer_closed_by_user = True
                 self.post(Notice(f"Could not open the viewer window: {exc}", "error"))
             finally:
                 self._viewer = None
