@@ -53,6 +53,7 @@ class CreateScreen(FormScreen):
                 return
         ask = self.query_one("#ask", Checkbox).value or not password
         self.set_status("Creating the session …")
+        self.field("password").value = ""  # not kept on screen once handed over
         self.porthole.create_session(
             name,
             session_id,

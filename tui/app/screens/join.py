@@ -50,6 +50,7 @@ class JoinScreen(FormScreen):
             self.set_status("Type the name others will see.", error=True)
             return
         self.set_status("Knocking …")
+        self.field("password").value = ""  # not kept on screen once handed over
         self.porthole.run_network(
             self.porthole.driver.join, session_id, name=name, password=password
         )
