@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -314,12 +314,14 @@ class RevokeHotkeyWhileGranted:
     ) -> None:
         self._on_revoke = on_revoke
         self._immediate = immediate
-        self._hotkey: RevokeHotkey | None = None
+        #: The running listener, entered through :func:`open_trio_revoke_hotkey` (one start and
+        #: stop path for both forms); closing the stack stops it.
+        self._listening: AsyncExitStack | None = None
         self._lock = trio.Lock()
 
     @property
     def armed(self) -> bool:
-        return self._hotkey is not None
+        return self._listening is not None
 
     @staticmethod
     async def check_available() -> None:
@@ -330,15 +332,17 @@ class RevokeHotkeyWhileGranted:
     async def arm(self) -> None:
         """Start listening (idempotent); raises :class:`HotkeyUnavailable`."""
         async with self._lock:
-            if self._hotkey is None:
-                hotkey = trio_revoke_hotkey(self._on_revoke, immediate=self._immediate)
-                await trio.to_thread.run_sync(hotkey.start)
-                self._hotkey = hotkey
+            if self._listening is None:
+                stack = AsyncExitStack()
+                await stack.enter_async_context(
+                    open_trio_revoke_hotkey(self._on_revoke, immediate=self._immediate)
+                )
+                self._listening = stack
 
     async def disarm(self) -> None:
         """Stop listening (idempotent)."""
         with trio.CancelScope(shield=True):
             async with self._lock:
-                hotkey, self._hotkey = self._hotkey, None
-                if hotkey is not None:
-                    await trio.to_thread.run_sync(hotkey.stop)
+                listening, self._listening = self._listening, None
+                if listening is not None:
+                    await listening.aclose()
