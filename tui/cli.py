@@ -39,7 +39,7 @@ from tui import view as view_module
 from tui.app.start import RelayTarget, Start
 from tui.console import Console
 from tui.headless import HeadlessError, add_transport_arguments, parse_relay
-from tui.terminal import wants_tui
+from tui.terminal import login_name, wants_tui
 
 DEMO_ORGANIZER = "demo-organizer"
 
@@ -267,7 +267,7 @@ async def run_join(args: argparse.Namespace) -> None:
     if pinned is None:
         pinned = known.lookup(link.host, link.port)
     password = _session_password(args)
-    name = args.name or _login_name()
+    name = args.name or login_name("guest")
     try:
         async with open_relay_client(
             link.host, link.port, pinned=pinned, transport=args.transport, proxy=args.proxy
@@ -324,13 +324,6 @@ def _session_password(args: argparse.Namespace) -> str:
     if args.ask_password:
         return getpass.getpass("session password: ")
     return ""
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()[:64] or "guest"
-    except (OSError, KeyError):
-        return "guest"
 
 
 def _trust_on_first_use(known: KnownRelays, link: JoinLink, fingerprint: str) -> None:

@@ -1,7 +1,8 @@
-"""Whether a command should open the Textual app or fall back to the line-mode console."""
+"""What the terminal and its user give the commands: app or console, and a default name."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 
@@ -14,3 +15,11 @@ def wants_tui(*, console: bool) -> bool:
     if console or os.environ.get("TERM") == "dumb":
         return False
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def login_name(fallback: str = "") -> str:
+    """The account name of whoever runs porthole (a default display name), or ``fallback``."""
+    try:
+        return getpass.getuser()[:64] or fallback
+    except (OSError, KeyError):
+        return fallback

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
-
 from textual.app import ComposeResult
 from textual.widgets import Input, Label
 
 from core.links import BadLink, normalize_session_id, parse_link
 from tui.app.screens.form import FormScreen
+from tui.terminal import login_name
 
 
 class JoinScreen(FormScreen):
@@ -21,7 +20,7 @@ class JoinScreen(FormScreen):
     def __init__(self, session_id: str = "", name: str = "") -> None:
         super().__init__()
         self.initial_id = session_id
-        self.initial_name = name or _login_name()
+        self.initial_name = name or login_name("guest")
 
     def fields(self) -> ComposeResult:
         yield Label("Session ID or join link")
@@ -54,10 +53,3 @@ class JoinScreen(FormScreen):
         self.porthole.run_network(
             self.porthole.driver.join, session_id, name=name, password=password
         )
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()[:64]
-    except (OSError, KeyError):
-        return "guest"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
-
 from textual.app import ComposeResult
 from textual.widgets import Input, Label
 
 from tui.app.screens.form import FormScreen
+from tui.terminal import login_name
 
 
 class LoginScreen(FormScreen):
@@ -16,7 +15,7 @@ class LoginScreen(FormScreen):
 
     def __init__(self, username: str = "") -> None:
         super().__init__()
-        self.initial_username = username or _login_name()
+        self.initial_username = username or login_name()
 
     def fields(self) -> ComposeResult:
         yield Label("User name")
@@ -36,10 +35,3 @@ class LoginScreen(FormScreen):
         self.set_status("Logging in …")
         self.field("password").value = ""
         self.porthole.run_network(self.porthole.driver.login, username, password)
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()[:64]
-    except (OSError, KeyError):
-        return ""
