@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import trio
 from adminkit import RelayThread
+from pilotkit import until
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD
 from sessionkit import connect
 from textual.pilot import Pilot
@@ -31,20 +32,6 @@ E = TypeVar("E")
 SIZE = (80, 24)
 WAIT = 10.0
 SESSION_PASSWORD = "tangerine-7"
-
-
-def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(scenario())
-
-
-async def until(
-    pilot: Pilot[Any], check: Callable[[], bool], what: str, timeout: float = WAIT
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}; screen is {pilot.app.screen}")
-        await pilot.pause(0.05)
 
 
 async def on_screen(pilot: Pilot[Any], kind: type, timeout: float = WAIT) -> Any:

@@ -22,11 +22,10 @@ from appkit import (
     Peer,
     make_app,
     on_screen,
-    run,
     target,
     type_into,
-    until,
 )
+from pilotkit import run, until
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
 from textual.widgets import Label, RichLog

@@ -36,7 +36,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from adminkit import RelayThread
-from appkit import SESSION_PASSWORD, SIZE, on_screen, run, target, until
+from appkit import SESSION_PASSWORD, SIZE, on_screen, target
+from pilotkit import run, until
 from procs import Proc, command
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot

@@ -12,13 +12,14 @@ import asyncio
 import csv
 import os
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 from adminkit import SESSION_PASSWORD, Admin, RelayThread, socket_path
+from pilotkit import run, until
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from sessionkit import connect
 from textual.message import Message
@@ -66,20 +67,6 @@ class Notes:
 
     def has(self, text: str, severity: str | None = None) -> bool:
         return any(text in m and severity in (None, s) for s, m in self.seen)
-
-
-def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(scenario())
-
-
-async def until(
-    pilot: Pilot[Any], check: Callable[[], bool], what: str, timeout: float = 10
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await pilot.pause(0.05)
 
 
 def of(pilot: Pilot[Any]) -> RelayAdminApp:
