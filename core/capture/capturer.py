@@ -37,17 +37,24 @@ from core.capture.damage import ScreenDamage
 from core.capture.errors import CaptureError
 from core.capture.sources import CaptureSource, MonitorSource, Rect, RegionSource, WindowSource
 from core.capture.windows import WindowInfo, XConnection
+from core.capture.xcb import XcbConnection
 
 Pixels = npt.NDArray[np.uint8]
 
 #: Damaged rectangles read one by one, at most; more are read as fewer, larger ones.
 MAX_READS = 8
+#: Damaged rectangles up to this many pixels are read with GetImage over libxcb, larger ones
+#: with mss (shared memory).
+SMALL_READ = 16 * 1024
 #: Rows per band when a whole-area read is compared with the previous one: each band with a
 #: difference becomes one changed rectangle (its rows, the columns that differ).
 COMPARE_BAND = 32
 
 
 def _bgrx_to_rgb(bgrx: Pixels, out: Pixels) -> None:
+    if bgrx.shape[0] * bgrx.shape[1] <= 4096:
+        out[...] = bgrx[..., 2::-1]  # one call: what counts for a glyph is the call overhead
+        return
     out[..., 0] = bgrx[..., 2]
     out[..., 1] = bgrx[..., 1]
     out[..., 2] = bgrx[..., 0]
@@ -55,7 +62,10 @@ def _bgrx_to_rgb(bgrx: Pixels, out: Pixels) -> None:
 
 def _merge_reads(rects: list[Rect]) -> list[Rect]:
     """Fewer rectangles to read: join two whenever their bounding box costs little more than
-    both (``union <= 1.25 * (a + b) + 4096`` pixels); above :data:`MAX_READS`, one box."""
+    both (``union <= 1.25 * (a + b) + 4096`` pixels); above :data:`MAX_READS`, one box (at once
+    for many rectangles: the pairwise joining is quadratic)."""
+    if len(rects) > 4 * MAX_READS:
+        return [_bounding(rects)]
     rects = sorted(rects, key=lambda r: (r.y, r.x))
     merged = True
     while merged and len(rects) > 1:
@@ -157,6 +167,11 @@ class Capturer:
         self._window: WindowInfo | None = None
         self._fixed: Rect | None = None
         self._damage: ScreenDamage | None = None
+        #: libxcb connection for what happens every frame (damage, pointer); None when libxcb
+        #: cannot be used, and then the pointer goes through python-xlib and there is no damage.
+        self._xcb: XcbConnection | None = None
+        #: Whether small reads may use libxcb's GetImage (cleared if it gives other pixels).
+        self._xcb_images = True
         # Incremental state: the last area read whole, its raw BGRX (unmasked; it never
         # leaves this object) and its masked RGB, with the masks that were applied.
         self._held_area: Rect | None = None
@@ -175,8 +190,10 @@ class Capturer:
         self._full_reads = self._partial_reads = self._pixels_read = self._skipped = 0
         try:
             self._resolve(source)
-            if damage:
-                self._damage = ScreenDamage.start(self._x)
+            with contextlib.suppress(CaptureError):
+                self._xcb = XcbConnection(self._x.name)
+            if damage and self._xcb is not None:
+                self._damage = ScreenDamage.start(self._xcb)
         except BaseException:
             self.close()
             raise
@@ -234,6 +251,19 @@ class Capturer:
     def damage_driven(self) -> bool:
         """Whether :meth:`grab_changes` reads only what XDAMAGE reports as drawn."""
         return self._damage is not None
+
+    @property
+    def pointer_events(self) -> bool:
+        """Whether :attr:`pointer_moved` follows the X server's motion events (XInput 2), so
+        the pointer need not be polled."""
+        return self._damage is not None and self._damage.pointer_events
+
+    @property
+    def pointer_moved(self) -> bool:
+        """Whether the pointer may have moved since a capture last asked where it is (as of
+        the last :meth:`pending_damage`); always True without :attr:`pointer_events`."""
+        damage = self._damage
+        return damage is None or not damage.pointer_events or damage.pointer_moved
 
     def statistics(self) -> CaptureStatistics:
         return CaptureStatistics(
@@ -421,7 +451,7 @@ class Capturer:
         held = np.frombuffer(raw, dtype=np.uint8).reshape(area.height, area.width, 4)
         out = []
         for part in _merge_reads(parts):
-            shot = self._read(part)
+            shot = self._read_small(part)
             self._partial_reads += 1
             top, left = part.y - area.y, part.x - area.x
             rows, cols = slice(top, top + part.height), slice(left, left + part.width)
@@ -431,6 +461,17 @@ class Capturer:
             self._apply_masks(rgb, area, masks, part)
             out.append(Rect(left, top, part.width, part.height))
         return tuple(out)
+
+    def _read_small(self, rect: Rect) -> bytes | bytearray:
+        """:meth:`_read` for a damaged rectangle: through libxcb's ``GetImage`` when it is
+        small (mss's shared-memory path costs more Python than such a read moves bytes)."""
+        if self._xcb is not None and self._xcb_images and rect.width * rect.height <= SMALL_READ:
+            raw = self._xcb.get_image(rect.x, rect.y, rect.width, rect.height)
+            if raw is not None:
+                self._pixels_read += rect.width * rect.height
+                return raw
+            self._xcb_images = False  # not 32-bit pixels: mss knows how to read them
+        return self._read(rect)
 
     def _read(self, rect: Rect) -> bytearray:
         """The raw BGRX bytes of a screen rectangle."""
@@ -473,7 +514,8 @@ class Capturer:
         self, area: Rect, hidden: list[Rect], *, ask: bool = True
     ) -> tuple[int, int] | None:
         if ask or not self._pointer_known:
-            self._pointer = self._x.pointer()
+            asker = self._damage or self._xcb or self._x
+            self._pointer = asker.pointer()
             self._pointer_known = True
         position = self._pointer
         if position is None:
@@ -495,6 +537,8 @@ class Capturer:
         self._held_raw = self._held_rgb = None
         if self._damage is not None:
             self._damage.close()
+        if self._xcb is not None:
+            self._xcb.close()
         try:
             # mss raises if the X server is already gone; there is nothing left to release then.
             with contextlib.suppress(mss.ScreenShotError):

@@ -2,190 +2,194 @@
 
 A damage object on the root window accumulates every rectangle drawn to the screen (all
 windows, since they share the screen's pixels when nothing is composited, and a compositor's
-output when something is). It is created with the *non-empty* report level: the server sends
-one ``DamageNotify`` when the accumulated region stops being empty and then stays quiet, so a
-busy screen costs one event per look, not one per drawing request. Looking
-(:meth:`ScreenDamage.collect`) moves the accumulated region into an XFIXES region and clears it
-(``DamageSubtract``), then reads the region back (``XFixesFetchRegion``), one round trip.
+output when something is). It is created with the *delta rectangles* report level: the server
+sends a ``DamageNotify`` carrying a rectangle whenever drawing adds to the accumulated region,
+and nothing for drawing inside it, so a busy screen costs a few events per look, not one per
+drawing request. Looking (:meth:`ScreenDamage.collect`) hands over the rectangles the events
+brought and empties the region (``DamageSubtract``, no reply awaited): no round trip, so a
+keystroke costs the presenter one wait for the X server (the pixels), not two. (The *non-empty*
+level plus ``XFixesFetchRegion``, used before, cost a round trip per look.)
 
-Why nothing is lost: the server sends the event for the first drawing after a subtract, and the
-subtract is done (its round trip answered) before the caller reads any pixel. A drawing the
-server runs before the subtract is in the collected region, so the pixels read afterwards
-include it; a drawing it runs after the subtract raises a new event, which the next look sees.
+Why nothing is lost: the subtract travels on the connection the pixels are then read on, so the
+server empties the region before it reads them. A drawing it runs before the subtract sent an
+event (or lies in the area of one it sent) before the subtract: received already, its area is
+read now, after the drawing; still on its way, it is read at the next look. A drawing it runs
+after the subtract adds to an empty region, so it sends an event, which the next look sees.
 
 Not every pixel change is damage: direct-rendering GL clients on some drivers, and the pointer
 sprite, draw without it. The capturer therefore still compares the whole area now and then.
 
-python-xlib 0.33 ships ``Xlib.ext.damage`` but only the cursor part of XFIXES; the three region
-requests needed here are declared below.
+The pointer is watched on the same connection: with XInput 2 (2.0 and later; every current X
+server) the root window receives a ``RawMotion`` event whenever any pointer device moves, so
+the presenter asks where the pointer is only after it moved, instead of asking several times a
+second on a still screen (each ask woke the presenter, the most expensive part of idling).
+Without XInput 2, :attr:`ScreenDamage.pointer_events` is False and the caller polls.
+
+The requests go over libxcb (:mod:`core.capture.xcb`): a look costs a few ctypes calls, where
+python-xlib cost a few dozen Python calls per request.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
-from Xlib import X  # type: ignore[import-untyped]
-from Xlib import error as xerror
-from Xlib.ext import damage as xdamage  # type: ignore[import-untyped]
-from Xlib.protocol import rq, structs  # type: ignore[import-untyped]
+import struct
 
 from core.capture.errors import CaptureError
 from core.capture.sources import Rect
-from core.capture.windows import XConnection
+from core.capture.xcb import GENERIC_EVENT, Extension, XcbConnection, XRequestError
 
-#: XFIXES 2.0 introduced regions; the server refuses region requests from a client that
-#: announced less.
-_XFIXES_VERSION = (2, 0)
+#: DAMAGE 1.1 is what every server since 2007 speaks; the server refuses requests from a
+#: client that did not announce a version.
+_DAMAGE_VERSION = (1, 1)
+#: Minor opcodes: QueryVersion 0, Create 1, Destroy 2, Subtract 3.
+_DAMAGE_QUERY_VERSION, _DAMAGE_CREATE, _DAMAGE_DESTROY, _DAMAGE_SUBTRACT = 0, 1, 2, 3
+#: DamageReportLevel: an event with a rectangle whenever drawing adds to the region.
+_REPORT_DELTA_RECTANGLES = 1
+#: DamageNotify is the extension's first (and only) event; its area (x, y, width, height,
+#: relative to the root window) starts at byte 16.
+_DAMAGE_NOTIFY = 0
+_NOTIFY_AREA = struct.Struct("=16xhhHH")
+#: XInput 2: XIQueryVersion and XISelectEvents minor opcodes, the version asked for, the
+#: "all master devices" id and the RawMotion event type (and its bit in an event mask).
+_XI_QUERY_VERSION, _XI_SELECT_EVENTS = 47, 46
+_XI_VERSION = (2, 2)
+_XI_ALL_MASTER_DEVICES = 1
+_XI_RAW_MOTION = 17
+_XI_SELECT = struct.Struct("=IHxxHHI")
+_XI_VERSION_REQUEST = struct.Struct("=HH")
 
-
-class _XFixesQueryVersion(rq.ReplyRequest):  # type: ignore[misc]
-    _request = rq.Struct(
-        rq.Card8("opcode"),
-        rq.Opcode(0),
-        rq.RequestLength(),
-        rq.Card32("major_version"),
-        rq.Card32("minor_version"),
-    )
-    _reply = rq.Struct(
-        rq.ReplyCode(),
-        rq.Pad(1),
-        rq.Card16("sequence_number"),
-        rq.ReplyLength(),
-        rq.Card32("major_version"),
-        rq.Card32("minor_version"),
-        rq.Pad(16),
-    )
-
-
-class _XFixesCreateRegion(rq.Request):  # type: ignore[misc]
-    _request = rq.Struct(
-        rq.Card8("opcode"),
-        rq.Opcode(5),
-        rq.RequestLength(),
-        rq.Card32("region"),
-        rq.List("rectangles", structs.Rectangle),
-    )
-
-
-class _XFixesDestroyRegion(rq.Request):  # type: ignore[misc]
-    _request = rq.Struct(
-        rq.Card8("opcode"),
-        rq.Opcode(10),
-        rq.RequestLength(),
-        rq.Card32("region"),
-    )
-
-
-class _XFixesFetchRegion(rq.ReplyRequest):  # type: ignore[misc]
-    _request = rq.Struct(
-        rq.Card8("opcode"),
-        rq.Opcode(19),
-        rq.RequestLength(),
-        rq.Card32("region"),
-    )
-    _reply = rq.Struct(
-        rq.ReplyCode(),
-        rq.Pad(1),
-        rq.Card16("sequence_number"),
-        rq.ReplyLength(),
-        rq.Object("extents", structs.Rectangle),
-        rq.Pad(16),
-        rq.List("rectangles", structs.Rectangle),
-    )
+_VERSION = struct.Struct("=II")
+_ONE_ID = struct.Struct("=I")
+_SUBTRACT = struct.Struct("=III")
+_CREATE = struct.Struct("=IIBxxx")
 
 
 class ScreenDamage:
-    """XDAMAGE on the root window of one :class:`XConnection`; see the module docstring.
+    """XDAMAGE on the root window of one libxcb connection; see the module docstring.
 
-    Use :meth:`start`, which answers None when the server lacks DAMAGE or XFIXES 2. Not
-    thread-safe, like the connection it shares.
+    Use :meth:`start`, which answers None when the server lacks DAMAGE. The
+    connection stays the caller's (closing this frees only the server's objects). Not
+    thread-safe, like the capturer that owns it.
     """
 
-    def __init__(self, connection: XConnection, display: Any, root: Any) -> None:
-        self._connection = connection
-        self._display = display
-        self._protocol = display.display
-        self._xfixes = display.display.get_extension_major("XFIXES")
-        # python-xlib registers a copy of the event class per display, so match the code.
-        self._notify = int(display.query_extension("DAMAGE").first_event) + xdamage.DamageNotifyCode
-        self._region = 0
-        self._damage = 0
-        self._dirty = True  # the first collect() asks the server whatever it has
+    def __init__(self, x: XcbConnection, damage_ext: Extension) -> None:
+        self._x = x
+        self._damage_op = damage_ext.major_opcode
+        self._notify = damage_ext.first_event + _DAMAGE_NOTIFY
+        #: Rectangles the events brought since the last collect() (screen pixels).
+        self._drawn: list[Rect] = []
         self._closed = False
         self.events = 0
         """DamageNotify events seen (each means: something was drawn after the last look)."""
-        self._region = display.display.allocate_resource_id()
-        _XFixesCreateRegion(
-            display=self._protocol, opcode=self._xfixes, region=self._region, rectangles=[]
+        self.pointer_moved = True
+        """Whether the pointer may have moved since :meth:`pointer` last asked."""
+        self.motion_events = 0
+        """RawMotion events seen (XInput 2)."""
+        self._xi = _watch_pointer(x)
+        self.pointer_events = self._xi is not None
+        """Whether :attr:`pointer_moved` follows XInput 2 motion (else it stays True)."""
+        self._damage = x.generate_id()
+        create = _CREATE.pack(self._damage, x.root, _REPORT_DELTA_RECTANGLES)
+        x.check(
+            x.send(self._damage_op, _DAMAGE_CREATE, create, reply=False, checked=True),
+            "DamageCreate",
         )
-        self._damage = root.damage_create(xdamage.DamageReportNonEmpty)
-        display.sync()  # errors (e.g. BadAccess) surface here, not at the first collect
 
     @classmethod
-    def start(cls, connection: XConnection) -> ScreenDamage | None:
+    def start(cls, x: XcbConnection) -> ScreenDamage | None:
         """Watch the whole screen, or None when the X server cannot report damage."""
-        display = connection.xlib
-        if not (display.has_extension("DAMAGE") and display.has_extension("XFIXES")):
-            return None
         try:
-            with connection.talking():
-                reply = _XFixesQueryVersion(
-                    display=display.display,
-                    opcode=display.display.get_extension_major("XFIXES"),
-                    major_version=_XFIXES_VERSION[0],
-                    minor_version=_XFIXES_VERSION[1],
-                )
-                if (int(reply.major_version), int(reply.minor_version)) < _XFIXES_VERSION:
-                    return None
-                display.damage_query_version()
-                return cls(connection, display, display.screen().root)
-        except xerror.XError:
+            damage_ext = x.extension("DAMAGE")
+            if damage_ext is None:
+                return None
+            _version(x, damage_ext, _DAMAGE_QUERY_VERSION, _DAMAGE_VERSION)
+            return cls(x, damage_ext)
+        except XRequestError:
             return None
 
     def fileno(self) -> int:
         """The connection's socket: readable when the server sent something (e.g. damage)."""
-        return int(self._display.fileno())
+        return self._x.fileno()
 
     def pending(self) -> bool:
         """Whether anything was drawn since the last :meth:`collect` (reads what the server sent,
         without waiting). Call it right before waiting on :meth:`fileno`: any round trip on the
         connection may queue an event where the socket no longer shows it."""
         self._drain()
-        return self._dirty
+        return bool(self._drawn)
 
     def collect(self) -> list[Rect]:
         """The screen rectangles drawn since the last call (possibly empty), and start over."""
         self._drain()
-        if not self._dirty:
+        if not self._drawn:
             return []
-        self._dirty = False
-        with self._connection.talking():
-            self._display.damage_subtract(self._damage, X.NONE, self._region)
-            reply = _XFixesFetchRegion(
-                display=self._protocol, opcode=self._xfixes, region=self._region
-            )
-        found = []
-        for r in reply.rectangles:
-            if r.width > 0 and r.height > 0:
-                found.append(Rect(int(r.x), int(r.y), int(r.width), int(r.height)))
+        found, self._drawn = self._drawn, []
+        x = self._x
+        # Repair None, parts None: empty the whole region. Flushed now, so drawing from here on
+        # raises events even if no request (a read) follows soon.
+        x.send(self._damage_op, _DAMAGE_SUBTRACT, _SUBTRACT.pack(self._damage, 0, 0), reply=False)
+        x.flush()
         return found
 
+    def pointer(self) -> tuple[int, int] | None:
+        """Where the pointer is now (None: on another screen); clears :attr:`pointer_moved`
+        first, so a move after this answer is seen at the next look."""
+        if self._xi is not None:
+            self._drain()
+            self.pointer_moved = False
+        return self._x.pointer()
+
     def _drain(self) -> None:
-        display = self._display
-        with self._connection.talking():
-            while display.pending_events():
-                event = display.next_event()
-                if event.type == self._notify:
-                    self.events += 1
-                    self._dirty = True
+        notify, xi = self._notify, self._xi
+        for head in self._x.poll_events():
+            kind = head[0] & 0x7F
+            if kind == notify:
+                self.events += 1
+                rx, ry, rw, rh = _NOTIFY_AREA.unpack_from(head)
+                if rw > 0 and rh > 0:
+                    self._drawn.append(Rect(rx, ry, rw, rh))
+            elif kind == GENERIC_EVENT and head[1] == xi:
+                self.motion_events += 1
+                self.pointer_moved = True
 
     def close(self) -> None:
         """Free the server's objects; safe to call twice and after the connection died."""
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(CaptureError, xerror.XError), self._connection.talking():
-            self._display.damage_destroy(self._damage)
-            _XFixesDestroyRegion(display=self._protocol, opcode=self._xfixes, region=self._region)
-            self._display.flush()
+        x = self._x
+        if x.alive:
+            try:
+                x.send(self._damage_op, _DAMAGE_DESTROY, _ONE_ID.pack(self._damage), reply=False)
+                x.flush()
+            except CaptureError:
+                pass  # the server went away meanwhile: it freed them itself
+
+
+def _watch_pointer(x: XcbConnection) -> int | None:
+    """Select XInput 2 RawMotion on the root window; the extension's major opcode (which
+    its events carry), or None when the server has no XInput 2."""
+    xi = x.extension("XInputExtension")
+    if xi is None:
+        return None
+    try:
+        asked = _XI_VERSION_REQUEST.pack(*_XI_VERSION)
+        answer = x.reply(x.send(xi.major_opcode, _XI_QUERY_VERSION, asked, reply=True), "XI")
+        if _XI_VERSION_REQUEST.unpack_from(answer, 8) < (2, 0):
+            return None
+        mask = _XI_SELECT.pack(x.root, 1, _XI_ALL_MASTER_DEVICES, 1, 1 << _XI_RAW_MOTION)
+        x.check(
+            x.send(xi.major_opcode, _XI_SELECT_EVENTS, mask, reply=False, checked=True),
+            "XISelectEvents",
+        )
+    except XRequestError:
+        return None
+    return xi.major_opcode
+
+
+def _version(
+    x: XcbConnection, extension: Extension, minor: int, wanted: tuple[int, int]
+) -> tuple[int, int]:
+    """Announce the version this client speaks; the server answers the one it will use."""
+    sequence = x.send(extension.major_opcode, minor, _VERSION.pack(*wanted), reply=True)
+    major_version, minor_version = _VERSION.unpack_from(x.reply(sequence, "QueryVersion"), 8)
+    return major_version, minor_version

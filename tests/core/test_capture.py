@@ -918,3 +918,60 @@ def test_incremental_capture_keeps_masks_black(desk: Desk) -> None:
         assert frame.changed is None
         expected = _expected_masked(unmasked, region.rect, list(capturer.masks))
         assert np.array_equal(frame.pixels, expected)
+
+
+def test_small_damage_is_read_pixel_exact(desk: Desk) -> None:
+    """A glyph-sized drawing is read through libxcb's GetImage (below SMALL_READ): it must give
+    exactly the pixels mss gives, at the right place."""
+    from core.capture.capturer import SMALL_READ
+
+    region = RegionSource(100, 100, 600, 400)
+    with Capturer(region) as capturer:
+        for step, (x, y, colour) in enumerate(
+            [(137, 211, "#12ab34"), (400, 300, "#fe0190"), (101, 101, "#0000ff")]
+        ):
+            _settled_screen(desk)
+            capturer.grab_changes()  # takes in the backdrop's repaint after the last patch
+            before = capturer.statistics()
+            patch = tk.Toplevel(desk.root, bg=colour, borderwidth=0, highlightthickness=0)
+            patch.overrideredirect(True)
+            patch.geometry(f"{9 + step}x17+{x}+{y}")
+            reference = _settled_screen(desk)
+            _wait_for_damage_events(capturer, before.damage_events)
+            frame = capturer.grab_changes()
+            after = capturer.statistics()
+            assert frame.changed
+            assert after.full_reads == before.full_reads
+            assert 0 < after.pixels_read - before.pixels_read <= SMALL_READ
+            assert np.array_equal(frame.pixels, _crop(reference, region.rect))
+            assert (reference[y, x] == np.frombuffer(bytes.fromhex(colour[1:]), np.uint8)).all()
+            patch.destroy()
+            desk.pump()
+
+
+def test_pointer_moves_are_heard_not_polled(desk: Desk, display: Display) -> None:
+    """With XInput 2 the capturer knows the pointer moved (device motion: XTest here, as
+    pynput and real mice produce) without asking the X server every frame."""
+    from Xlib.ext import xtest  # type: ignore[import-untyped]
+
+    with Capturer(MonitorSource(1)) as capturer:
+        assert capturer.pointer_events
+        capturer.grab_changes()  # asks where the pointer is
+        time.sleep(0.2)
+        capturer.pending_damage()
+        assert not capturer.pointer_moved
+        mover = XDisplay(display.name)
+        try:
+            xtest.fake_input(mover, X.MotionNotify, x=321, y=123)
+            mover.sync()
+
+            def moved() -> bool | None:
+                capturer.pending_damage()
+                return True if capturer.pointer_moved else None
+
+            _wait_for(moved, "the pointer's motion event")
+            assert capturer.grab_changes().cursor == (321, 123)
+            capturer.pending_damage()
+            assert not capturer.pointer_moved  # asked: nothing new since
+        finally:
+            mover.close()
