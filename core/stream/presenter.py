@@ -7,13 +7,16 @@ not change (the encoder answers ``None`` and nothing is sent).
 the X server reports drawing inside the shared area, then reads and encodes only the damaged
 rectangles (:meth:`~core.capture.Capturer.grab_changes`, with the encoder told where to look).
 A still screen costs no capture at all; a keystroke costs one glyph's worth. The pointer, which
-draws no damage, is polled at the frame rate while it moves and at :data:`IDLE_FPS` otherwise;
-the whole area is read and compared every :data:`FULL_CHECK_INTERVAL` seconds anyway, for drawing
-that damage misses. Small damage is read and encoded right on the trio thread (a hand-off to a
-worker thread costs more than the work); large damage, whole reads and keyframes go to a worker
-thread, one at a time (the capturer is not thread-safe and the encoder is stateful), so the trio
-loop stays free for the network. Without XDAMAGE every capture reads the whole area in a worker
-thread (comparing raw bytes before converting anything).
+draws no damage, is asked for only after the X server reported it moving (XInput 2 motion
+events; without them it is polled at the frame rate while it moves and at :data:`IDLE_FPS`
+otherwise); the whole area is read and compared every :data:`FULL_CHECK_INTERVAL` to
+:data:`FULL_CHECK_MAX_INTERVAL` seconds anyway, for drawing that damage misses. Small damage is
+read and encoded right on the trio thread, and so is the periodic compare (every wake-up of a
+thread, and of the loop after it, costs more CPU than that work: measured, a trio wake-up is
+~0.25 ms of CPU here); large changes and keyframes go to a worker thread, one at a time (the
+capturer is not thread-safe and the encoder is stateful), so the trio loop stays free for the
+network. Without XDAMAGE every capture reads the whole area in a worker thread (comparing raw
+bytes before converting anything).
 
 Keyframes go out on the first frame, on request (a viewer's
 ``RefreshRequest``), on a new epoch (a member joined: it cannot decode deltas of an earlier
@@ -61,10 +64,19 @@ MAX_FPS = 30.0
 IDLE_AFTER = 1.0
 IDLE_FPS = 5.0
 #: With XDAMAGE: how often the whole area is read and compared anyway, for drawing that damage
-#: does not report (e.g. some direct-rendering GL clients).
+#: does not report (e.g. some direct-rendering GL clients). The interval doubles, up to
+#: FULL_CHECK_MAX_INTERVAL, after each check that found nothing damage had not reported, and
+#: drops back as soon as one finds something: a screen whose drawing damage reports completely
+#: is read whole every few seconds (a 1280x800 read and compare touches 8 MB), one where it
+#: misses drawing every second.
 FULL_CHECK_INTERVAL = 1.0
+FULL_CHECK_MAX_INTERVAL = 4.0
 #: Damage up to this many pixels is read and encoded on the trio thread.
 INLINE_PIXELS = 64 * 1024
+#: The periodic whole-area check reads and compares on the trio thread up to this area (about
+#: 1 ms: cheaper than waking a worker thread and the loop again); what it finds changed is
+#: encoded there too only when small.
+INLINE_READ = 1920 * 1200
 #: While the screen changes continuously, capture up to this many times the target rate.
 BURST_FACTOR = 2.0
 #: "Continuously": updates at most this many target frame intervals apart.
@@ -86,6 +98,8 @@ class PresenterStatistics:
     damage_driven: bool = False
     #: Whole-area reads done as the periodic check (damage-driven only).
     full_checks: int = 0
+    #: Of those, how many found a change damage had not reported.
+    damage_missed: int = 0
 
 
 class ScreenPresenter:
@@ -124,6 +138,8 @@ class ScreenPresenter:
         self._last_change = -math.inf
         self._last_motion = -math.inf
         self._full_checks = 0
+        self._damage_missed = 0
+        self._full_check_interval = FULL_CHECK_INTERVAL
         self._next_full_check = -math.inf
         self._next_pointer_poll = -math.inf
         #: Captures in a row that found a change less than a frame interval after the last.
@@ -197,6 +213,7 @@ class ScreenPresenter:
             last_encode_ms=self._last_encode_ms,
             damage_driven=self._capturer.damage_driven,
             full_checks=self._full_checks,
+            damage_missed=self._damage_missed,
         )
 
     # -- the loop --------------------------------------------------------------------------------
@@ -217,24 +234,37 @@ class ScreenPresenter:
             keyframe = self._want_keyframe and now - self._last_keyframe >= MIN_KEYFRAME_INTERVAL
             full = keyframe or not damage_driven or tick >= self._next_full_check
             inline = False
+            check = full and damage_driven and not keyframe
             if full:
-                if damage_driven and not keyframe:
+                if check:
                     self._full_checks += 1
-                self._next_full_check = tick + FULL_CHECK_INTERVAL
+                    # What damage knows right now, to tell whether the check finds more.
+                    pending = self._capturer.pending_damage()
+                self._next_full_check = tick + self._full_check_interval
             else:
                 if pending is None:
                     pending = self._capturer.pending_damage()
                 inline = pending is not None and pending <= INLINE_PIXELS
-            pointer = full or not damage_driven or tick >= self._next_pointer_poll
+            pointer = full or not damage_driven or self._pointer_due(tick)
             if pointer:
                 moving = tick - self._last_motion <= IDLE_AFTER
                 self._next_pointer_poll = tick + 1.0 / (self._rate() if moving else IDLE_FPS)
+            if check:
+                inline = self._area is not None and self._area[2] * self._area[3] <= INLINE_READ
             if inline:
-                frame, update = self._capture_and_encode(keyframe, full, pointer)
+                frame = self._capture(full, pointer)
+                if _changed_pixels(frame) <= INLINE_PIXELS:
+                    update = self._encode(frame, keyframe)
+                else:
+                    update = await trio.to_thread.run_sync(
+                        self._encode, frame, keyframe, limiter=self._limiter
+                    )
             else:
                 frame, update = await trio.to_thread.run_sync(
                     self._capture_and_encode, keyframe, full, pointer, limiter=self._limiter
                 )
+            if check:
+                self._pace_full_checks(tick, missed=pending == 0 and bool(frame.changed))
             pending = None
             if self._hidden():
                 continue  # paused while we were capturing: this frame never leaves
@@ -260,6 +290,22 @@ class ScreenPresenter:
             return max(self._fps_now, min(MAX_FPS, self.fps_target * BURST_FACTOR))
         return self._fps_now
 
+    def _pace_full_checks(self, tick: float, *, missed: bool) -> None:
+        """Set when the next whole-area check is due (see :data:`FULL_CHECK_INTERVAL`)."""
+        if missed:
+            self._damage_missed += 1
+            self._full_check_interval = FULL_CHECK_INTERVAL
+        else:
+            self._full_check_interval = min(FULL_CHECK_MAX_INTERVAL, 2 * self._full_check_interval)
+        self._next_full_check = tick + self._full_check_interval
+
+    def _pointer_due(self, now: float) -> bool:
+        """Whether to ask where the pointer is: after the X server reported it moving (XInput
+        2 motion events), else at the polling pace."""
+        if self._capturer.pointer_events:
+            return self._capturer.pointer_moved
+        return now >= self._next_pointer_poll
+
     def _must_act(self) -> bool:
         return self._want_keyframe or self._paused or self._audience == 0
 
@@ -269,19 +315,26 @@ class ScreenPresenter:
         request / pause / audience change, whichever comes first. Returns how many pixels are
         damaged when it last asked (None: it did not)."""
         earliest = tick + 1.0 / self._rate()
-        deadline = max(earliest, min(self._next_pointer_poll, self._next_full_check))
         capturer = self._capturer
+        polled = math.inf if capturer.pointer_events else self._next_pointer_poll
+        deadline = max(earliest, min(polled, self._next_full_check))
+        pending: int | None = 0
         while True:
             if self._must_act():
                 return None
-            pending = capturer.pending_damage()
-            if pending:
+            fd = capturer.damage_waitable()  # reads what the server sent: cheap when nothing
+            if fd is None:  # something was drawn: is it inside the area?
+                pending = capturer.pending_damage()
+                if pending:
+                    break
+                # Drawn outside the area. Let other tasks run before looking again: drawing
+                # that never stops there must not keep this loop from ever yielding.
+                await trio.lowlevel.checkpoint()
+                continue
+            if self._pointer_due(trio.current_time()):
                 break
             if trio.current_time() >= deadline:
                 return pending
-            fd = capturer.damage_waitable()
-            if fd is None:
-                continue  # damage arrived meanwhile: collect it
             with trio.move_on_at(deadline) as scope:
                 self._wake = scope
                 try:
@@ -299,9 +352,16 @@ class ScreenPresenter:
     def _capture_and_encode(
         self, keyframe: bool, full: bool, pointer: bool = True
     ) -> tuple[CapturedFrame, EncodedUpdate | None]:
+        frame = self._capture(full, pointer)
+        return frame, self._encode(frame, keyframe)
+
+    def _capture(self, full: bool, pointer: bool) -> CapturedFrame:
         frame = self._capturer.grab_changes(full=full, pointer=pointer)
         self._area = (frame.origin[0], frame.origin[1], frame.width, frame.height)
         self._frames += 1
+        return frame
+
+    def _encode(self, frame: CapturedFrame, keyframe: bool) -> EncodedUpdate | None:
         encoder = self._encoder
         if encoder is None or (encoder.width, encoder.height) != (frame.width, frame.height):
             encoder = self._encoder = Encoder(frame.width, frame.height)
@@ -309,14 +369,14 @@ class ScreenPresenter:
         changed = frame.changed
         if not keyframe and changed is not None and not changed:
             self._unchanged += 1  # nothing was drawn, or what was drawn is what was there
-            return frame, None
+            return None
         started = time.perf_counter()
         hint = None if changed is None else [(r.x, r.y, r.width, r.height) for r in changed]
         update = encoder.encode(frame.pixels, keyframe=keyframe, changed=hint)
         self._last_encode_ms = (time.perf_counter() - started) * 1000
         if update is None:
             self._unchanged += 1
-        return frame, update
+        return update
 
     async def _send_update(self, frame: CapturedFrame, update: EncodedUpdate) -> None:
         if update.keyframe:
@@ -347,3 +407,10 @@ class ScreenPresenter:
     def _adapt_rate(self, now: float) -> None:
         if now >= self._backoff_until and self._fps_now < self.fps_target:
             self._fps_now = min(self.fps_target, self._fps_now * 1.25)
+
+
+def _changed_pixels(frame: CapturedFrame) -> int:
+    """How many pixels of ``frame`` may differ from the previous one (all when unknown)."""
+    if frame.changed is None:
+        return frame.width * frame.height
+    return sum(r.width * r.height for r in frame.changed)

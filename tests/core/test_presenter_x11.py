@@ -135,6 +135,7 @@ def test_a_still_screen_is_not_read_at_all_between_full_checks(
     painter: Painter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(presenter_module, "FULL_CHECK_INTERVAL", 0.5)
+    monkeypatch.setattr(presenter_module, "FULL_CHECK_MAX_INTERVAL", 0.5)
 
     async def scenario(run: Run) -> None:
         await run.idle(0.3)
@@ -184,6 +185,28 @@ def test_drawing_is_read_from_damage_and_arrives(
     run_presenter(painter, scenario)
 
 
+def test_full_checks_back_off_while_damage_misses_nothing(
+    painter: Painter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(presenter_module, "FULL_CHECK_INTERVAL", 0.2)
+    monkeypatch.setattr(presenter_module, "FULL_CHECK_MAX_INTERVAL", 0.8)
+
+    async def scenario(run: Run) -> None:
+        await run.idle(2.0)  # 0.2, 0.4, then 0.8 s apart
+        checks = run.presenter.statistics().full_checks
+        await run.idle(2.4)
+        done = run.presenter.statistics().full_checks - checks
+        assert 2 <= done <= 4  # every 0.8 s now, not every 0.2 s
+        # Drawing damage reports does not count as missed, and keeps the pace.
+        run.painter.paint(PATCH, "#a04010")
+        reference = screen(AREA)
+        await run.until(lambda: run.shows(reference), "the patch to arrive")
+        await run.idle(1.0)
+        assert run.presenter.statistics().damage_missed == 0
+
+    run_presenter(painter, scenario)
+
+
 def test_the_full_check_catches_drawing_that_damage_missed(
     painter: Painter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -210,6 +233,7 @@ def test_the_full_check_catches_drawing_that_damage_missed(
         after = run.capturer.statistics()
         assert after.partial_reads == before.partial_reads  # not found through damage
         assert after.full_reads > before.full_reads
+        assert run.presenter.statistics().damage_missed == 1
 
     run_presenter(painter, scenario)
 
