@@ -59,6 +59,7 @@ from core.control import (
     revoke_hotkey_for,
 )
 from core.control.guard import ControlGuard
+from core.control.stuck_keys import StuckKeyWatch
 from core.links import JoinLink, normalize_session_id
 from core.protocol.content import InputEvent, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
@@ -244,6 +245,7 @@ class HeadlessSession:
         self.members: dict[int, str] = {}
         self.injector = Injector(self._area)
         self.guard = ControlGuard(self.injector)
+        self.stuck_keys = StuckKeyWatch(self.injector)
         self.announced_controller: int | None = None
         self._revoke_requests, self._revoke_receive = trio.open_memory_channel[str](64)
         self.hotkey = RevokeHotkeyWhileGranted(
@@ -260,7 +262,7 @@ class HeadlessSession:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.presenter.run)
             nursery.start_soon(self._signals)
-            nursery.start_soon(self._release_stuck_keys)
+            nursery.start_soon(self.stuck_keys.run)
             nursery.start_soon(self._revoke_hotkey)
             nursery.start_soon(self._revoker)
             if self.args.stats:
@@ -298,6 +300,7 @@ class HeadlessSession:
                 area = presenter.area
                 size = (area[2], area[3]) if area is not None else None
                 self.guard.on_input(content.sender, input_event, size)
+                self.stuck_keys.poke()
             case ConsentRequested() as ask:
                 await self._on_consent(ask)
             case SessionClosed() as closed:
@@ -395,13 +398,6 @@ class HeadlessSession:
     async def _revoker(self) -> None:
         async for reason in self._revoke_receive:
             await self.revoke(reason)
-
-    async def _release_stuck_keys(self) -> None:
-        """A stalled controller must not leave a key autorepeating on this machine."""
-        while True:
-            await trio.sleep(0.5)
-            if self.guard.active:
-                self.injector.release_if_idle(3.0)
 
     async def _stats(self) -> None:
         while True:

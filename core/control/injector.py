@@ -198,6 +198,11 @@ class Injector:
     def revoked(self) -> bool:
         return self._revoked
 
+    @property
+    def holding(self) -> bool:
+        """Whether the controller holds any key or button down right now."""
+        return bool(self._held)
+
     def held(self) -> tuple[frozenset[KeySpec], frozenset[int]]:
         """The keys and buttons the controller currently holds."""
         with self._lock:

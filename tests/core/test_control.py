@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
+import trio
+import trio.testing
 
 from core.control import (
     KEY_NAMES,
@@ -30,9 +32,11 @@ from core.control import (
     prepare_text,
     resolve_key,
     revoke_hotkey_for,
+    stuck_keys,
 )
 from core.control.errors import Refused
 from core.control.mapping import BUTTONS, MODIFIER_KEYS, check_frame_size
+from core.control.stuck_keys import StuckKeyWatch
 from core.protocol.content import (
     ContentType,
     InputEvent,
@@ -580,6 +584,46 @@ def test_release_all_releases_each_held_key_and_button_once_in_reverse_order() -
     assert rig.injector.held() == (frozenset(), frozenset())
     # Not revoked: the controller may go on.
     assert rig.send(ev(InputKind.KEY_DOWN, key="a"))
+
+
+def test_stuck_key_watch_wakes_only_while_something_is_held() -> None:
+    rig = Rig()
+    steps: list[float] = []
+
+    class WatchSteps(trio.abc.Instrument):
+        def before_task_step(self, task: trio.lowlevel.Task) -> None:
+            if task.name.endswith("StuckKeyWatch.run"):
+                steps.append(trio.current_time())
+
+    def holding() -> bool:
+        return rig.injector.holding
+
+    async def main() -> None:
+        rig.injector = Injector(rig.area_provider, backend=rig.backend, clock=trio.current_time)
+        watch = StuckKeyWatch(rig.injector)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch.run)
+            await trio.sleep(600)
+            assert len(steps) == 1  # started, then slept the whole ten minutes
+            assert rig.send(ev(InputKind.KEY_DOWN, key="BackSpace"))
+            watch.poke()
+            rig.take_log()
+            await trio.sleep(stuck_keys.MAX_IDLE - 0.6)
+            assert holding()  # the controller may still be typing
+            await trio.sleep(1.2)
+            assert not holding()
+            assert rig.take_log() == [("kup", "Key.backspace")]
+            woken = len(steps)
+            await trio.sleep(600)
+            assert len(steps) == woken  # it let go, found nothing held, and went to sleep
+            assert rig.send(ev(InputKind.KEY_DOWN, key="a"))
+            assert rig.send(ev(InputKind.KEY_UP, key="a"))
+            watch.poke()  # nothing held after a full press: no need to watch
+            await trio.sleep(600)
+            assert len(steps) == woken
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0), instruments=[WatchSteps()])
 
 
 def test_release_if_idle_lets_go_of_keys_a_stalled_controller_left_down() -> None:

@@ -50,6 +50,7 @@ from core.control import HotkeyUnavailable, RevokeHotkeyWhileGranted
 from core.control.guard import ControlGuard
 from core.control.hotkey import revoke_hotkey_label
 from core.control.injector import Injector
+from core.control.stuck_keys import StuckKeyWatch
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
 from core.links import JoinLink
@@ -138,6 +139,7 @@ class Driver:
         self._capturer: Capturer | None = None
         self._presenting_scope: trio.CancelScope | None = None
         self._injector: Injector | None = None
+        self._stuck_keys: StuckKeyWatch | None = None
         self._guard: ControlGuard | None = None
         self._announced_controller: int | None = None
         self._hotkey: RevokeHotkeyWhileGranted | None = None
@@ -352,7 +354,6 @@ class Driver:
         try:
             async with trio.open_nursery() as nursery:
                 self._session_nursery = nursery
-                nursery.start_soon(self._release_stuck_keys)
                 async for event in session.events:
                     await self._on_event(event)
                     if isinstance(event, SessionClosed):
@@ -483,14 +484,19 @@ class Driver:
         self._presenter = presenter
         self._injector = Injector(lambda: presenter.area or (0, 0, 0, 0))
         self._guard = ControlGuard(self._injector)
+        self._stuck_keys = StuckKeyWatch(self._injector)
         self._presenting_scope = trio.CancelScope()
-        nursery.start_soon(self._present, presenter, self._presenting_scope)
+        nursery.start_soon(self._present, presenter, self._stuck_keys, self._presenting_scope)
         self.post(Notice(f"You are presenting: {describe_source(self.share_source)}."))
 
-    async def _present(self, presenter: ScreenPresenter, scope: trio.CancelScope) -> None:
+    async def _present(
+        self, presenter: ScreenPresenter, stuck_keys: StuckKeyWatch, scope: trio.CancelScope
+    ) -> None:
         with scope:
             try:
-                await presenter.run()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(stuck_keys.run)
+                    await presenter.run()
             finally:
                 hotkey, self._hotkey = self._hotkey, None
                 if hotkey is not None:
@@ -529,7 +535,7 @@ class Driver:
         if self._injector is not None:
             self._injector.close()
         self._presenter = self._capturer = self._presenting_scope = None
-        self._injector = self._guard = None
+        self._injector = self._guard = self._stuck_keys = None
 
     def _pause_locally(self) -> None:
         """Hide now, before the relay hears it: the next capture never happens."""
@@ -566,12 +572,8 @@ class Driver:
             return
         area = presenter.area
         guard.on_input(sender, event, (area[2], area[3]) if area is not None else None)
-
-    async def _release_stuck_keys(self) -> None:
-        while True:
-            await trio.sleep(0.5)
-            if self._guard is not None and self._guard.active and self._injector is not None:
-                self._injector.release_if_idle(3.0)
+        if self._stuck_keys is not None:
+            self._stuck_keys.poke()
 
     # -- watching -----------------------------------------------------------------------------
 
