@@ -30,6 +30,8 @@ SMALL_STEP = 24
 
 U8Array = npt.NDArray[np.uint8]
 U32Array = npt.NDArray[np.uint32]
+#: ``np.any`` without its Python wrapper (one C call instead of five).
+_any = np.logical_or.reduce
 
 
 class TileKind(IntEnum):
@@ -73,21 +75,27 @@ def smooth(keys: U32Array) -> bool:
 
 
 def analyse(keys: U32Array, max_colours: int = MAX_COLOURS) -> Analysis:
-    """Classify a rectangle of packed pixels and, for a palette, compute palette and indices."""
+    """Classify a rectangle of packed pixels and, for a palette, compute palette and indices.
+
+    Most rectangles are small (a keystroke's glyph), so this costs what its numpy calls cost,
+    not what its pixels do: it uses the array methods and ufunc reductions directly rather than
+    the ``np.*`` wrappers around them.
+    """
     if not 2 <= max_colours <= 256:
         raise ValueError("max_colours must be 2..256")
     flat = keys.ravel()
     first = int(flat[0])
-    if not np.any(flat != first):
+    if not _any(flat != first):
         return Analysis(TileKind.SOLID, colour=(first & 0xFF, (first >> 8) & 0xFF, first >> 16))
-    ordered = np.sort(flat)
+    ordered = flat.copy()
+    ordered.sort()
     starts = np.empty(ordered.size, np.bool_)
     starts[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
     if np.count_nonzero(starts) > max_colours:
         return Analysis(TileKind.PHOTO if smooth(keys) else TileKind.RICH)
     colours = ordered[starts]
-    indices = np.searchsorted(colours, keys).astype(np.uint8)
+    indices = colours.searchsorted(keys).astype(np.uint8)
     return Analysis(TileKind.PALETTE, colours=colours, indices=indices)
 
 

@@ -43,13 +43,13 @@ import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from core.codec.classify import MAX_COLOURS, Analysis, TileKind, analyse, smooth
+from core.codec.classify import MAX_COLOURS, TileKind, analyse, smooth
 from core.codec.format import (
     MAX_OPS,
     Move,
@@ -81,11 +81,21 @@ MIN_PICTURE_SIDE = 16
 #: a few dozen bytes.
 MIN_MOVE_PIXELS = 1024
 ZLIB_WBITS = -15  # raw deflate: no header, no checksum; the stream never ends anyway
+#: A hint whose tiles fit in a box of at most this many tiles (a keystroke: the glyph's and the
+#: cursor's tiles) is compared in one piece, without the frame-wide tile grid.
+FEW_TILES = 8
+#: No less than the update header and any operation take, image data aside (see format.py:
+#: 14 bytes each at most).
+_UPDATE_OVERHEAD = 16
 
 U8Array = npt.NDArray[np.uint8]
 U32Array = npt.NDArray[np.uint32]
 BoolArray = npt.NDArray[np.bool_]
 K = TypeVar("K")
+#: A rectangle to paint: tile row and column, then ``y0, y1, x0, x1`` inside the tile.
+Box = tuple[int, int, int, int, int, int]
+#: ``np.any`` without its Python wrapper: one C call (updates are small and frequent).
+_any = np.logical_or.reduce
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +135,28 @@ class _Painted:
     stream: list[bytes]
     lossy: bool
     table: ColourTable
+    #: Bytes of JPEG / WebP data in :attr:`ops` (bounds the update's size before compressing).
+    picture_bytes: int = 0
+
+
+class _Change(NamedTuple):
+    """Where a delta looks: the bounding region of the tiles that changed (and of those due for
+    refinement), how many tiles changed, and which are due for refinement (None: none is)."""
+
+    region: Region
+    tiles: int
+    refined: BoolArray | None
 
 
 def _zlib(level: int) -> zlib._Compress:
     return zlib.compressobj(level, zlib.DEFLATED, ZLIB_WBITS)
+
+
+def _deflated_bound(size: int) -> int:
+    """More than a sync-flushed raw-deflate chunk of ``size`` input bytes can take: zlib's
+    worst case (``deflateBound`` for any settings) is about ``size + size/8 + size/256 + 4``,
+    and the flush adds a few bytes."""
+    return size + (size >> 2) + 256
 
 
 def tile_boxes(mask: BoolArray, tile: int) -> tuple[npt.NDArray[np.intp], ...]:
@@ -137,9 +165,9 @@ def tile_boxes(mask: BoolArray, tile: int) -> tuple[npt.NDArray[np.intp], ...]:
     coordinates), as arrays."""
     h, w = mask.shape
     grid = mask.reshape(h // tile, tile, w // tile, tile)
-    rows: BoolArray = np.any(grid, axis=3)  # tile-row, y, tile-col
-    cols: BoolArray = np.any(grid, axis=1)  # tile-row, tile-col, x
-    ty, tx = np.nonzero(np.any(cols, axis=2))
+    rows: BoolArray = _any(grid, axis=3)  # tile-row, y, tile-col
+    cols: BoolArray = _any(grid, axis=1)  # tile-row, tile-col, x
+    ty, tx = _any(cols, axis=2).nonzero()
     r = rows[ty, :, tx]
     c = cols[ty, tx, :]
     y0 = r.argmax(axis=1)
@@ -147,6 +175,18 @@ def tile_boxes(mask: BoolArray, tile: int) -> tuple[npt.NDArray[np.intp], ...]:
     x0 = c.argmax(axis=1)
     x1 = tile - c[:, ::-1].argmax(axis=1)
     return ty, tx, y0, y1, x0, x1
+
+
+def _box_list(
+    boxes: tuple[npt.NDArray[np.intp], ...], ty_offset: int = 0, tx_offset: int = 0
+) -> list[Box]:
+    """:func:`tile_boxes`' arrays as one tuple of Python ints per box, the tile row and column
+    shifted by the offsets: painting a box then touches no numpy scalar."""
+    ty, tx, y0, y1, x0, x1 = [a.tolist() for a in boxes]
+    return [
+        (a + ty_offset, b + tx_offset, c, d, e, f)
+        for a, b, c, d, e, f in zip(ty, tx, y0, y1, x0, x1, strict=True)
+    ]
 
 
 def merge_cells(cells: Mapping[tuple[int, int], K]) -> list[tuple[int, int, int, int, K]]:
@@ -172,11 +212,6 @@ def merge_cells(cells: Mapping[tuple[int, int], K]) -> list[tuple[int, int, int,
         spans[(tx0, tx1, key)] = (ty, ty + 1)
     out.extend((ty0, ty1, tx0, tx1, key) for (tx0, tx1, key), (ty0, ty1) in spans.items())
     return out
-
-
-def _colours(analysis: Analysis) -> U32Array:
-    assert analysis.colours is not None
-    return analysis.colours
 
 
 def merge_rects(rects: list[Rect]) -> list[Rect]:
@@ -237,6 +272,8 @@ class Encoder:
             raise ValueError("refine_after must be at least 1 (or None)")
         self._tile = tile
         self._quality = quality
+        #: Qualities to try, in order, until the update fits in one message.
+        self._qualities = (quality, *[q for q in _FALLBACK_QUALITIES if q < quality])
         self._lossless = lossless
         self._photo_kind = OpKind.JPEG if photo_format == "jpeg" else OpKind.WEBP
         self._zlib_level = zlib_level
@@ -327,7 +364,9 @@ class Encoder:
         self._updates += 1
         self._keyframes += update.keyframe
         self._bytes_out += len(update.data)
-        self._op_counts.update(update.ops)
+        counts = self._op_counts
+        for kind, n in update.ops.items():
+            counts[kind] += n
         return update
 
     # -- internals ----------------------------------------------------------------------------
@@ -367,29 +406,33 @@ class Encoder:
         self, pixels: U8Array, changed: Sequence[tuple[int, int, int, int]]
     ) -> list[Region]:
         """Copy the tiles under ``changed`` into ``_cur`` (after mending it where it still holds
-        an older frame) and return them as tile-aligned regions."""
+        an older frame) and return them as tile-aligned regions, each once (a glyph and the
+        cursor beside it usually fall in the same tiles: copying and comparing those twice
+        would double a keystroke's cost)."""
         t, w, h = self._tile, self._w, self._h
-        scopes = []
+        boxes: dict[tuple[int, int, int, int], None] = {}
         for x, y, rw, rh in changed:
             x0, y0 = max(0, x) // t * t, max(0, y) // t * t
             x1 = -(-min(w, x + rw) // t) * t
             y1 = -(-min(h, y + rh) // t) * t
             if x1 > x0 and y1 > y0:
-                scopes.append(Region(y0, y1, x0, x1))
+                boxes[(y0, y1, x0, x1)] = None
+        scopes = [Region(*box) for box in boxes]
         stale = self._stale
-        if stale is not None and not any(
-            s.y0 <= stale.y0 and s.y1 >= stale.y1 and s.x0 <= stale.x0 and s.x1 >= stale.x1
-            for s in scopes
-        ):
-            ref, cur = self._ref.pixels, self._cur.pixels
-            cur[stale.y0 : stale.y1, stale.x0 : stale.x1] = ref[
-                stale.y0 : stale.y1, stale.x0 : stale.x1
-            ]
+        if stale is not None:
+            for y0, y1, x0, x1 in boxes:
+                if y0 <= stale.y0 and y1 >= stale.y1 and x0 <= stale.x0 and x1 >= stale.x1:
+                    break  # the copy below overwrites all of it
+            else:
+                ref, cur = self._ref.pixels, self._cur.pixels
+                cur[stale.y0 : stale.y1, stale.x0 : stale.x1] = ref[
+                    stale.y0 : stale.y1, stale.x0 : stale.x1
+                ]
         self._stale = None
         cur = self._cur.pixels
-        for r in scopes:
-            y1, x1 = min(h, r.y1), min(w, r.x1)
-            cur[r.y0 : y1, r.x0 : x1] = pixels[r.y0 : y1, r.x0 : x1]
+        for y0, y1, x0, x1 in boxes:
+            y1, x1 = min(h, y1), min(w, x1)
+            cur[y0:y1, x0:x1] = pixels[y0:y1, x0:x1]
         return scopes
 
     def _region_of_tiles(self, ty: npt.NDArray[np.intp], tx: npt.NDArray[np.intp]) -> Region:
@@ -408,13 +451,12 @@ class Encoder:
         heights = np.minimum(t, self._h - ty * t)
         widths = np.minimum(t, self._w - tx * t)
         zeros = np.zeros_like(ty)
-        boxes = (ty, tx, zeros, heights, zeros, widths)
         return self._finish(
             keyframe=True,
             moves=[],
             region=region,
             keys=keys,
-            boxes=boxes,
+            boxes=_box_list((ty, tx, zeros, heights, zeros, widths)),
             z=_zlib(self._zlib_level),
             table=ColourTable(),
         )
@@ -436,20 +478,65 @@ class Encoder:
         found: BoolArray | None = None
         for r in scopes:
             w0, w1 = r.x0 * 3 // 8, r.x1 * 3 // 8
-            old, new = old_words[r.y0 : r.y1, w0:w1], new_words[r.y0 : r.y1, w0:w1]
-            if np.array_equal(old, new):
+            rows, cols = (r.y1 - r.y0) // t, (r.x1 - r.x0) // t
+            differs: BoolArray = _any(
+                (old_words[r.y0 : r.y1, w0:w1] != new_words[r.y0 : r.y1, w0:w1]).reshape(
+                    rows, t, cols, t * 3 // 8
+                ),
+                axis=(1, 3),
+            )
+            if not _any(differs, axis=None):
                 continue
             if found is None:
                 found = np.zeros((self._tiles_y, self._tiles_x), np.bool_)
-            rows, cols = (r.y1 - r.y0) // t, (r.x1 - r.x0) // t
-            found[r.y0 // t : r.y1 // t, r.x0 // t : r.x1 // t] |= (
-                (old != new).reshape(rows, t, cols, t * 3 // 8).any(axis=(1, 3))
-            )
+            found[r.y0 // t : r.y1 // t, r.x0 // t : r.x1 // t] |= differs
         return found
 
-    def _encode_delta(self, scopes: list[Region] | None = None) -> EncodedUpdate | None:
-        ref, cur, t = self._ref, self._cur, self._tile
-        refine = self._refine_after is not None and bool(self._lossy_tiles.any())
+    def _few_tiles_box(self, scopes: list[Region]) -> Region | None:
+        """The bounding box of ``scopes`` when it holds at most :data:`FEW_TILES` tiles (a
+        keystroke), else None."""
+        first = scopes[0]
+        y0, y1, x0, x1 = first.y0, first.y1, first.x0, first.x1
+        for r in scopes[1:]:
+            y0, y1, x0, x1 = min(y0, r.y0), max(y1, r.y1), min(x0, r.x0), max(x1, r.x1)
+        t = self._tile
+        if (y1 - y0) // t * ((x1 - x0) // t) > FEW_TILES:
+            return None
+        return Region(y0, y1, x0, x1)
+
+    def _changed_in_box(self, box: Region, scopes: list[Region]) -> _Change | None:
+        """:meth:`_locate` for a hint whose tiles fit in ``box``: the comparison
+        :meth:`_changed_tiles` makes, of the whole box at once, with the tiles that changed
+        kept as Python ints rather than in frame-wide grids (a keystroke's update is small:
+        what it costs is its number of numpy calls, not its pixels)."""
+        t = self._tile
+        rows, cols = (box.y1 - box.y0) // t, (box.x1 - box.x0) // t
+        w0, w1 = box.x0 * 3 // 8, box.x1 * 3 // 8
+        old = self._ref.words()[box.y0 : box.y1, w0:w1]
+        new = self._cur.words()[box.y0 : box.y1, w0:w1]
+        differs = _any((old != new).reshape(rows, t, cols, t * 3 // 8), axis=(1, 3)).tolist()
+        ty0, tx0 = box.y0 // t, box.x0 // t
+        tiles = {  # hinted tiles only, each once (scopes may overlap)
+            (ty, tx)
+            for r in scopes
+            for ty in range(r.y0 // t, r.y1 // t)
+            for tx in range(r.x0 // t, r.x1 // t)
+            if differs[ty - ty0][tx - tx0]
+        }
+        if not tiles:
+            return None
+        tys, txs = [ty for ty, _ in tiles], [tx for _, tx in tiles]
+        region = Region(min(tys) * t, (max(tys) + 1) * t, min(txs) * t, (max(txs) + 1) * t)
+        return _Change(region, len(tiles), None)
+
+    def _locate(self, scopes: list[Region] | None, refine: bool) -> _Change | None:
+        """What the delta looks at (see :class:`_Change`); None when there is nothing to send."""
+        if scopes is not None and not refine:
+            if not scopes:
+                return None
+            box = self._few_tiles_box(scopes)
+            if box is not None:
+                return self._changed_in_box(box, scopes)
         found = self._changed_tiles(scopes)
         if found is None:
             if not refine:
@@ -462,6 +549,15 @@ class Encoder:
             return None
         ty, tx = np.nonzero(changed_tiles | refined if refined is not None else changed_tiles)
         region = self._region_of_tiles(ty, tx)
+        return _Change(region, int(np.count_nonzero(changed_tiles)), refined)
+
+    def _encode_delta(self, scopes: list[Region] | None = None) -> EncodedUpdate | None:
+        ref, cur, t = self._ref, self._cur, self._tile
+        refine = self._refine_after is not None and bool(self._lossy_tiles.any())
+        located = self._locate(scopes, refine)
+        if located is None:
+            return None
+        region, tiles_changed, refined = located
         keys = cur.keys(region.y0, region.y1, region.x0, region.x1)
         ref_keys = self._ref_keys
         self._pending = (region, keys)
@@ -469,7 +565,7 @@ class Encoder:
         moves: list[Move] = []
         if (
             self._motion is not None
-            and np.count_nonzero(changed_tiles) >= 2
+            and tiles_changed >= 2
             and np.count_nonzero(changed) >= MIN_MOVE_PIXELS
         ):
             moves, covered = self._motion.find(ref, cur, ref_keys, region, keys, changed)
@@ -481,12 +577,9 @@ class Encoder:
             changed |= np.repeat(np.repeat(view, t, axis=0), t, axis=1)
             changed[self._h - region.y0 :, :] = False
             changed[:, self._w - region.x0 :] = False
-        boxes = tile_boxes(changed, t)
-        if boxes[0].size == 0 and not moves:
+        boxes = _box_list(tile_boxes(changed, t), region.y0 // t, region.x0 // t)
+        if not boxes and not moves:
             return None
-        ty_r, tx_r, y0, y1, x0, x1 = boxes
-        oy, ox = region.y0 // t, region.x0 // t
-        boxes = (ty_r + oy, tx_r + ox, y0, y1, x0, x1)
         return self._finish(
             keyframe=False,
             moves=moves,
@@ -511,15 +604,13 @@ class Encoder:
         moves: list[Move],
         region: Region,
         keys: U32Array,
-        boxes: tuple[npt.NDArray[np.intp], ...],
+        boxes: list[Box],
         z: zlib._Compress,
         table: ColourTable,
         refined: BoolArray | None = None,
     ) -> EncodedUpdate:
         """Paint the boxes, assemble the update, fit it in one message, commit the state."""
-        qualities = (self._quality, *(q for q in _FALLBACK_QUALITIES if q < self._quality))
-        for attempt, quality in enumerate(qualities):
-            trial = z.copy()
+        for attempt, quality in enumerate(self._qualities):
             painted = self._paint(
                 region,
                 keys,
@@ -530,8 +621,17 @@ class Encoder:
                 table=table.copy(),
             )
             payload = b"".join(painted.stream)
-            chunk = trial.compress(payload) + trial.flush(zlib.Z_SYNC_FLUSH) if payload else b""
             ops: list[Op] = [*moves, *painted.ops]
+            # Compressing advances the stream for good; it is copied first (a quarter of a
+            # megabyte) only when the update might not fit and have to be done again.
+            surely_fits = (
+                _UPDATE_OVERHEAD * (len(ops) + 1)
+                + painted.picture_bytes
+                + _deflated_bound(len(payload))
+                <= self._max_bytes
+            )
+            trial = z if surely_fits else z.copy()
+            chunk = trial.compress(payload) + trial.flush(zlib.Z_SYNC_FLUSH) if payload else b""
             data = write_update(
                 keyframe=keyframe, width=self._w, height=self._h, ops=ops, stream=chunk
             )
@@ -549,14 +649,15 @@ class Encoder:
             )
         self._z = trial
         self._table = painted.table
-        self._track_lossy(keyframe, ops)
+        if self._refine_after is not None:
+            self._track_lossy(keyframe, ops)
         return EncodedUpdate(
             data=data,
             keyframe=keyframe,
             width=self._w,
             height=self._h,
-            ops=Counter(op.kind for op in ops),
-            damaged=tuple(op.rect for op in ops),
+            ops=Counter([op.kind for op in ops]),
+            damaged=tuple([op.rect for op in ops]),
             lossy=painted.lossy,
         )
 
@@ -564,7 +665,7 @@ class Encoder:
         self,
         region: Region,
         keys: U32Array,
-        boxes: tuple[npt.NDArray[np.intp], ...],
+        boxes: list[Box],
         *,
         quality: int,
         degrade: bool,
@@ -579,8 +680,7 @@ class Encoder:
         photo_tiles: dict[tuple[int, int], bool] = {}
         exact_tiles: dict[tuple[int, int], bool] = {}
         photo_rects: list[Rect] = []
-        ty_a, tx_a, y0_a, y1_a, x0_a, x1_a = (a.tolist() for a in boxes)
-        for ty, tx, y0, y1, x0, x1 in zip(ty_a, tx_a, y0_a, y1_a, x0_a, x1_a, strict=True):
+        for ty, tx, y0, y1, x0, x1 in boxes:
             fy, fx = ty * t + y0, tx * t + x0
             rect = Rect(fx, fy, x1 - x0, y1 - y0)
             whole = y0 == 0 and x0 == 0 and fy + rect.h == min(ty * t + t, self._h)
@@ -589,7 +689,12 @@ class Encoder:
             area = keys[ky : ky + rect.h, kx : kx + rect.w]
             analysis = analyse(area, self._max_colours)
             kind = analysis.kind
-            if kind is TileKind.PALETTE and 2 * table.missing(_colours(analysis)) > rect.area:
+            colours = analysis.colours
+            if (
+                kind is TileKind.PALETTE
+                and colours is not None
+                and 2 * table.missing(colours) > rect.w * rect.h
+            ):
                 # Mostly new colours (a small photo or noise rectangle): an entry per colour
                 # would cost more than the pixels themselves.
                 kind = TileKind.PHOTO if smooth(area) else TileKind.RICH
@@ -599,9 +704,9 @@ class Encoder:
                 else:
                     ops.append(Solid(rect, analysis.colour))
             elif kind is TileKind.PALETTE and not degrade:
-                assert analysis.colours is not None
+                assert colours is not None
                 assert analysis.indices is not None
-                slots, entries = table.assign(analysis.colours)
+                slots, entries = table.assign(colours)
                 ops.append(Palette(rect, len(entries)))
                 stream.append(entries.tobytes())
                 stream.append(slots[analysis.indices].tobytes())
@@ -614,20 +719,36 @@ class Encoder:
                 photo_tiles[(ty, tx)] = True
             else:
                 photo_rects.append(rect)
-        for ty0, ty1, tx0, tx1, colour in merge_cells(solid_tiles):
-            ops.append(Solid(self._tile_rect(ty0, ty1, tx0, tx1), colour))
-        photo_rects.extend(self._tile_rect(*cell[:4]) for cell in merge_cells(photo_tiles))
-        lossy = False
-        for rect in merge_rects(photo_rects):
+        painted = _Painted(ops, stream, lossy=False, table=table)
+        if solid_tiles:
+            for ty0, ty1, tx0, tx1, colour in merge_cells(solid_tiles):
+                ops.append(Solid(self._tile_rect(ty0, ty1, tx0, tx1), colour))
+        if photo_tiles:
+            photo_rects.extend(self._tile_rect(*cell[:4]) for cell in merge_cells(photo_tiles))
+        if photo_rects:
+            self._paint_photos(painted, merge_rects(photo_rects), quality, degrade)
+        if exact_tiles:
+            for cell in merge_cells(exact_tiles):
+                self._add_picture(painted, self._tile_rect(*cell[:4]), OpKind.WEBP, 0)
+        return painted
+
+    def _paint_photos(
+        self, painted: _Painted, rects: list[Rect], quality: int, degrade: bool
+    ) -> None:
+        """Photographic rectangles: JPEG / WebP, or RAW when lossless or too thin to pay."""
+        pixels = self._cur.pixels
+        for rect in rects:
             if self._lossless or (not degrade and min(rect.w, rect.h) < MIN_PICTURE_SIDE):
-                ops.append(Raw(rect))
-                stream.append(pixels[rect.y : rect.y1, rect.x : rect.x1].tobytes())
+                painted.ops.append(Raw(rect))
+                painted.stream.append(pixels[rect.y : rect.y1, rect.x : rect.x1].tobytes())
             else:
-                ops.append(self._picture(rect, self._photo_kind, quality))
-                lossy = True
-        for cell in merge_cells(exact_tiles):
-            ops.append(self._picture(self._tile_rect(*cell[:4]), OpKind.WEBP, 0))
-        return _Painted(ops, stream, lossy=lossy, table=table)
+                self._add_picture(painted, rect, self._photo_kind, quality)
+                painted.lossy = True
+
+    def _add_picture(self, painted: _Painted, rect: Rect, kind: OpKind, quality: int) -> None:
+        picture = self._picture(rect, kind, quality)
+        painted.ops.append(picture)
+        painted.picture_bytes += len(picture.data)
 
     def _tile_rect(self, ty0: int, ty1: int, tx0: int, tx1: int) -> Rect:
         t = self._tile

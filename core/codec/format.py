@@ -67,7 +67,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from core.codec.errors import CodecError, Reason
 
@@ -130,9 +130,8 @@ class Move:
     src_x: int
     src_y: int
 
-    @property
-    def kind(self) -> OpKind:
-        return OpKind.MOVE
+    #: A class constant rather than a property: every update reads it per operation.
+    kind: ClassVar[OpKind] = OpKind.MOVE
 
     @property
     def src(self) -> Rect:
@@ -144,9 +143,7 @@ class Solid:
     rect: Rect
     colour: tuple[int, int, int]
 
-    @property
-    def kind(self) -> OpKind:
-        return OpKind.SOLID
+    kind: ClassVar[OpKind] = OpKind.SOLID
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +153,7 @@ class Palette:
     rect: Rect
     entries: int
 
-    @property
-    def kind(self) -> OpKind:
-        return OpKind.PALETTE
+    kind: ClassVar[OpKind] = OpKind.PALETTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +162,7 @@ class Raw:
 
     rect: Rect
 
-    @property
-    def kind(self) -> OpKind:
-        return OpKind.RAW
+    kind: ClassVar[OpKind] = OpKind.RAW
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,12 +214,12 @@ def write_op(buf: bytearray, op: Op) -> None:
     """Append ``op`` to ``buf`` (the encoder guarantees the values fit; they are not re-checked)."""
     r = op.rect
     buf += _RECT.pack(op.kind, r.x, r.y, r.w, r.h)
-    if isinstance(op, Move):
-        buf += _MOVE_TAIL.pack(op.src_x, op.src_y)
+    if isinstance(op, Palette):  # the commonest first: text
+        buf += _U16.pack(op.entries)
     elif isinstance(op, Solid):
         buf += _SOLID_TAIL.pack(*op.colour)
-    elif isinstance(op, Palette):
-        buf += _U16.pack(op.entries)
+    elif isinstance(op, Move):
+        buf += _MOVE_TAIL.pack(op.src_x, op.src_y)
     elif isinstance(op, Picture):
         buf += _PICTURE_TAIL.pack(op.quality, len(op.data))
         buf += op.data

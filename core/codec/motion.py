@@ -67,7 +67,7 @@ class FrameBuffer:
     unaligned little-endian uint32 (``r | g << 8 | b << 16`` after masking): comparing packed
     pixels is ten times cheaper than comparing RGB triplets."""
 
-    __slots__ = ("flat", "height", "padded_height", "padded_width", "pixels", "width")
+    __slots__ = ("_words", "flat", "height", "padded_height", "padded_width", "pixels", "width")
 
     def __init__(self, width: int, height: int, tile: int) -> None:
         self.width = width
@@ -76,6 +76,8 @@ class FrameBuffer:
         self.padded_height = -(-height // tile) * tile
         self.flat: U8Array = np.zeros(self.padded_width * self.padded_height * 3 + 1, np.uint8)
         self.pixels: U8Array = self.flat[:-1].reshape(self.padded_height, self.padded_width, 3)
+        # Made once: every delta compares words, and a keystroke's delta is only a few tiles.
+        self._words: U64Array = self.flat[:-1].view(np.uint64).reshape(self.padded_height, -1)
 
     def keys(self, y0: int, y1: int, x0: int, x1: int) -> U32Array:
         """Packed pixels of rows ``y0:y1``, columns ``x0:x1`` (a new array)."""
@@ -90,8 +92,8 @@ class FrameBuffer:
         return view & _MASK24
 
     def words(self) -> U64Array:
-        """The pixels as rows of uint64 words (tiles are 8-byte aligned)."""
-        return self.flat[:-1].view(np.uint64).reshape(self.padded_height, -1)
+        """The pixels as rows of uint64 words (tiles are 8-byte aligned); a view, not a copy."""
+        return self._words
 
 
 @dataclass(frozen=True, slots=True)

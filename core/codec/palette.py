@@ -18,6 +18,9 @@ SLOTS = 256
 
 U8Array = npt.NDArray[np.uint8]
 U32Array = npt.NDArray[np.uint32]
+#: What :meth:`ColourTable.assign` returns when every colour already has a slot (read-only).
+_NO_DEFINITIONS: U8Array = np.empty((0, 4), np.uint8)
+_NO_DEFINITIONS.flags.writeable = False
 
 
 class ColourTable:
@@ -32,7 +35,7 @@ class ColourTable:
         self._clock = 0
 
     def copy(self) -> ColourTable:
-        twin = ColourTable()
+        twin = ColourTable.__new__(ColourTable)  # not __init__: its fresh arrays are replaced
         twin._slot_of = dict(self._slot_of)
         twin._colour_of = list(self._colour_of)
         twin._stamp = self._stamp.copy()
@@ -42,7 +45,7 @@ class ColourTable:
     def missing(self, colours: U32Array) -> int:
         """How many of ``colours`` have no slot yet (each would cost a 4-byte entry)."""
         slot_of = self._slot_of
-        return sum(1 for c in colours.tolist() if c not in slot_of)
+        return len([c for c in colours.tolist() if c not in slot_of])
 
     def assign(self, colours: U32Array) -> tuple[U8Array, U8Array]:
         """Slots for ``colours`` (distinct packed colours, at most 256).
@@ -52,23 +55,25 @@ class ColourTable:
         """
         self._clock += 1
         wanted = colours.tolist()
-        slots = [self._slot_of.get(c, -1) for c in wanted]
+        slot_of = self._slot_of
+        slots = [slot_of.get(c, -1) for c in wanted]
         known = [s for s in slots if s >= 0]
         self._stamp[known] = self._clock
         missing = [i for i, s in enumerate(slots) if s < 0]
+        if not missing:  # the common case once a screen's colours are known: nothing to define
+            return np.array(slots, np.uint8), _NO_DEFINITIONS
         definitions = np.empty((len(missing), 4), np.uint8)
-        if missing:
-            victims = np.argsort(self._stamp, kind="stable")[: len(missing)].tolist()
-            for row, (i, slot) in enumerate(zip(missing, victims, strict=True)):
-                old = self._colour_of[slot]
-                if old >= 0:
-                    del self._slot_of[old]
-                colour = wanted[i]
-                self._colour_of[slot] = colour
-                self._slot_of[colour] = slot
-                slots[i] = slot
-                definitions[row] = (slot, colour & 0xFF, (colour >> 8) & 0xFF, colour >> 16)
-            self._stamp[victims] = self._clock
+        victims = np.argsort(self._stamp, kind="stable")[: len(missing)].tolist()
+        for row, (i, slot) in enumerate(zip(missing, victims, strict=True)):
+            old = self._colour_of[slot]
+            if old >= 0:
+                del slot_of[old]
+            colour = wanted[i]
+            self._colour_of[slot] = colour
+            slot_of[colour] = slot
+            slots[i] = slot
+            definitions[row] = (slot, colour & 0xFF, (colour >> 8) & 0xFF, colour >> 16)
+        self._stamp[victims] = self._clock
         return np.array(slots, np.uint8), definitions
 
 

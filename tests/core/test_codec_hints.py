@@ -1,0 +1,150 @@
+"""Small change hints (a keystroke: a glyph and the cursor) take the encoder's few-tiles path;
+it must send, byte for byte, what the general path and whole-frame compares send."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+import core.codec.encoder as encoder_module
+from core.codec import Decoder, Encoder, OpKind
+
+Frame = npt.NDArray[np.uint8]
+Hint = list[tuple[int, int, int, int]] | None
+
+W, H = 333, 201  # not whole tiles: the last row and column of tiles are partial
+BACKGROUND = (30, 30, 30)
+PICTURE = np.s_[128:192, 256:320]
+
+
+def glyph(rng: np.random.Generator, w: int = 8, h: int = 16) -> Frame:
+    """A glyph-like cell: background, a light foreground and a little antialiasing."""
+    cell = np.empty((h, w, 3), np.uint8)
+    cell[:] = BACKGROUND
+    shape = rng.random((h, w))
+    cell[shape < 0.3] = (220, 220, 220)
+    cell[(shape >= 0.3) & (shape < 0.38)] = (120, 120, 120)
+    return cell
+
+
+def terminal(rng: np.random.Generator) -> Frame:
+    frame = np.empty((H, W, 3), np.uint8)
+    frame[:] = BACKGROUND
+    for y in range(0, H - 16, 16):
+        for x in range(0, W - 8, 8):
+            if rng.random() < 0.6:
+                frame[y : y + 16, x : x + 8] = glyph(rng)
+    # A smooth picture: lossy tiles, so that refine_after has work to do.
+    yy, xx = np.mgrid[0:64, 0:64]
+    frame[PICTURE] = np.stack([4 * yy, 4 * xx, 2 * (xx + yy)], axis=2)
+    return frame
+
+
+def typing_session() -> Iterator[tuple[str, Frame, Hint]]:
+    """A keyframe, then edits with hints of every shape the few-tiles path must get right."""
+    rng = np.random.default_rng(7)
+    frame = terminal(rng)
+    yield "keyframe", frame.copy(), None
+
+    def put(x: int, y: int, w: int = 8, h: int = 16) -> None:
+        frame[y : y + h, x : x + w] = glyph(rng, w, h)
+
+    put(8, 16)
+    frame[16:32, 16:24] = 200  # the cursor after it
+    yield "glyph and cursor in one tile", frame.copy(), [(8, 16, 8, 16), (16, 16, 8, 16)]
+    put(40, 56)
+    yield "glyph across a tile row", frame.copy(), [(40, 56, 8, 16)]
+    put(60, 120)
+    yield "glyph across a tile corner", frame.copy(), [(60, 120, 8, 16)]
+    put(5, 5)
+    put(70, 70)
+    yield "two diagonal tiles", frame.copy(), [(5, 5, 8, 16), (70, 70, 8, 16)]
+    yield "a hinted tile that did not change", frame.copy(), [(200, 10, 8, 16)]
+    put(100, 30)
+    yield "overlapping hints", frame.copy(), [(96, 24, 20, 30), (100, 30, 8, 16)]
+    put(150, 40)
+    yield "a hint larger than the change", frame.copy(), [(130, 0, 150, 100)]
+    put(W - 5, H - 10, 5, 10)
+    yield "partial edge tiles", frame.copy(), [(W - 8, H - 12, 20, 20)]
+    put(0, 0, 4, 4)
+    yield "a hint off the frame's corner", frame.copy(), [(-10, -10, 30, 30)]
+    frame[112:160, 128:192] = frame[96:144, 128:192].copy()  # lines moved down 16 pixels
+    yield "text moved inside a few tiles", frame.copy(), [(128, 96, 64, 64)]
+    frame[80:128, 192:256] = frame[64:112, 192:256].copy()  # the same, inside one tile
+    yield "text moved inside one hinted tile of two", frame.copy(), [(192, 64, 64, 128)]
+    put(200, 90)
+    yield "a hint across many tiles", frame.copy(), [(0, 90, W, 16)]
+    yield "an empty hint", frame.copy(), []
+    for step in range(12):  # typing along a line, then calm frames for refine_after
+        put(8 + 8 * step, 176, 8, 16)
+        yield f"keystroke {step}", frame.copy(), [(8 + 8 * step, 176, 16, 16)]
+
+
+def encode_all(options: dict[str, Any], *, hinted: bool) -> list[bytes | None]:
+    encoder, decoder = Encoder(W, H, **options), Decoder()
+    out: list[bytes | None] = []
+    for name, frame, hint in typing_session():
+        update = encoder.encode(frame, changed=hint if hinted else None)
+        out.append(None if update is None else update.data)
+        if update is not None:
+            decoder.apply(update.data, keyframe=update.keyframe)
+            assert decoder.frame is not None
+            shown = decoder.frame.copy()
+            shown[PICTURE] = frame[PICTURE]  # the one place that may be lossy
+            assert np.array_equal(shown, frame), name
+    return out
+
+
+OPTIONS: list[dict[str, Any]] = [
+    {},
+    {"refine_after": 2},
+    {"detect_motion": False},
+    {"tile": 32},
+    {"lossless": True},
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(o) or "default")
+def test_small_hints_send_the_same_bytes_as_the_general_path_and_whole_frames(
+    options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = encode_all(options, hinted=False)
+    taken: list[int] = []
+    few_path: Callable[..., Any] = Encoder._changed_in_box
+
+    def spy(self: Encoder, *args: Any) -> Any:
+        taken.append(1)
+        return few_path(self, *args)
+
+    monkeypatch.setattr(Encoder, "_changed_in_box", spy)
+    few = encode_all(options, hinted=True)
+    few_calls = len(taken)
+    assert few_calls >= 10  # most hints above are small enough
+    monkeypatch.setattr(encoder_module, "FEW_TILES", 0)  # every hint takes the general path
+    general = encode_all(options, hinted=True)
+    assert len(taken) == few_calls
+    names = [name for name, _, _ in typing_session()]
+    for name, want, got, other in zip(names, plain, few, general, strict=True):
+        assert got == want, name
+        assert other == want, name
+    assert sum(1 for data in few if data is not None) > 20
+
+
+def test_a_move_inside_a_few_tiles_is_found_on_the_few_tiles_path() -> None:
+    """The few-tiles path still looks for moves when enough pixels changed."""
+    encoder = Encoder(W, H)
+    moved = painted = None
+    for name, frame, hint in typing_session():
+        update = encoder.encode(frame, changed=hint)
+        if name == "text moved inside a few tiles":
+            moved = update
+        if name == "text moved inside one hinted tile of two":
+            painted = update
+    assert moved is not None
+    assert OpKind.MOVE in moved.ops
+    assert painted is not None  # one changed tile is not worth a search, however many are hinted
+    assert OpKind.MOVE not in painted.ops
