@@ -74,7 +74,10 @@ for _state in (State.AWAIT_HELLO, State.AWAIT_WELCOME, State.OPEN):
 
 def next_state(state: State, sender: Sender, msg: Message) -> State | None:
     """The state after ``sender`` sends ``msg`` in ``state``, or ``None`` if not allowed."""
-    cls = type(msg)
+    return _next_state_for(state, sender, type(msg))
+
+
+def _next_state_for(state: State, sender: Sender, cls: type[Message]) -> State | None:
     if (state, sender, cls) in TRANSITIONS:
         return TRANSITIONS[(state, sender, cls)]
     if state is State.OPEN and cls not in (Hello, Welcome):
@@ -107,6 +110,12 @@ class Connection:
         self._messages_received = 0
         self._bytes_sent = 0
         self._bytes_received = 0
+        #: (message class, state, next state) of the last send that passed :meth:`_check_send`.
+        self._allowed_send: tuple[type[Message] | None, State | None, State] = (
+            None,
+            None,
+            State.AWAIT_HELLO,
+        )
 
     @property
     def their_role(self) -> Sender:
@@ -116,22 +125,37 @@ class Connection:
 
     def send(self, msg: Message) -> bytes:
         """Validate ``msg`` for this side and state, and return the bytes to write."""
-        if self.our_role not in type(msg).SENDERS:
-            raise LocalProtocolError(
-                ErrorCode.UNEXPECTED_MESSAGE,
-                f"a {self.our_role.value} may not send {type(msg).__name__}",
-            )
-        new_state = next_state(self.state, self.our_role, msg)
-        if new_state is None:
-            raise LocalProtocolError(
-                ErrorCode.UNEXPECTED_MESSAGE,
-                f"cannot send {type(msg).__name__} while the connection is {self.state.value}",
-            )
+        cls, state = type(msg), self.state
+        allowed = self._allowed_send
+        if allowed[0] is cls and allowed[1] is state:
+            new_state = allowed[2]
+        else:
+            new_state = self._check_send(cls, state)
         data = encode_frame(msg)
         self.state = new_state
         self._messages_sent += 1
         self._bytes_sent += len(data)
         return data
+
+    def _check_send(self, cls: type[Message], state: State) -> State:
+        """The state after we send a ``cls`` in ``state``, or a :class:`LocalProtocolError`.
+
+        The answer depends on nothing else (our role and the table are fixed), so the last one
+        is kept: a stream of ``Sealed`` in the open state is checked once, not once a message.
+        """
+        if self.our_role not in cls.SENDERS:
+            raise LocalProtocolError(
+                ErrorCode.UNEXPECTED_MESSAGE,
+                f"a {self.our_role.value} may not send {cls.__name__}",
+            )
+        new_state = _next_state_for(state, self.our_role, cls)
+        if new_state is None:
+            raise LocalProtocolError(
+                ErrorCode.UNEXPECTED_MESSAGE,
+                f"cannot send {cls.__name__} while the connection is {state.value}",
+            )
+        self._allowed_send = (cls, state, new_state)
+        return new_state
 
     # -- receiving ------------------------------------------------------------------------------
 

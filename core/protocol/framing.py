@@ -18,10 +18,11 @@ import struct
 from core.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from core.protocol.content import PROTOCOL_VERSION
 from core.protocol.messages import MESSAGE_TYPES, Message, Sealed
-from core.protocol.wire import from_bytes, to_bytes
+from core.protocol.wire import encode_chunks, from_bytes
 
 _LENGTH = struct.Struct(">I")
 _PAYLOAD_HEAD = struct.Struct(">BH")
+_FRAME_HEAD = struct.Struct(">IBH")  # _LENGTH and _PAYLOAD_HEAD in one
 PREFIX_SIZE = _LENGTH.size + _PAYLOAD_HEAD.size
 #: Default ceiling for one frame: the largest sealed content message plus its prefix.
 DEFAULT_MAX_FRAME = _PAYLOAD_HEAD.size + Sealed.MAX_BODY
@@ -29,21 +30,30 @@ DEFAULT_MAX_FRAME = _PAYLOAD_HEAD.size + Sealed.MAX_BODY
 
 def encode_payload(msg: Message) -> bytes:
     """``version ‖ type ‖ body`` for one message, validated field by field."""
-    cls = type(msg)
-    if MESSAGE_TYPES.get(getattr(cls, "TYPE", -1)) is not cls:
-        raise LocalProtocolError(ErrorCode.UNKNOWN_TYPE, f"{cls.__name__} is not a wire message")
-    body = to_bytes(msg)
-    if len(body) > cls.MAX_BODY:
-        raise LocalProtocolError(
-            ErrorCode.OVERSIZED,
-            f"{cls.__name__} body of {len(body)} bytes exceeds its {cls.MAX_BODY}-byte limit",
-        )
-    return _PAYLOAD_HEAD.pack(PROTOCOL_VERSION, cls.TYPE) + body
+    cls, _, body = _encode_body(msg)
+    return b"".join((_PAYLOAD_HEAD.pack(PROTOCOL_VERSION, cls.TYPE), *body))
 
 
 def encode_frame(msg: Message) -> bytes:
-    payload = encode_payload(msg)
-    return _LENGTH.pack(len(payload)) + payload
+    """``length ‖ version ‖ type ‖ body``: the prefix and the body chunks are joined in one copy."""
+    cls, size, body = _encode_body(msg)
+    head = _FRAME_HEAD.pack(_PAYLOAD_HEAD.size + size, PROTOCOL_VERSION, cls.TYPE)
+    return b"".join((head, *body))
+
+
+def _encode_body(msg: Message) -> tuple[type[Message], int, list[bytes]]:
+    """The class, body size and body chunks of a registered message within its size limit."""
+    cls = type(msg)
+    if MESSAGE_TYPES.get(getattr(cls, "TYPE", -1)) is not cls:
+        raise LocalProtocolError(ErrorCode.UNKNOWN_TYPE, f"{cls.__name__} is not a wire message")
+    body = encode_chunks(msg)
+    size = sum(map(len, body))
+    if size > cls.MAX_BODY:
+        raise LocalProtocolError(
+            ErrorCode.OVERSIZED,
+            f"{cls.__name__} body of {size} bytes exceeds its {cls.MAX_BODY}-byte limit",
+        )
+    return cls, size, body
 
 
 def frame_payload(payload: bytes | bytearray | memoryview) -> bytes:

@@ -14,11 +14,13 @@ Encoding a bad value is our bug (:class:`LocalProtocolError`); decoding one is t
 from __future__ import annotations
 
 import dataclasses
+import keyword
+import linecache
 import re
 import struct
 import typing
 import unicodedata
-from enum import IntEnum
+from enum import Flag, IntEnum
 from typing import Any, Generic, TypeVar
 
 from core.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
@@ -445,6 +447,7 @@ def schema(cls: type[Any]) -> tuple[tuple[str, Field[Any]], ...]:
 
 
 def encode_fields(w: Writer, value: Any) -> None:
+    """Encode ``value`` field by field: the reference every compiled encoder must match."""
     for name, codec in schema(type(value)):
         codec.encode(w, getattr(value, name), name)
 
@@ -456,9 +459,15 @@ def decode_fields(r: Reader, cls: type[R]) -> R:
 
 def to_bytes(value: Any) -> bytes:
     """Encode a schema dataclass on its own (used for signed structures and sealed plaintexts)."""
-    w = Writer()
-    encode_fields(w, value)
-    return w.getvalue()
+    encoder = _ENCODERS.get(type(value)) or _compile_encoder(type(value))
+    return b"".join(encoder(value))
+
+
+def encode_chunks(value: Any) -> list[bytes]:
+    """:func:`to_bytes` as byte strings to concatenate, so that a caller adding its own prefix
+    (framing) copies the body once instead of twice. The list is the caller's to keep."""
+    encoder = _ENCODERS.get(type(value)) or _compile_encoder(type(value))
+    return encoder(value)
 
 
 def from_bytes(cls: type[R], data: bytes | bytearray | memoryview) -> R:
@@ -472,6 +481,269 @@ def from_bytes(cls: type[R], data: bytes | bytearray | memoryview) -> R:
 def check_all(value: Any) -> None:
     """Validate a schema dataclass without encoding it (raises :class:`LocalProtocolError`)."""
     to_bytes(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled encoders.
+#
+# Why: the field-by-field path above costs about five Python calls per field (encode, check,
+# write, Writer.pack, Writer.put), some 110 calls to send one keystroke's screen update. So each
+# schema class gets, once, a generated function that fetches its fields as attributes, checks
+# them inline and packs each run of fixed-size fields with one precomputed struct.Struct.
+#
+# Why it cannot change behaviour: the inline checks are a *conservative* version of each Field's
+# ``check`` (``type(v) is int`` where ``check`` says ``isinstance``, and so on). Whenever one of
+# them fails, the generated function hands the whole value to :func:`encode_fields`, which
+# either raises exactly the error it always raised or, for an unusual but valid value (an int
+# subclass, say), encodes it the slow way. Only values every inline check accepts take the fast
+# path, and for them the packed bytes are those the Field's ``write`` would produce. Field types
+# without a fast form (Optional, ListOf, Field subclasses, ...) are encoded in place by their own
+# ``encode``. ``tests/core/test_wire_compiled.py`` checks both claims for every message class.
+# :func:`encoder_source` shows what was generated for a class.
+
+_Encoder = typing.Callable[[Any], list[bytes]]
+_ENCODERS: dict[type[Any], _Encoder] = {}
+_SOURCES: dict[type[Any], str] = {}
+
+#: struct codes the fast path packs integers with, and the range each can hold.
+_INT_RANGES = {
+    "B": (0, 0xFF),
+    "H": (0, 0xFFFF),
+    "I": (0, 0xFFFF_FFFF),
+    "Q": (0, 0xFFFF_FFFF_FFFF_FFFF),
+    "i": (-(2**31), 2**31 - 1),
+}
+
+
+def _encode_slowly(value: Any) -> list[bytes]:
+    """The fallback of every compiled encoder: the reference path, which raises the right error."""
+    w = Writer()
+    encode_fields(w, value)
+    return [w.getvalue()]
+
+
+class _Source:
+    """The body of one compiled encoder, written field by field.
+
+    Statements check each field and bind its value to a fresh local; ``_fmt``/``_args`` collect
+    the fixed-size fields since the last variable-length chunk, which :meth:`chunk` closes into
+    one ``struct.pack`` call. The function returns the list of chunks; nothing is packed before
+    every field has passed its check.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.env: dict[str, Any] = {"_slow": _encode_slowly}
+        self.chunks: list[str] = []
+        self._fmt = ""
+        self._args: list[str] = []
+        self._count = 0
+
+    def local(self, prefix: str = "v") -> str:
+        self._count += 1
+        return f"{prefix}{self._count}"
+
+    def const(self, obj: object) -> str:
+        """A name for ``obj`` in the generated function's globals."""
+        for name, known in self.env.items():
+            if known is obj:
+                return name
+        name = f"_c{len(self.env)}"
+        self.env[name] = obj
+        return name
+
+    def fetch(self, owner: str, name: str) -> str:
+        """Bind field ``name`` of the object in local ``owner`` to a fresh local."""
+        var = self.local()
+        if name.isidentifier() and not keyword.iskeyword(name):
+            self.lines.append(f"{var} = {owner}.{name}")
+        else:
+            self.lines.append(f"{var} = getattr({owner}, {name!r})")
+        return var
+
+    def guard(self, condition: str) -> None:
+        """Take the slow path unless ``condition`` holds."""
+        self.lines.append(f"if not ({condition}):")
+        self.lines.append("    return _slow(value)")
+
+    def pack(self, code: str, arg: str) -> None:
+        self._fmt += code
+        self._args.append(arg)
+
+    def chunk(self, expr: str) -> None:
+        self._close_struct()
+        self.chunks.append(expr)
+
+    def finish(self) -> list[str]:
+        self._close_struct()
+        return [*self.lines, f"return [{', '.join(self.chunks)}]"]
+
+    def _close_struct(self) -> None:
+        if self._args:
+            packer = self.const(struct.Struct(">" + self._fmt).pack)
+            self.chunks.append(f"{packer}({', '.join(self._args)})")
+            self._fmt, self._args = "", []
+
+
+def _int_code(fmt: struct.Struct, low: object, high: object) -> str | None:
+    """The struct code of a big-endian one-value format whose range holds ``low..high``."""
+    code = fmt.format[1:] if fmt.format.startswith(">") else ""
+    limits = _INT_RANGES.get(code)
+    if limits is None or type(low) is not int or type(high) is not int:
+        return None
+    return code if limits[0] <= low <= high <= limits[1] else None
+
+
+# One emitter per Field class with a fast form. Each first decides whether it can compile the
+# field (returning False, before writing anything, if not), then writes its check and packing.
+_Nest = tuple[type[Any], ...]
+_Emitter = typing.Callable[[_Source, str, Any, _Nest], bool]
+
+
+def _emit_int(src: _Source, v: str, codec: _Int, nest: _Nest) -> bool:
+    code = _int_code(codec._struct, codec.low, codec.high)
+    if code is None:
+        return False
+    src.guard(f"type({v}) is int and {codec.low} <= {v} <= {codec.high}")
+    src.pack(code, v)
+    return True
+
+
+def _emit_bool(src: _Source, v: str, codec: Bool, nest: _Nest) -> bool:
+    src.guard(f"type({v}) is bool")
+    src.pack("?", v)  # packs True/False as 1/0, like Bool.write
+    return True
+
+
+def _emit_enum(src: _Source, v: str, codec: Enum[Any], nest: _Nest) -> bool:
+    enum: type[Any] = codec.enum  # any class at run time, whatever the annotation says
+    if not isinstance(enum, type) or issubclass(enum, Flag) or not issubclass(enum, IntEnum):
+        return False
+    values = [int(member) for member in enum]
+    code = _int_code(codec._struct, min(values, default=0), max(values, default=0))
+    if code is None:
+        return False
+    # Members of an enum with members cannot be subclassed: ``type() is`` is ``isinstance``.
+    src.guard(f"type({v}) is {src.const(enum)}")
+    src.pack(code, v)
+    return True
+
+
+def _emit_digits(src: _Source, v: str, codec: Digits, nest: _Nest) -> bool:
+    src.guard(
+        f"type({v}) is str and len({v}) == {codec.length} and {v}.isascii()"
+        f" and {v}.isdigit() and {v}[0] != '0'"
+    )
+    src.pack("I", f"int({v})")
+    return True
+
+
+def _emit_fixed_bytes(src: _Source, v: str, codec: FixedBytes, nest: _Nest) -> bool:
+    if type(codec.size) is not int:
+        return False
+    src.guard(f"type({v}) is bytes and len({v}) == {codec.size}")
+    src.chunk(v)
+    return True
+
+
+def _emit_blob(src: _Source, v: str, codec: Blob, nest: _Nest) -> bool:
+    if _int_code(Blob._LEN, codec.min_size, codec.max_size) is None:
+        return False
+    n = src.local("n")
+    src.guard(f"type({v}) is bytes")
+    src.lines.append(f"{n} = len({v})")
+    src.guard(f"{codec.min_size} <= {n} <= {codec.max_size}")
+    src.pack("I", n)
+    src.chunk(v)
+    return True
+
+
+def _emit_text(src: _Source, v: str, codec: Text, nest: _Nest) -> bool:
+    """Strict UTF-8 refuses every surrogate, so once ``encode`` succeeded the category-Cs test
+    of :meth:`Text.check` can only pass and is not repeated."""
+    if type(codec.max_bytes) is not int or type(codec.min_chars) is not int:
+        return False
+    data, n = src.local("d"), src.local("n")
+    src.guard(f"type({v}) is str")
+    src.lines += [
+        "try:",
+        f"    {data} = {v}.encode('utf-8')",
+        "except UnicodeEncodeError:",
+        "    return _slow(value)",
+        f"{n} = len({data})",
+    ]
+    min_chars = f" and len({v}) >= {codec.min_chars}" if codec.min_chars > 0 else ""
+    clean = f"{src.const(codec._forbidden.search)}({v}) is None"
+    src.guard(f"{n} <= {codec.max_bytes}{min_chars} and {clean}")
+    src.pack("H", n)
+    src.chunk(data)
+    return True
+
+
+def _emit_struct(src: _Source, v: str, codec: Struct[Any], nest: _Nest) -> bool:
+    """A nested dataclass is inlined: its fields join the runs of the enclosing one."""
+    if codec.cls in nest:
+        return False
+    try:
+        fields = schema(codec.cls)
+    except TypeError:
+        return False  # a broken nested class fails where the reference path fails it
+    src.guard(f"type({v}) is {src.const(codec.cls)}")
+    for name, inner in fields:
+        _emit_field(src, v, name, inner, (*nest, codec.cls))
+    return True
+
+
+_EMITTERS: dict[type[Any], _Emitter] = {
+    _Int: _emit_int,
+    Bool: _emit_bool,
+    Enum: _emit_enum,
+    Digits: _emit_digits,
+    FixedBytes: _emit_fixed_bytes,
+    Blob: _emit_blob,
+    Text: _emit_text,
+    Struct: _emit_struct,
+}
+
+
+def _emit_field(src: _Source, owner: str, name: str, codec: Field[Any], nest: _Nest) -> None:
+    """Fetch one field and compile it, or let its own ``encode`` write it in place.
+
+    Keyed by exact class: a subclass of a Field may check or write differently.
+    """
+    v = src.fetch(owner, name)
+    emit = _EMITTERS.get(type(codec))
+    if emit is not None and emit(src, v, codec, nest):
+        return
+    writer = src.local("w")
+    src.lines.append(f"{writer} = {src.const(Writer)}()")
+    src.lines.append(f"{src.const(codec)}.encode({writer}, {v}, {name!r})")
+    src.chunk(f"{writer}.getvalue()")
+
+
+def _compile_encoder(cls: type[Any]) -> _Encoder:
+    """Generate, cache and return the encoder of one schema class (see the comment above)."""
+    src = _Source()
+    for name, codec in schema(cls):
+        _emit_field(src, "value", name, codec, (cls,))
+    body = "\n".join(f"    {line}" for line in src.finish())
+    source = f"def encode(value):\n{body}\n"
+    filename = f"<wire encoder {cls.__module__}.{cls.__qualname__}>"
+    namespace = dict(src.env)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated source
+    encoder: _Encoder = namespace["encode"]
+    encoder.__qualname__ = f"encode_{cls.__qualname__}"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    _SOURCES[cls] = source
+    _ENCODERS[cls] = encoder
+    return encoder
+
+
+def encoder_source(cls: type[Any]) -> str:
+    """The generated source of ``cls``'s compiled encoder (for reading and debugging)."""
+    if cls not in _SOURCES:
+        _compile_encoder(cls)
+    return _SOURCES[cls]
 
 
 __all__ = (
@@ -494,7 +766,9 @@ __all__ = (
     "Writer",
     "clip_text",
     "decode_fields",
+    "encode_chunks",
     "encode_fields",
+    "encoder_source",
     "from_bytes",
     "schema",
     "to_bytes",
