@@ -10,7 +10,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,41 @@ def proc_cpu_seconds(pid: int) -> float:
     fields = raw[raw.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """One reading of a process's CPU: every live thread's run time in nanoseconds (from
+    ``/proc/PID/task/TID/schedstat``, the scheduler's exact count) and the clock-tick total of
+    :func:`proc_cpu_seconds` (which also holds threads that have exited)."""
+
+    ticks_s: float
+    threads: Mapping[int, int]
+
+
+def cpu_sample(pid: int) -> CpuSample:
+    """Read :class:`CpuSample` of ``pid`` (raises OSError when it is gone)."""
+    ticks = proc_cpu_seconds(pid)
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            threads[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended meanwhile
+    return CpuSample(ticks, threads)
+
+
+def cpu_seconds_between(before: CpuSample, after: CpuSample) -> float:
+    """CPU seconds a process used between two samples.
+
+    Exact (nanoseconds) when every thread of ``before`` is still alive in ``after`` (threads
+    born in between count from zero); otherwise the clock-tick difference, which counts the
+    threads that ended but only to 10 ms. Ticks alone made a 10-second window of a process at
+    0.5 % of a core (50 ms) uncertain by a fifth.
+    """
+    if before.threads and before.threads.keys() <= after.threads.keys():
+        return (sum(after.threads.values()) - sum(before.threads.values())) / 1e9
+    return after.ticks_s - before.ticks_s
 
 
 def self_cpu_seconds() -> float:

@@ -58,7 +58,14 @@ from rich.table import Table
 
 from bench import rfb
 from bench.activity import ACTIVITIES, DESCRIPTIONS, PrivateXvfb, Scene, child_env
-from bench.common import machine_info, median, proc_cpu_seconds, write_results
+from bench.common import (
+    CpuSample,
+    cpu_sample,
+    cpu_seconds_between,
+    machine_info,
+    median,
+    write_results,
+)
 from core.protocol.content import GCM_TAG_SIZE, PROTOCOL_VERSION, ContentHeader, ContentType
 from core.protocol.content import FrameUpdate as FrameUpdateMessage
 from core.protocol.framing import encode_frame
@@ -181,11 +188,11 @@ class Child:
                     raise RuntimeError(f"{self.name} never printed {pattern!r}: {self.tail()}")
                 self._changed.wait(min(remaining, 0.5))
 
-    def cpu(self) -> float:
+    def cpu(self) -> CpuSample | None:
         try:
-            return proc_cpu_seconds(self.pid)
+            return cpu_sample(self.pid)
         except (OSError, ValueError):
-            return float("nan")
+            return None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
         if self.proc.poll() is None:
@@ -622,10 +629,10 @@ class Bench:
         scene = Scene(activity, self.xvfb.display, pdir, s.duration)
         spy = Path(s.py_spy) / f"presenter-{label}-{activity}.txt" if s.py_spy else None
 
-        def snapshot() -> dict[str, float]:
+        def snapshot() -> dict[str, CpuSample | None]:
             cpu = {name: child.cpu() for name, child in procs.items()}
-            cpu["xvfb"] = proc_cpu_seconds(self.xvfb.pid)
-            cpu["scene"] = sum(_cpu_or_zero(pid) for pid in scene.pids)
+            cpu["xvfb"] = cpu_sample(self.xvfb.pid)
+            cpu |= {f"scene {pid}": _sample_or_none(pid) for pid in scene.pids}
             return cpu
 
         try:
@@ -640,7 +647,8 @@ class Bench:
             time.sleep(s.tail)
         finally:
             scene.close()
-        cpu_s = {name: after[name] - before[name] for name in after}
+        cpu_s = {name: _between(before[name], after.get(name)) for name in before}
+        scene_cpu_s = sum(cpu_s.pop(name) for name in list(cpu_s) if name.startswith("scene "))
         ncpu = os.cpu_count() or 1
         window = Window(
             activity=activity,
@@ -649,7 +657,7 @@ class Bench:
             tail=s.tail,
             cpu_s=cpu_s,
             machine_cpu_percent=100 * ncpu * (busy1 - busy0) / max(1, total1 - total0),
-            scene_cpu_s=cpu_s.pop("scene"),
+            scene_cpu_s=scene_cpu_s,
             script_cpu_s=scene.script_cpu_s,
         )
         self.console.print(
@@ -660,11 +668,21 @@ class Bench:
         return window
 
 
-def _cpu_or_zero(pid: int) -> float:
+def _sample_or_none(pid: int) -> CpuSample | None:
     try:
-        return proc_cpu_seconds(pid)
+        return cpu_sample(pid)
     except (OSError, ValueError):
+        return None
+
+
+def _between(before: CpuSample | None, after: CpuSample | None) -> float:
+    """CPU seconds between two samples: NaN for a process that was not there, 0 for one of the
+    scene's helpers that exited (it did its work before the window)."""
+    if before is None:
+        return float("nan")
+    if after is None:
         return 0.0
+    return cpu_seconds_between(before, after)
 
 
 # -- 1920x1080 keyframes ---------------------------------------------------------------------------
