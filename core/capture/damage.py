@@ -2,19 +2,21 @@
 
 A damage object on the root window accumulates every rectangle drawn to the screen (all
 windows, since they share the screen's pixels when nothing is composited, and a compositor's
-output when something is). It is created with the *delta rectangles* report level: the server
-sends a ``DamageNotify`` carrying a rectangle whenever drawing adds to the accumulated region,
-and nothing for drawing inside it, so a busy screen costs a few events per look, not one per
-drawing request. Looking (:meth:`ScreenDamage.collect`) hands over the rectangles the events
-brought and empties the region (``DamageSubtract``, no reply awaited): no round trip, so a
-keystroke costs the presenter one wait for the X server (the pixels), not two. (The *non-empty*
-level plus ``XFixesFetchRegion``, used before, cost a round trip per look.)
+output when something is). It is created with the *non-empty* report level: the server sends
+one ``DamageNotify`` when the accumulated region stops being empty and then stays quiet, so a
+busy screen costs one event per look, not one per drawing request. Looking
+(:meth:`ScreenDamage.collect`) moves the accumulated region into an XFIXES region and clears it
+(``DamageSubtract``), then reads the region back (``XFixesFetchRegion``), one round trip.
 
-Why nothing is lost: the subtract travels on the connection the pixels are then read on, so the
-server empties the region before it reads them. A drawing it runs before the subtract sent an
-event (or lies in the area of one it sent) before the subtract: received already, its area is
-read now, after the drawing; still on its way, it is read at the next look. A drawing it runs
-after the subtract adds to an empty region, so it sends an event, which the next look sees.
+Why nothing is lost: the server sends the event for the first drawing after a subtract, and the
+subtract is done (its round trip answered) before the caller reads any pixel. A drawing the
+server runs before the subtract is in the collected region, so the pixels read afterwards
+include it; a drawing it runs after the subtract raises a new event, which the next look sees.
+
+Why not the *delta rectangles* level, whose events carry the rectangles and so spare the round
+trip: measured while typing, it split one keystroke into two updates about one time in six. A
+terminal draws the glyph and then the cursor; the round trip of a look gives the second drawing
+the time to land in the same look, where a look without one took the glyph alone.
 
 Not every pixel change is damage: direct-rendering GL clients on some drivers, and the pointer
 sprite, draw without it. The capturer therefore still compares the whole area now and then.
@@ -37,17 +39,18 @@ from core.capture.errors import CaptureError
 from core.capture.sources import Rect
 from core.capture.xcb import GENERIC_EVENT, Extension, XcbConnection, XRequestError
 
-#: DAMAGE 1.1 is what every server since 2007 speaks; the server refuses requests from a
-#: client that did not announce a version.
+#: XFIXES 2.0 introduced regions; the server refuses region requests from a client that
+#: announced less. DAMAGE 1.1 is what every server since 2007 speaks.
+_XFIXES_VERSION = (2, 0)
 _DAMAGE_VERSION = (1, 1)
-#: Minor opcodes: QueryVersion 0, Create 1, Destroy 2, Subtract 3.
+#: Minor opcodes (DAMAGE: QueryVersion 0, Create 1, Destroy 2, Subtract 3; XFIXES below).
 _DAMAGE_QUERY_VERSION, _DAMAGE_CREATE, _DAMAGE_DESTROY, _DAMAGE_SUBTRACT = 0, 1, 2, 3
-#: DamageReportLevel: an event with a rectangle whenever drawing adds to the region.
-_REPORT_DELTA_RECTANGLES = 1
-#: DamageNotify is the extension's first (and only) event; its area (x, y, width, height,
-#: relative to the root window) starts at byte 16.
+_XFIXES_QUERY_VERSION, _XFIXES_CREATE_REGION, _XFIXES_DESTROY_REGION = 0, 5, 10
+_XFIXES_FETCH_REGION = 19
+#: DamageReportLevel: one event when the accumulated region stops being empty.
+_REPORT_NON_EMPTY = 3
+#: DamageNotify is the extension's first (and only) event.
 _DAMAGE_NOTIFY = 0
-_NOTIFY_AREA = struct.Struct("=16xhhHH")
 #: XInput 2: XIQueryVersion and XISelectEvents minor opcodes, the version asked for, the
 #: "all master devices" id and the RawMotion event type (and its bit in an event mask).
 _XI_QUERY_VERSION, _XI_SELECT_EVENTS = 47, 46
@@ -61,22 +64,25 @@ _VERSION = struct.Struct("=II")
 _ONE_ID = struct.Struct("=I")
 _SUBTRACT = struct.Struct("=III")
 _CREATE = struct.Struct("=IIBxxx")
+_RECTANGLE = struct.Struct("=hhHH")
+#: FetchRegion's reply: 32-byte header (with the extents), then the rectangles.
+_FETCH_HEADER = 32
 
 
 class ScreenDamage:
     """XDAMAGE on the root window of one libxcb connection; see the module docstring.
 
-    Use :meth:`start`, which answers None when the server lacks DAMAGE. The
+    Use :meth:`start`, which answers None when the server lacks DAMAGE or XFIXES 2. The
     connection stays the caller's (closing this frees only the server's objects). Not
     thread-safe, like the capturer that owns it.
     """
 
-    def __init__(self, x: XcbConnection, damage_ext: Extension) -> None:
+    def __init__(self, x: XcbConnection, damage_ext: Extension, xfixes: Extension) -> None:
         self._x = x
         self._damage_op = damage_ext.major_opcode
+        self._xfixes_op = xfixes.major_opcode
         self._notify = damage_ext.first_event + _DAMAGE_NOTIFY
-        #: Rectangles the events brought since the last collect() (screen pixels).
-        self._drawn: list[Rect] = []
+        self._dirty = True  # the first collect() asks the server whatever it has
         self._closed = False
         self.events = 0
         """DamageNotify events seen (each means: something was drawn after the last look)."""
@@ -87,8 +93,14 @@ class ScreenDamage:
         self._xi = _watch_pointer(x)
         self.pointer_events = self._xi is not None
         """Whether :attr:`pointer_moved` follows XInput 2 motion (else it stays True)."""
+        self._region = x.generate_id()
+        region = _ONE_ID.pack(self._region)
+        x.check(
+            x.send(self._xfixes_op, _XFIXES_CREATE_REGION, region, reply=False, checked=True),
+            "XFixesCreateRegion",
+        )
         self._damage = x.generate_id()
-        create = _CREATE.pack(self._damage, x.root, _REPORT_DELTA_RECTANGLES)
+        create = _CREATE.pack(self._damage, x.root, _REPORT_NON_EMPTY)
         x.check(
             x.send(self._damage_op, _DAMAGE_CREATE, create, reply=False, checked=True),
             "DamageCreate",
@@ -98,11 +110,13 @@ class ScreenDamage:
     def start(cls, x: XcbConnection) -> ScreenDamage | None:
         """Watch the whole screen, or None when the X server cannot report damage."""
         try:
-            damage_ext = x.extension("DAMAGE")
-            if damage_ext is None:
+            damage_ext, xfixes = x.extension("DAMAGE"), x.extension("XFIXES")
+            if damage_ext is None or xfixes is None:
+                return None
+            if _version(x, xfixes, _XFIXES_QUERY_VERSION, _XFIXES_VERSION) < _XFIXES_VERSION:
                 return None
             _version(x, damage_ext, _DAMAGE_QUERY_VERSION, _DAMAGE_VERSION)
-            return cls(x, damage_ext)
+            return cls(x, damage_ext, xfixes)
         except XRequestError:
             return None
 
@@ -115,19 +129,24 @@ class ScreenDamage:
         without waiting). Call it right before waiting on :meth:`fileno`: any round trip on the
         connection may queue an event where the socket no longer shows it."""
         self._drain()
-        return bool(self._drawn)
+        return self._dirty
 
     def collect(self) -> list[Rect]:
         """The screen rectangles drawn since the last call (possibly empty), and start over."""
         self._drain()
-        if not self._drawn:
+        if not self._dirty:
             return []
-        found, self._drawn = self._drawn, []
+        self._dirty = False
         x = self._x
-        # Repair None, parts None: empty the whole region. Flushed now, so drawing from here on
-        # raises events even if no request (a read) follows soon.
-        x.send(self._damage_op, _DAMAGE_SUBTRACT, _SUBTRACT.pack(self._damage, 0, 0), reply=False)
-        x.flush()
+        subtract = _SUBTRACT.pack(self._damage, 0, self._region)  # repair None: take it all
+        x.send(self._damage_op, _DAMAGE_SUBTRACT, subtract, reply=False)
+        region = _ONE_ID.pack(self._region)
+        fetch = x.send(self._xfixes_op, _XFIXES_FETCH_REGION, region, reply=True)
+        answer = x.reply(fetch, "XFixesFetchRegion")
+        found = []
+        for rx, ry, rw, rh in _RECTANGLE.iter_unpack(answer[_FETCH_HEADER:]):
+            if rw > 0 and rh > 0:
+                found.append(Rect(rx, ry, rw, rh))
         return found
 
     def pointer(self) -> tuple[int, int] | None:
@@ -144,9 +163,7 @@ class ScreenDamage:
             kind = head[0] & 0x7F
             if kind == notify:
                 self.events += 1
-                rx, ry, rw, rh = _NOTIFY_AREA.unpack_from(head)
-                if rw > 0 and rh > 0:
-                    self._drawn.append(Rect(rx, ry, rw, rh))
+                self._dirty = True
             elif kind == GENERIC_EVENT and head[1] == xi:
                 self.motion_events += 1
                 self.pointer_moved = True
@@ -160,6 +177,8 @@ class ScreenDamage:
         if x.alive:
             try:
                 x.send(self._damage_op, _DAMAGE_DESTROY, _ONE_ID.pack(self._damage), reply=False)
+                destroy = _ONE_ID.pack(self._region)
+                x.send(self._xfixes_op, _XFIXES_DESTROY_REGION, destroy, reply=False)
                 x.flush()
             except CaptureError:
                 pass  # the server went away meanwhile: it freed them itself
