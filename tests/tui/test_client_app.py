@@ -344,6 +344,43 @@ def test_control_request_refused_then_granted_shows_the_banner_and_r_revokes(
     run(scenario)
 
 
+def test_a_consent_dialog_closes_unanswered_when_the_asker_leaves(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
+            await ana.wait(lambda: ana.session is not None, "Ana joined")
+            await until(
+                pilot, lambda: screen.view is not None and len(screen.view.members) == 2, "Ana"
+            )
+            await pilot.press("p")
+            await on_screen(pilot, TakeBackDialog)
+            await pilot.press("y")
+            await until(
+                pilot, lambda: screen.view is not None and screen.view.i_present, "presenting"
+            )
+            assert ana.session is not None
+
+            await ana.do(ana.session.request, ActionCode.REQUEST_CONTROL)
+            await on_screen(pilot, GrantControlDialog)
+            await ana.do(ana.session.leave)
+            await until(pilot, lambda: isinstance(app.screen, SessionScreen), "dialog gone")
+            log = screen.query_one("#log", RichLog)
+            reason = "Ana left, so there is nothing to answer"
+            await until(pilot, lambda: any(reason in ln.text for ln in log.lines), "the reason")
+            assert screen.view is not None
+            assert screen.view.controller is None
+            assert len(screen.view.members) == 1
+            assert not app.driver._asks
+            assert app.driver._guard is not None
+            assert app.driver._guard.granted_to is None  # no yes was ever given
+
+    run(scenario)
+
+
 def test_a_handed_back_presenting_is_asked_and_taking_back_is_confirmed(
     relay: RelayThread, tmp_path: Path, display: object
 ) -> None:

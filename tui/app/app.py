@@ -38,6 +38,7 @@ from tui.app.dialogs import (
 from tui.app.driver import Driver, describe_source
 from tui.app.messages import (
     ConsentAsked,
+    ConsentGone,
     ControlChanged,
     Failed,
     KnockArrived,
@@ -89,6 +90,8 @@ class PortholeApp(App[int]):
         self._organize = self.start.organize
         self._session_id = self.start.session_id
         self._knocks: dict[int, AdmitDialog] = {}
+        #: Consent dialogs on screen, by consent id (closed unanswered when the ask is void).
+        self._consents: dict[int, Any] = {}
         self.session_screen: SessionScreen | None = None
         self.ended_message: str | None = None
         self.quitting = False
@@ -282,7 +285,19 @@ class PortholeApp(App[int]):
             case _:
                 message.reply.answer(False)
                 return
-        self.push_screen(dialog, lambda yes: message.reply.answer(bool(yes)))
+        self._consents[message.consent_id] = dialog
+
+        def answered(yes: bool | None) -> None:
+            if self._consents.pop(message.consent_id, None) is not None:
+                message.reply.answer(bool(yes))
+
+        self.push_screen(dialog, answered)
+
+    def on_consent_gone(self, message: ConsentGone) -> None:
+        dialog = self._consents.pop(message.consent_id, None)
+        if dialog is not None and dialog.is_attached:
+            dialog.dismiss(None)
+        self._session_log(message.reason)
 
     def on_control_changed(self, message: ControlChanged) -> None:
         if self.session_screen is not None:

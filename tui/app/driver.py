@@ -67,6 +67,7 @@ from core.stream import ScreenPresenter
 from core.tlspin import FingerprintMismatch
 from tui.app.messages import (
     ConsentAsked,
+    ConsentGone,
     ControlChanged,
     Failed,
     KnockArrived,
@@ -140,6 +141,8 @@ class Driver:
         self._presenting_scope: trio.CancelScope | None = None
         self._injector: Injector | None = None
         self._stuck_keys: StuckKeyWatch | None = None
+        #: Consents asked of this user and not answered yet, with the asker's name.
+        self._asks: dict[int, tuple[ConsentRequested, str]] = {}
         self._guard: ControlGuard | None = None
         self._announced_controller: int | None = None
         self._hotkey: RevokeHotkeyWhileGranted | None = None
@@ -344,6 +347,7 @@ class Driver:
 
     async def _run_session(self, session: SessionBase, *, organizer: bool) -> None:
         self.session = session
+        self._asks.clear()  # consent ids are per session
         target = self.target
         link = ""
         if target is not None and self.client is not None:
@@ -427,15 +431,31 @@ class Driver:
         assert session is not None
         self.view = view = SessionView.from_roster(roster, session.peer_id)
         self.post(SessionUpdated(view))
+        self._forget_void_asks(roster)
         self._follow_presenting(view)
         self._follow_control(roster)
         self._follow_viewer(view)
 
+    def _forget_void_asks(self, roster: Roster) -> None:
+        """Close the consent dialogs whose asker (or subject) left: the relay forgets such a
+        request when the member goes, and an answer would only be refused."""
+        present = {member.peer_id for member in roster.members}
+        for consent_id, (ask, name) in list(self._asks.items()):
+            if ask.actor in present and (ask.target is None or ask.target in present):
+                continue
+            del self._asks[consent_id]
+            who = name if ask.actor not in present else "The member it was about"
+            self.post(ConsentGone(consent_id, f"{who} left, so there is nothing to answer."))
+
     def _on_consent(self, ask: ConsentRequested) -> None:
         session = self.session
         assert session is not None
+        name = self._name(ask.actor)
+        self._asks[ask.consent_id] = (ask, name)
 
         async def answer(granted: bool) -> None:
+            if self._asks.pop(ask.consent_id, None) is None:
+                return  # void meanwhile (see _forget_void_asks): nothing to answer
             if session.closed is not None:
                 return
             if granted and ask.action is ActionCode.REQUEST_CONTROL and self._guard is not None:
@@ -452,7 +472,7 @@ class Driver:
         nursery = self._session_nursery
         assert nursery is not None
         reply = Reply(lambda value: token.run_sync_soon(nursery.start_soon, answer, value))
-        self.post(ConsentAsked(ask.consent_id, ask.action, ask.actor, self._name(ask.actor), reply))
+        self.post(ConsentAsked(ask.consent_id, ask.action, ask.actor, name, reply))
 
     # -- presenting ---------------------------------------------------------------------------
 

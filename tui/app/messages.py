@@ -99,6 +99,15 @@ class ConsentAsked(Message):
 
 
 @dataclass
+class ConsentGone(Message):
+    """A consent being asked no longer matters: the member who asked (or whom it was about)
+    left the session, and the relay forgot the request; its dialog closes unanswered."""
+
+    consent_id: int
+    reason: str
+
+
+@dataclass
 class ControlChanged(Message):
     """Remote control of *this* member's screen started or ended (the footer shows it)."""
 
