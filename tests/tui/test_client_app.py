@@ -89,6 +89,19 @@ async def _organize(pilot: Pilot[Any], password: str = SESSION_PASSWORD) -> Sess
     return screen
 
 
+async def _present_to_ana(pilot: Pilot[Any], relay: RelayThread) -> tuple[SessionScreen, Peer]:
+    """Organize, let Ana join, and start presenting to her (confirmed locally)."""
+    screen = await _organize(pilot)
+    ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
+    await ana.wait(lambda: ana.session is not None, "Ana joined")
+    await until(pilot, lambda: screen.view is not None and len(screen.view.members) == 2, "Ana")
+    await pilot.press("p")
+    await on_screen(pilot, TakeBackDialog)
+    await pilot.press("y")
+    await until(pilot, lambda: screen.view is not None and screen.view.i_present, "presenting")
+    return screen, ana
+
+
 # --- connect, trust, unreachable -----------------------------------------------------------------
 
 
@@ -303,19 +316,7 @@ def test_control_request_refused_then_granted_shows_the_banner_and_r_revokes(
     async def scenario() -> None:
         app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
         async with app.run_test(size=SIZE) as pilot:
-            screen = await _organize(pilot)
-            ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
-            await ana.wait(lambda: ana.session is not None, "Ana joined")
-
-            await until(
-                pilot, lambda: screen.view is not None and len(screen.view.members) == 2, "Ana"
-            )
-            await pilot.press("p")  # start presenting: confirmed locally
-            await on_screen(pilot, TakeBackDialog)
-            await pilot.press("y")
-            await until(
-                pilot, lambda: screen.view is not None and screen.view.i_present, "presenting"
-            )
+            screen, ana = await _present_to_ana(pilot, relay)
             assert ana.session is not None
 
             await ana.do(ana.session.request, ActionCode.REQUEST_CONTROL)
@@ -350,18 +351,7 @@ def test_a_consent_dialog_closes_unanswered_when_the_asker_leaves(
     async def scenario() -> None:
         app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
         async with app.run_test(size=SIZE) as pilot:
-            screen = await _organize(pilot)
-            ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
-            await ana.wait(lambda: ana.session is not None, "Ana joined")
-            await until(
-                pilot, lambda: screen.view is not None and len(screen.view.members) == 2, "Ana"
-            )
-            await pilot.press("p")
-            await on_screen(pilot, TakeBackDialog)
-            await pilot.press("y")
-            await until(
-                pilot, lambda: screen.view is not None and screen.view.i_present, "presenting"
-            )
+            screen, ana = await _present_to_ana(pilot, relay)
             assert ana.session is not None
 
             await ana.do(ana.session.request, ActionCode.REQUEST_CONTROL)
