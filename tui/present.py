@@ -58,6 +58,7 @@ from core.control import (
     RevokeHotkeyWhileGranted,
     revoke_hotkey_for,
 )
+from core.control import guard as guard_module
 from core.control.guard import ControlGuard
 from core.control.stuck_keys import StuckKeyWatch
 from core.links import JoinLink, normalize_session_id
@@ -246,6 +247,7 @@ class HeadlessSession:
         self.injector = Injector(self._area)
         self.guard = ControlGuard(self.injector)
         self.stuck_keys = StuckKeyWatch(self.injector)
+        self._nursery: trio.Nursery | None = None
         self.announced_controller: int | None = None
         self._revoke_requests, self._revoke_receive = trio.open_memory_channel[str](64)
         self.hotkey = RevokeHotkeyWhileGranted(
@@ -260,6 +262,7 @@ class HeadlessSession:
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             await nursery.start(self.presenter.run)
             nursery.start_soon(self._signals)
             nursery.start_soon(self.stuck_keys.run)
@@ -348,6 +351,15 @@ class HeadlessSession:
                 except HotkeyUnavailable as exc:
                     emit("hotkey", keys=revoke_hotkey_for(), available=False, reason=str(exc))
         await self.session.answer_consent(ask.consent_id, granted=granted)
+        if granted and ask.action is ActionCode.REQUEST_CONTROL:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._drop_if_unconfirmed, ask.actor)
+
+    async def _drop_if_unconfirmed(self, peer: int) -> None:
+        """See :data:`core.control.guard.GRANT_CONFIRM_SECONDS`."""
+        await trio.sleep(guard_module.GRANT_CONFIRM_SECONDS)
+        if self.guard.unconfirmed(peer):
+            await self.revoke("the relay did not hand over control")
 
     async def revoke(self, reason: str) -> None:
         """Revoke now (local and immediate), then tell the relay."""

@@ -43,6 +43,14 @@ class GuardStatistics:
     dropped: dict[str, int]
 
 
+#: After this user said yes to a control request, how long the relay may take to name the
+#: grantee controller (it does at once when it applies the answer). Past it the presenter drops
+#: the grant (see :meth:`ControlGuard.unconfirmed`), and with it the revoke-hotkey listener,
+#: which sees every key while armed: the relay refused the request meanwhile (someone else took
+#: control, sharing paused) and does not tell this member so.
+GRANT_CONFIRM_SECONDS = 10.0
+
+
 class ControlGuard:
     """The presenter's record of its own grant, and the only path from input to injection."""
 
@@ -69,6 +77,11 @@ class ControlGuard:
             self.revoke()
         self._granted_to = peer_id
         self._injector.resume()
+
+    def unconfirmed(self, peer_id: int) -> bool:
+        """Whether ``peer_id`` is granted here but the relay does not name it controller (asked
+        :data:`GRANT_CONFIRM_SECONDS` after the yes: the relay refused it)."""
+        return self._granted_to == peer_id and not self.active
 
     def revoke(self) -> int:
         """End control now; returns how many held keys and buttons were released."""

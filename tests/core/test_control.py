@@ -851,3 +851,37 @@ def test_check_x11_record_reports_an_unreachable_display() -> None:
         check_x11_record(":65000")
     with pytest.raises(HotkeyUnavailable, match="DISPLAY"):
         check_x11_record("")
+
+
+def test_a_grant_the_relay_never_applied_is_unconfirmed() -> None:
+    """The presenters drop a yes the relay did not apply (GRANT_CONFIRM_SECONDS after it)."""
+    from core.control.guard import ControlGuard
+    from core.protocol.messages import MemberState, Roster, RosterEntry
+
+    def roster(controller: int | None) -> Roster:
+        members = tuple(
+            RosterEntry(peer_id=p, name=n, is_organizer=p == 1, state=MemberState.CONNECTED)
+            for p, n in ((1, "Olga"), (2, "Ana"), (3, "Bob"))
+        )
+        return Roster(
+            session_id="123456789",
+            members=members,
+            presenter=1,
+            controller=controller,
+            has_presented=(),
+            locked=False,
+            paused=False,
+            has_password=True,
+        )
+
+    guard = ControlGuard(Rig().injector)
+    guard.on_roster(roster(None))
+    guard.grant(2)
+    assert guard.unconfirmed(2)  # said yes; the relay has not named Ana yet
+    guard.on_roster(roster(2))
+    assert not guard.unconfirmed(2)  # applied
+    assert guard.active
+    guard.grant(3)  # a later yes to Bob while the relay keeps Ana: refused there
+    guard.on_roster(roster(2))
+    assert guard.unconfirmed(3)
+    assert not guard.unconfirmed(2)  # not granted here any more

@@ -31,6 +31,7 @@ from textual.pilot import Pilot
 from textual.widgets import Label, RichLog
 
 from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
+from core.control import guard as guard_module
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
 from core.links import JoinLink
@@ -367,6 +368,44 @@ def test_a_consent_dialog_closes_unanswered_when_the_asker_leaves(
             assert not app.driver._asks
             assert app.driver._guard is not None
             assert app.driver._guard.granted_to is None  # no yes was ever given
+
+    run(scenario)
+
+
+def test_a_yes_the_relay_never_applies_is_dropped_with_its_hotkey(
+    relay: RelayThread, tmp_path: Path, display: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ana and Bob both ask for control; the yes to Bob applies, the later yes to Ana is refused
+    by the relay (Bob holds control), which does not tell the presenter: the grant to Ana, and
+    the revoke-hotkey listener that sees every key, must not stay."""
+    monkeypatch.setattr(guard_module, "GRANT_CONFIRM_SECONDS", 0.5)
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen, ana = await _present_to_ana(pilot, relay)
+            bob = await Peer.knock(relay, screen.session_id, "Bob", password=SESSION_PASSWORD)
+            await bob.wait(lambda: bob.session is not None, "Bob joined")
+            await until(
+                pilot, lambda: screen.view is not None and len(screen.view.members) == 3, "Bob"
+            )
+            assert ana.session is not None
+            assert bob.session is not None
+
+            await ana.do(ana.session.request, ActionCode.REQUEST_CONTROL)
+            await on_screen(pilot, GrantControlDialog)
+            await bob.do(bob.session.request, ActionCode.REQUEST_CONTROL)
+            await until(pilot, lambda: len(app.driver._asks) == 2, "both asks")
+            await pilot.press("y")  # the dialog on top: Bob's
+            await bob.event(RosterChanged, lambda r: r.roster.controller == bob.peer_id, "Bob")
+            await on_screen(pilot, GrantControlDialog)
+            await pilot.press("y")  # Ana's: the relay refuses it, Bob holds control
+            guard = app.driver._guard
+            assert guard is not None
+            await until(pilot, lambda: guard.granted_to == ana.peer_id, "the yes to Ana")
+            await until(pilot, lambda: guard.granted_to is None, "the unconfirmed grant dropped")
+            hotkey = app.driver._hotkey
+            await until(pilot, lambda: hotkey is None or not hotkey.armed, "the listener stops")
 
     run(scenario)
 

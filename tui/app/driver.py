@@ -47,6 +47,7 @@ from core.client.events import (
     UpdatesDropped,
 )
 from core.control import HotkeyUnavailable, RevokeHotkeyWhileGranted
+from core.control import guard as guard_module
 from core.control.guard import ControlGuard
 from core.control.hotkey import revoke_hotkey_label
 from core.control.injector import Injector
@@ -467,6 +468,10 @@ class Driver:
             ):
                 self._agreed_to_present = True
             await session.answer_consent(ask.consent_id, granted=granted)
+            if granted and ask.action is ActionCode.REQUEST_CONTROL:
+                await trio.sleep(guard_module.GRANT_CONFIRM_SECONDS)
+                if self._guard is not None and self._guard.unconfirmed(ask.actor):
+                    self._revoke_locally("the relay did not hand over control")
 
         token = trio.lowlevel.current_trio_token()
         nursery = self._session_nursery
