@@ -406,6 +406,8 @@ def test_a_yes_the_relay_never_applies_is_dropped_with_its_hotkey(
             await until(pilot, lambda: guard.granted_to is None, "the unconfirmed grant dropped")
             hotkey = app.driver._hotkey
             await until(pilot, lambda: hotkey is None or not hotkey.armed, "the listener stops")
+            # The yes to Ana had revoked Bob here; the relay is told, so both agree: nobody.
+            await bob.event(RosterChanged, lambda r: r.roster.controller is None, "relay agrees")
 
     run(scenario)
 

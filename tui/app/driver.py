@@ -471,7 +471,11 @@ class Driver:
             if granted and ask.action is ActionCode.REQUEST_CONTROL:
                 await trio.sleep(guard_module.GRANT_CONFIRM_SECONDS)
                 if self._guard is not None and self._guard.unconfirmed(ask.actor):
+                    # Locally nobody controls now (a yes to one member revokes another's
+                    # control here): the relay is told so, like after a revoke with r.
                     self._revoke_locally("the relay did not hand over control")
+                    if session.closed is None:
+                        await session.request(ActionCode.REVOKE_CONTROL, confirmed=True)
 
         token = trio.lowlevel.current_trio_token()
         nursery = self._session_nursery
