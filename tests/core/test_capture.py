@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import re
-import shutil
 import subprocess
 import time
 import tkinter as tk
@@ -27,6 +25,7 @@ from PIL import Image
 from Xlib import X  # type: ignore[import-untyped]
 from Xlib.display import Display as XDisplay  # type: ignore[import-untyped]
 from Xlib.error import ConnectionClosedError as XConnectionClosed  # type: ignore[import-untyped]
+from xvfb import require_tool as _tool
 
 from core.capture import (
     AmbiguousWindow,
@@ -73,15 +72,6 @@ BACKGROUND_SPOT = (200, 140)  # a point inside the window that no patch covers
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI (.ci/run installs it)", pytrace=False)
-        pytest.skip(f"{name} not installed; apt-get install xdotool x11-utils")
-    return path
 
 
 def _run(tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
