@@ -293,7 +293,7 @@ async def _viewer_shots(display: str, out_dir: Path) -> list[Path]:
     import trio
 
     from core.protocol.content import Cursor
-    from tui.viewer.link import RefreshWanted, WindowReady, open_viewer
+    from tui.viewer.link import Ready, Refresh, open_viewer
     from tui.viewer.pipe import ViewerState
     from tui.viewer.window import CONTROL_COLOUR
 
@@ -310,10 +310,10 @@ async def _viewer_shots(display: str, out_dir: Path) -> list[Path]:
 
         async def pump() -> None:
             async for event in link.events:
-                if isinstance(event, WindowReady):
+                if isinstance(event, Ready):
                     window.append(event.window_id)
                     ready.set()
-                elif isinstance(event, RefreshWanted):
+                elif isinstance(event, Refresh):
                     await stream.send_keyframe(link)
 
         async with trio.open_nursery() as nursery:

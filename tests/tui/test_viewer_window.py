@@ -44,12 +44,9 @@ from core.protocol.content import (
 from tui.viewer.keys import key_name, modifiers_of
 from tui.viewer.layout import Layout
 from tui.viewer.link import (
-    InputFromWindow,
-    RefreshWanted,
     ViewerEvent,
     ViewerLink,
     WindowClosed,
-    WindowReady,
     open_viewer,
 )
 from tui.viewer.picture import Picture
@@ -469,7 +466,7 @@ class Viewer:
         return found[0]
 
     def inputs(self) -> list[InputEvent]:
-        return [e.event for e in self.events if isinstance(e, InputFromWindow)]
+        return [e.event for e in self.events if isinstance(e, Input)]
 
     async def geometry(self) -> Geometry:
         g = await _geometry(self.window_id)
@@ -521,14 +518,14 @@ async def viewer(display: Display) -> AsyncIterator[Viewer]:
 
         nursery.start_soon(pump)
         probe = Viewer(link, title, 0, events)
-        ready = await probe.wait_event(lambda e: isinstance(e, WindowReady), "WindowReady")
-        assert isinstance(ready, WindowReady)
+        ready = await probe.wait_event(lambda e: isinstance(e, Ready), "Ready")
+        assert isinstance(ready, Ready)
         yield Viewer(link, title, ready.window_id, events)
         nursery.cancel_scope.cancel()
 
 
 async def test_window_asks_for_a_keyframe_and_shows_the_frame_exactly(viewer: Viewer) -> None:
-    assert RefreshWanted(RefreshReason.LATE_JOIN) in viewer.events
+    assert Refresh(RefreshReason.LATE_JOIN) in viewer.events
     frame = _pattern(240, 160)
     stream = Stream(240, 160)
     await viewer.link.set_state(ViewerState.LIVE, presenter="Ana")
@@ -593,10 +590,10 @@ async def test_window_scales_with_letterbox_and_maps_clicks(viewer: Viewer) -> N
     await _x("xdotool", "mousemove", str(g.x + 300), str(g.y + 40), "click", "1")
     await _x("xdotool", "mousemove", str(g.x + 201), str(g.y + 181), "click", "3")
     event = await viewer.wait_event(
-        lambda e: isinstance(e, InputFromWindow) and e.event.kind is InputKind.BUTTON_UP,
+        lambda e: isinstance(e, Input) and e.event.kind is InputKind.BUTTON_UP,
         "a button release",
     )
-    assert isinstance(event, InputFromWindow)
+    assert isinstance(event, Input)
     presses = [e for e in viewer.inputs() if e.kind is InputKind.BUTTON_DOWN]
     assert [(e.x, e.y, e.button) for e in presses] == [(100, 50, 3)]
     assert (event.event.x, event.event.y, event.event.button) == (100, 50, 3)
@@ -695,9 +692,7 @@ async def test_input_only_while_holding_control(viewer: Viewer) -> None:
     await _x("xdotool", "key", "a", "shift+exclam", "Prior")
     await viewer.wait_event(
         lambda e: (
-            isinstance(e, InputFromWindow)
-            and e.event.key == "Page_Up"
-            and e.event.kind is InputKind.KEY_UP
+            isinstance(e, Input) and e.event.key == "Page_Up" and e.event.kind is InputKind.KEY_UP
         ),
         "the last key release",
     )
@@ -748,16 +743,16 @@ async def test_gaps_and_drops_ask_for_a_refresh(viewer: Viewer) -> None:
     later = lost.copy()
     later[50:] = 255
     await viewer.link.send_update(stream.update(later))
-    await viewer.wait_event(lambda e: e == RefreshWanted(RefreshReason.GAP), "a GAP refresh")
+    await viewer.wait_event(lambda e: e == Refresh(RefreshReason.GAP), "a GAP refresh")
     await viewer.link.send_update(stream.update(later, keyframe=True))
     await viewer.wait_pixels(lambda s: np.array_equal(s, later), "the keyframe", g)
 
     await trio.sleep(0.6)
-    before = viewer.events.count(RefreshWanted(RefreshReason.GAP))
+    before = viewer.events.count(Refresh(RefreshReason.GAP))
     await viewer.link.notify_dropped()
 
     async def asked_again() -> bool:
-        return viewer.events.count(RefreshWanted(RefreshReason.GAP)) > before
+        return viewer.events.count(Refresh(RefreshReason.GAP)) > before
 
     await _until(asked_again, "a refresh after the relay dropped updates")
 
@@ -786,7 +781,7 @@ async def test_a_slow_window_makes_the_link_drop_not_block(viewer: Viewer) -> No
     assert stats.updates_dropped > 0
     assert stats.updates_sent + stats.updates_dropped <= 30
     # The window learns it missed updates and asks for a keyframe.
-    await viewer.wait_event(lambda e: e == RefreshWanted(RefreshReason.GAP), "a GAP refresh")
+    await viewer.wait_event(lambda e: e == Refresh(RefreshReason.GAP), "a GAP refresh")
     g = await viewer.wait_geometry(700, 512)
     await viewer.wait_pixels(lambda s: np.array_equal(s, noise), "the noise frame", g)
 

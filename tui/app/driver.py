@@ -87,8 +87,8 @@ from tui.app.messages import (
 from tui.app.model import SessionView
 from tui.app.start import RelayTarget
 from tui.viewer.link import (
-    InputFromWindow,
-    RefreshWanted,
+    Input,
+    Refresh,
     ViewerLink,
     ViewerState,
     WindowClosed,
@@ -673,10 +673,10 @@ class Driver:
         if session is None or view is None or view.presenter is None:
             return
         match event:
-            case InputFromWindow(event=input_event):
+            case Input(event=input_event):
                 if view.i_control:  # the window only sends while it shows control, but check
                     await session.send_content(input_event, recipient=view.presenter)
-            case RefreshWanted(reason=reason):
+            case Refresh(reason=reason):
                 await session.send_content(RefreshRequest(reason=reason), recipient=view.presenter)
 
     def _stop_viewer(self) -> None:

@@ -3,7 +3,7 @@
     async with open_viewer("porthole — Ana presenting") as viewer:
         await viewer.set_state(ViewerState.LIVE, presenter="Ana")
         await viewer.send_update(update)          # never waits on a slow window
-        async for event in viewer.events: ...     # InputFromWindow | RefreshWanted | …
+        async for event in viewer.events: ...     # Input | Refresh | Ready | WindowClosed
 
 The session must never slow down because a window paints slowly, so :meth:`ViewerLink.send_update`
 only queues: at most :data:`MAX_QUEUED_UPDATES` updates wait for the pipe, and past that the
@@ -20,14 +20,14 @@ import os
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from subprocess import PIPE
 from typing import Final
 
 import trio
 
-from core.protocol.content import Cursor, FrameUpdate, InputEvent, RefreshReason
+from core.protocol.content import Cursor, FrameUpdate
 from core.protocol.wire import clip_text
 from tui.viewer.pipe import (
     MAX_PRESENTER_BYTES,
@@ -57,37 +57,16 @@ EVENT_BUFFER: Final = 256
 STDERR_TAIL: Final = 4096
 
 __all__ = [
-    "InputFromWindow",
-    "RefreshWanted",
+    "Input",
+    "Ready",
+    "Refresh",
     "ViewerEvent",
     "ViewerLink",
     "ViewerLinkStatistics",
     "ViewerState",
     "WindowClosed",
-    "WindowReady",
     "open_viewer",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class InputFromWindow:
-    """A remote-control event from the window (frame coordinates), to seal and send."""
-
-    event: InputEvent = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshWanted:
-    """The window needs a keyframe."""
-
-    reason: RefreshReason
-
-
-@dataclass(frozen=True, slots=True)
-class WindowReady:
-    """The window is on screen; ``window_id`` is its outermost X window."""
-
-    window_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +76,9 @@ class WindowClosed:
     by_user: bool
 
 
-ViewerEvent = InputFromWindow | RefreshWanted | WindowReady | WindowClosed
+#: What the window says, as the pipe's own messages (a remote-control event in frame coordinates,
+#: a keyframe wanted, on screen), and that it is gone (reported once, when the pipe ends).
+ViewerEvent = Input | Refresh | Ready | WindowClosed
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,15 +240,9 @@ class ViewerLink:
 
     @staticmethod
     def _event_of(message: PipeMessage) -> ViewerEvent | None:
-        match message:
-            case Input(event=event):
-                return InputFromWindow(event)
-            case Refresh(reason=reason):
-                return RefreshWanted(reason)
-            case Ready(window_id=window_id):
-                return WindowReady(window_id)
-            case _:
-                return None  # Closed: reported once, when the pipe ends
+        if isinstance(message, Input | Refresh | Ready):
+            return message
+        return None  # Closed: reported once, when the pipe ends
 
     async def _read_stderr(self) -> None:
         stderr = self._process.stderr
