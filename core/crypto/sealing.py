@@ -139,7 +139,7 @@ class ContentSealer:
         self._key = member_private_key
         self._epoch = 0
         self._aead: AESGCM | None = None
-        self._salt = 0  # the nonce salt as a number, ready for content_nonce's XOR
+        self._salt = b""
         self._counter = 0
 
     def __repr__(self) -> str:
@@ -161,7 +161,7 @@ class ContentSealer:
             )
         key, salt = content_key_and_salt(secret, self._session_id, epoch, self._sender)
         self._aead = AESGCM(key)
-        self._salt = int.from_bytes(salt, "big")
+        self._salt = salt
         self._epoch = epoch
 
     def seal(self, content_type: ContentType, recipient: int, plaintext: bytes) -> SealedContent:
@@ -187,9 +187,8 @@ class ContentSealer:
             counter=self._counter + 1,
         )
         aad = header.pack()  # validates every field before the counter is spent
-        self._counter = counter = self._counter + 1
-        nonce = (self._salt ^ counter).to_bytes(_NONCE_SIZE, "big")  # content_nonce, salt pre-read
-        ciphertext = self._aead.encrypt(nonce, plaintext, aad)
+        self._counter += 1
+        ciphertext = self._aead.encrypt(content_nonce(self._salt, self._counter), plaintext, aad)
         signature = self._key.sign(_signed_bytes(aad, ciphertext))
         return SealedContent(header, ciphertext, signature)
 
