@@ -203,10 +203,7 @@ def content_type_of(message: ContentMessage) -> ContentType:
 
 def encode_content(message: ContentMessage) -> tuple[ContentType, bytes]:
     """The plaintext bytes to seal, and the type to put in the clear header."""
-    try:
-        kind = _TYPE_OF[type(message)]
-    except KeyError:
-        kind = content_type_of(message)  # raises the UNKNOWN_TYPE error
+    kind = content_type_of(message)
     data = to_bytes(message)
     if len(data) > MAX_CONTENT_PLAINTEXT:
         raise LocalProtocolError(
