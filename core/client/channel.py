@@ -30,6 +30,7 @@ from core.carriers import (
     WebSocketCarrier,
     websocket_logger,
 )
+from core.client.tls_stream import ClientTLSStream
 from core.client.transport import (
     AUTO_ATTEMPT_TIMEOUT,
     HTTP_ALPN,
@@ -254,7 +255,7 @@ async def _attempt(
 ) -> RelayChannel:
     """One path, all of it (TCP, proxy, TLS, pin, upgrade, Hello/Welcome) within ``timeout``."""
     tcp: trio.SocketStream | None = None
-    stream: trio.SSLStream[trio.SocketStream] | None = None
+    stream: ClientTLSStream | None = None
     carrier: Carrier | None = None
     stage = "TLS handshake"
 
@@ -275,7 +276,7 @@ async def _attempt(
             else:
                 tcp = await trio.open_tcp_stream(host, port, local_address=local_address)
             alpn = ALPN_PROTOCOL if path == "tls" else HTTP_ALPN
-            stream = trio.SSLStream(tcp, client_ssl_context((alpn,)), server_hostname=host)
+            stream = ClientTLSStream(tcp, client_ssl_context((alpn,)), server_hostname=host)
             await stream.do_handshake()
             der = stream.getpeercert(binary_form=True)
             if pinned is not None:
@@ -320,9 +321,7 @@ async def _attempt(
     return RelayChannel(carrier, conn, identity)
 
 
-async def _upgrade(
-    stream: trio.SSLStream[trio.SocketStream], host: str, port: int, where: str
-) -> WebSocketCarrier:
+async def _upgrade(stream: ClientTLSStream, host: str, port: int, where: str) -> WebSocketCarrier:
     """``GET /ws`` with ``Upgrade: websocket`` on the pinned TLS stream (websockets sans-I/O)."""
     uri = WebSocketURI(secure=True, host=host, port=port, path=WEBSOCKET_PATH, query="")
     protocol = ClientProtocol(

@@ -1,0 +1,213 @@
+"""ClientTLSStream against a real trio TLS server on loopback: the bytes, the back-pressure,
+the ends (close_notify, a bare EOF, a refused handshake) and the one-task-each rules."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from core.client.tls_stream import ClientTLSStream
+from core.tlspin import client_ssl_context, fingerprint
+from relay.tls import ensure_certificate, load_fingerprint, server_ssl_context
+
+Handler = Callable[[trio.SSLStream[trio.SocketStream]], Awaitable[None]]
+
+
+@pytest.fixture
+def server_context(tmp_path: Path) -> tuple[ssl.SSLContext, str]:
+    paths = ensure_certificate(tmp_path)
+    context = server_ssl_context(paths.cert, paths.key, alpn=("porthole/1",))
+    return context, load_fingerprint(paths.cert)
+
+
+@pytest.fixture
+async def serve(
+    server_context: tuple[ssl.SSLContext, str], nursery: trio.Nursery
+) -> Callable[[Handler], Awaitable[int]]:
+    context, _ = server_context
+
+    async def start(handler: Handler) -> int:
+        async def accept(tcp: trio.SocketStream) -> None:
+            stream = trio.SSLStream(tcp, context, server_side=True)
+            try:
+                await handler(stream)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            finally:
+                await trio.aclose_forcefully(stream)
+
+        serve_tcp = functools.partial(trio.serve_tcp, accept, 0, host="127.0.0.1")
+        listeners = await nursery.start(serve_tcp)
+        port: int = listeners[0].socket.getsockname()[1]
+        return port
+
+    return start
+
+
+async def connect(port: int) -> ClientTLSStream:
+    tcp = await trio.open_tcp_stream("127.0.0.1", port)
+    stream = ClientTLSStream(tcp, client_ssl_context(("porthole/1",)), server_hostname="localhost")
+    await stream.do_handshake()
+    return stream
+
+
+async def echo(stream: trio.SSLStream[trio.SocketStream]) -> None:
+    while data := await stream.receive_some():
+        await stream.send_all(data)
+    await stream.aclose()
+
+
+async def test_the_handshake_shows_the_relay_certificate_and_alpn(
+    serve: Callable[[Handler], Awaitable[int]], server_context: tuple[ssl.SSLContext, str]
+) -> None:
+    stream = await connect(await serve(echo))
+    assert fingerprint(stream.getpeercert(binary_form=True)) == server_context[1]
+    assert stream.selected_alpn_protocol() == "porthole/1"
+    assert stream.version() == "TLSv1.3"
+    await stream.aclose()
+
+
+async def test_bytes_go_both_ways_intact_under_back_pressure(
+    serve: Callable[[Handler], Awaitable[int]],
+) -> None:
+    """8 MB each way at once, in sizes from 1 byte to 1 MB: the socket fills (the echo side
+    reads slowly at first), so sends wait halfway and resume; every byte arrives in order."""
+
+    async def slow_echo(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        await trio.sleep(0.3)  # let the client's socket buffer fill
+        await echo(stream)
+
+    stream = await connect(await serve(slow_echo))
+    sizes = [1, 5, 4096, 16384, 16385, 100_000, 1 << 20] * 7
+    chunks = [secrets.token_bytes(n) for n in sizes]
+    sent = hashlib.sha256(b"".join(chunks)).hexdigest()
+    total = sum(sizes)
+    received = hashlib.sha256()
+    count = 0
+
+    async def send() -> None:
+        for chunk in chunks:
+            await stream.send_all(chunk)
+
+    async def receive() -> None:
+        nonlocal count
+        while count < total:
+            data = await stream.receive_some(65536)
+            assert data
+            assert len(data) <= 65536
+            received.update(data)
+            count += len(data)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            nursery.start_soon(receive)
+    assert received.hexdigest() == sent
+    await stream.aclose()
+
+
+async def test_the_peer_close_notify_is_a_clean_end(
+    serve: Callable[[Handler], Awaitable[int]],
+) -> None:
+    async def greet_and_close(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        await stream.send_all(b"bye")
+        await stream.aclose()
+
+    stream = await connect(await serve(greet_and_close))
+    data = b""
+    with trio.fail_after(10):
+        while chunk := await stream.receive_some():
+            data += chunk
+    assert data == b"bye"
+    await stream.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        await stream.send_all(b"x")
+
+
+async def test_a_bare_eof_breaks_the_stream(
+    serve: Callable[[Handler], Awaitable[int]],
+) -> None:
+    """No close_notify, just TCP FIN: indistinguishable from a truncation, so it is an error."""
+
+    async def hang_up(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        await stream.send_all(b"half")
+        await stream.transport_stream.aclose()
+
+    stream = await connect(await serve(hang_up))
+    with trio.fail_after(10), pytest.raises(trio.BrokenResourceError):  # noqa: PT012
+        while await stream.receive_some():
+            pass
+    with pytest.raises(trio.BrokenResourceError):
+        await stream.send_all(b"x")
+    await stream.aclose()
+
+
+async def test_a_server_that_is_not_tls_fails_the_handshake(nursery: trio.Nursery) -> None:
+    async def http(tcp: trio.SocketStream) -> None:
+        await tcp.send_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await tcp.aclose()
+
+    listeners = await nursery.start(functools.partial(trio.serve_tcp, http, 0, host="127.0.0.1"))
+    tcp = await trio.open_tcp_stream("127.0.0.1", listeners[0].socket.getsockname()[1])
+    stream = ClientTLSStream(tcp, client_ssl_context(), server_hostname="localhost")
+    with pytest.raises((ssl.SSLError, trio.BrokenResourceError)):
+        await stream.do_handshake()
+    with pytest.raises(trio.BrokenResourceError):
+        await stream.do_handshake()
+    await stream.aclose()
+
+
+async def test_one_sender_and_one_receiver_at_a_time(
+    serve: Callable[[Handler], Awaitable[int]],
+) -> None:
+    async def silent(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        await stream.do_handshake()
+        await trio.sleep_forever()
+
+    stream = await connect(await serve(silent))
+    big = bytes(32 << 20)  # more than the socket buffers hold: the first sender waits
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stream.send_all, big)
+        nursery.start_soon(stream.receive_some)
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(trio.BusyResourceError):
+            await stream.send_all(b"x")
+        with pytest.raises(trio.BusyResourceError):
+            await stream.receive_some()
+        nursery.cancel_scope.cancel()
+    # The send was cancelled halfway through a record: nothing may follow it.
+    with pytest.raises(trio.BrokenResourceError):
+        await stream.send_all(b"x")
+    await stream.aclose()
+
+
+async def test_a_cancelled_send_sends_nothing(
+    serve: Callable[[Handler], Awaitable[int]],
+) -> None:
+    stream = await connect(await serve(echo))
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await stream.send_all(b"never")
+    await stream.send_all(b"after")
+    with trio.fail_after(10):
+        assert await stream.receive_some() == b"after"
+    await stream.aclose()
+
+
+async def test_sending_before_the_handshake_is_a_mistake(
+    serve: Callable[[Handler], Awaitable[int]],
+) -> None:
+    port = await serve(echo)
+    tcp = await trio.open_tcp_stream("127.0.0.1", port)
+    stream = ClientTLSStream(tcp, client_ssl_context(("porthole/1",)), server_hostname="x")
+    with pytest.raises(RuntimeError, match="handshake"):
+        await stream.send_all(b"x")
+    await stream.aclose()
+    await stream.aclose()  # twice is fine
