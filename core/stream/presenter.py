@@ -52,6 +52,7 @@ import trio
 from core.capture import CapturedFrame, Capturer
 from core.codec import EncodedUpdate, Encoder
 from core.protocol.content import Cursor, FrameUpdate, RefreshReason
+from core.stream.doorbell import Doorbell
 
 #: A refresh storm (many viewers, or a buggy one) must not turn every frame into a keyframe.
 MIN_KEYFRAME_INTERVAL = 0.5
@@ -144,8 +145,9 @@ class ScreenPresenter:
         self._next_pointer_poll = -math.inf
         #: Captures in a row that found a change less than a frame interval after the last.
         self._streak = 0
-        #: The sleep between captures, so that a keyframe request or pause can end it early.
-        self._wake: trio.CancelScope | None = None
+        #: Ends the wait for damage early when a keyframe request, pause or audience change
+        #: comes in (created when the loop starts: it holds descriptors).
+        self._doorbell: Doorbell | None = None
         #: Screen rectangle (x, y, width, height) of the last captured frame: where a
         #: controller's input lands, and the frame size its coordinates refer to.
         self._area: tuple[int, int, int, int] | None = None
@@ -188,8 +190,8 @@ class ScreenPresenter:
 
     def _poke(self) -> None:
         """End the loop's wait for damage now (something it must act on has changed)."""
-        if self._wake is not None:
-            self._wake.cancel()
+        if self._doorbell is not None:
+            self._doorbell.ring()
 
     @property
     def area(self) -> tuple[int, int, int, int] | None:
@@ -219,7 +221,15 @@ class ScreenPresenter:
     # -- the loop --------------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
+        self._doorbell = Doorbell()
+        try:
+            task_status.started()
+            await self._loop()
+        finally:
+            self._doorbell.close()
+            self._doorbell = None
+
+    async def _loop(self) -> None:
         damage_driven = self._capturer.damage_driven
         pending: int | None = None  # damaged pixels, when the wait already asked
         while True:
@@ -335,12 +345,8 @@ class ScreenPresenter:
                 break
             if trio.current_time() >= deadline:
                 return pending
-            with trio.move_on_at(deadline) as scope:
-                self._wake = scope
-                try:
-                    await trio.lowlevel.wait_readable(fd)
-                finally:
-                    self._wake = None
+            assert self._doorbell is not None
+            await self._doorbell.wait(fd, deadline)
         if trio.current_time() < earliest:
             # Something was drawn sooner than the rate allows: wait, then take what came since.
             await trio.sleep_until(earliest)
