@@ -148,3 +148,23 @@ def test_a_move_inside_a_few_tiles_is_found_on_the_few_tiles_path() -> None:
     assert OpKind.MOVE in moved.ops
     assert painted is not None  # one changed tile is not worth a search, however many are hinted
     assert OpKind.MOVE not in painted.ops
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_one_tile_box_shortcut_finds_what_the_tile_grid_finds(seed: int) -> None:
+    """``changed_boxes`` on one tile (its shortcut) and on a wider mask (the general path)
+    give the boxes :func:`tile_boxes` gives, empty, full and single-pixel masks included."""
+    rng = np.random.default_rng(seed)
+    t = 64
+    for shape in ((t, t), (t, 2 * t), (2 * t, t)):
+        mask = np.zeros(shape, np.bool_)
+        kind = seed % 4
+        if kind == 1:
+            mask[:] = True
+        elif kind == 2:
+            mask[rng.integers(shape[0]), rng.integers(shape[1])] = True
+        elif kind == 3:
+            y0, x0 = rng.integers(shape[0]), rng.integers(shape[1])
+            mask[y0 : y0 + rng.integers(1, 20), x0 : x0 + rng.integers(1, 20)] = True
+        expected = encoder_module._box_list(encoder_module.tile_boxes(mask, t), 3, 5)
+        assert encoder_module.changed_boxes(mask, t, 3, 5) == expected
