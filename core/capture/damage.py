@@ -105,6 +105,11 @@ class ScreenDamage:
             x.send(self._damage_op, _DAMAGE_CREATE, create, reply=False, checked=True),
             "DamageCreate",
         )
+        # The look's two requests never change: built once (see XcbConnection.prepare).
+        subtract = _SUBTRACT.pack(self._damage, 0, self._region)  # repair None: take it all
+        self._subtract = x.prepare(self._damage_op, _DAMAGE_SUBTRACT, subtract, reply=False)
+        fetch = _ONE_ID.pack(self._region)
+        self._fetch = x.prepare(self._xfixes_op, _XFIXES_FETCH_REGION, fetch, reply=True)
 
     @classmethod
     def start(cls, x: XcbConnection) -> ScreenDamage | None:
@@ -138,11 +143,8 @@ class ScreenDamage:
             return []
         self._dirty = False
         x = self._x
-        subtract = _SUBTRACT.pack(self._damage, 0, self._region)  # repair None: take it all
-        x.send(self._damage_op, _DAMAGE_SUBTRACT, subtract, reply=False)
-        region = _ONE_ID.pack(self._region)
-        fetch = x.send(self._xfixes_op, _XFIXES_FETCH_REGION, region, reply=True)
-        answer = x.reply(fetch, "XFixesFetchRegion")
+        x.send_prepared(self._subtract)
+        answer = x.reply(x.send_prepared(self._fetch), "XFixesFetchRegion")
         found = []
         for rx, ry, rw, rh in _RECTANGLE.iter_unpack(answer[_FETCH_HEADER:]):
             if rw > 0 and rh > 0:

@@ -341,9 +341,10 @@ class ScreenPresenter:
                 # that never stops there must not keep this loop from ever yielding.
                 await trio.lowlevel.checkpoint()
                 continue
-            if self._pointer_due(trio.current_time()):
+            now = trio.current_time()
+            if self._pointer_due(now):
                 break
-            if trio.current_time() >= deadline:
+            if now >= deadline:
                 return pending
             assert self._doorbell is not None
             await self._doorbell.wait(fd, deadline)
