@@ -189,19 +189,29 @@ def _box_list(
     ]
 
 
-def changed_boxes(mask: BoolArray, tile: int, ty_offset: int, tx_offset: int) -> list[Box]:
-    """``_box_list(tile_boxes(mask, tile), ty_offset, tx_offset)``, in two numpy calls instead
-    of twenty when ``mask`` is a single tile (a keystroke's change, nearly always: in a
-    presenter that wakes cold for each keystroke, every numpy call costs microseconds)."""
-    if mask.shape != (tile, tile):
-        return _box_list(tile_boxes(mask, tile), ty_offset, tx_offset)
-    rows: list[bool] = _any(mask, axis=1).tolist()
-    if True not in rows:
-        return []
-    cols: list[bool] = _any(mask, axis=0).tolist()
-    y0, y1 = rows.index(True), tile - rows[::-1].index(True)
-    x0, x1 = cols.index(True), tile - cols[::-1].index(True)
-    return [(ty_offset, tx_offset, y0, y1, x0, x1)]
+def changed_boxes(
+    mask: BoolArray, tile: int, ty_offset: int, tx_offset: int, *, merge: bool = True
+) -> list[Box]:
+    """The rectangles to paint for the changed pixels ``mask`` of a tile-aligned region whose
+    first tile is ``(ty_offset, tx_offset)``: one per tile with a change, the bounding box of
+    its changed pixels (:func:`tile_boxes`). Or, with ``merge``, when the region has at most
+    2 × 2 tiles and all its changed pixels fit in a box of at most one tile's area, that one
+    box, across tile borders if need be: a keystroke on a
+    text line that straddles a tile row is then one glyph-sized rectangle (one classification,
+    one set of palette definitions, one operation), not a sliver above the border and the rest
+    below. Found with two numpy reductions (a keystroke wakes the presenter cold, and there
+    every numpy call costs microseconds)."""
+    h, w = mask.shape
+    if merge and h <= 2 * tile and w <= 2 * tile:
+        rows: list[bool] = _any(mask, axis=1).tolist()
+        if True not in rows:
+            return []
+        cols: list[bool] = _any(mask, axis=0).tolist()
+        y0, y1 = rows.index(True), h - rows[::-1].index(True)
+        x0, x1 = cols.index(True), w - cols[::-1].index(True)
+        if (y1 - y0) * (x1 - x0) <= tile * tile:
+            return [(ty_offset, tx_offset, y0, y1, x0, x1)]
+    return _box_list(tile_boxes(mask, tile), ty_offset, tx_offset)
 
 
 def merge_cells(cells: Mapping[tuple[int, int], K]) -> list[tuple[int, int, int, int, K]]:
@@ -592,7 +602,8 @@ class Encoder:
             changed |= np.repeat(np.repeat(view, t, axis=0), t, axis=1)
             changed[self._h - region.y0 :, :] = False
             changed[:, self._w - region.x0 :] = False
-        boxes = changed_boxes(changed, t, region.y0 // t, region.x0 // t)
+        merge = not moves and refined is None
+        boxes = changed_boxes(changed, t, region.y0 // t, region.x0 // t, merge=merge)
         if not boxes and not moves:
             return None
         return self._finish(

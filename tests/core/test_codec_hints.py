@@ -151,12 +151,13 @@ def test_a_move_inside_a_few_tiles_is_found_on_the_few_tiles_path() -> None:
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_the_one_tile_box_shortcut_finds_what_the_tile_grid_finds(seed: int) -> None:
-    """``changed_boxes`` on one tile (its shortcut) and on a wider mask (the general path)
-    give the boxes :func:`tile_boxes` gives, empty, full and single-pixel masks included."""
+def test_changed_boxes_merge_only_a_small_change_into_one_box(seed: int) -> None:
+    """Without ``merge`` (and for one tile) ``changed_boxes`` gives :func:`tile_boxes`' boxes;
+    with it, changed pixels of a region of at most 2 x 2 tiles that fit in one tile's area
+    become the one box around them, across tile borders; anything else stays per tile."""
     rng = np.random.default_rng(seed)
     t = 64
-    for shape in ((t, t), (t, 2 * t), (2 * t, t)):
+    for shape in ((t, t), (t, 2 * t), (2 * t, t), (2 * t, 2 * t), (t, 3 * t)):
         mask = np.zeros(shape, np.bool_)
         kind = seed % 4
         if kind == 1:
@@ -165,6 +166,20 @@ def test_the_one_tile_box_shortcut_finds_what_the_tile_grid_finds(seed: int) -> 
             mask[rng.integers(shape[0]), rng.integers(shape[1])] = True
         elif kind == 3:
             y0, x0 = rng.integers(shape[0]), rng.integers(shape[1])
-            mask[y0 : y0 + rng.integers(1, 20), x0 : x0 + rng.integers(1, 20)] = True
-        expected = encoder_module._box_list(encoder_module.tile_boxes(mask, t), 3, 5)
-        assert encoder_module.changed_boxes(mask, t, 3, 5) == expected
+            mask[y0 : y0 + rng.integers(1, 40), x0 : x0 + rng.integers(1, 40)] = True
+            mask[rng.integers(shape[0]), rng.integers(shape[1])] = True
+        per_tile = encoder_module._box_list(encoder_module.tile_boxes(mask, t), 3, 5)
+        assert encoder_module.changed_boxes(mask, t, 3, 5, merge=False) == per_tile
+        merged = encoder_module.changed_boxes(mask, t, 3, 5)
+        ys, xs = np.nonzero(mask)
+        if not len(ys):
+            assert merged == per_tile == []
+            continue
+        box = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
+        small = (box[1] - box[0]) * (box[3] - box[2]) <= t * t
+        if shape[0] <= 2 * t and shape[1] <= 2 * t and small:
+            assert merged == [(3, 5, *box)]
+        else:
+            assert merged == per_tile
+        if shape == (t, t):
+            assert merged == per_tile
