@@ -579,6 +579,10 @@ class Encoder:
     def _encode_delta(self, scopes: list[Region] | None = None) -> EncodedUpdate | None:
         ref, cur, t = self._ref, self._cur, self._tile
         refine = self._refine_after is not None and bool(self._lossy_tiles.any())
+        if scopes and not refine:
+            small = self._encode_small(scopes)
+            if small is not False:
+                return small
         located = self._locate(scopes, refine)
         if located is None:
             return None
@@ -615,6 +619,39 @@ class Encoder:
             z=self._z,
             table=self._table,
             refined=refined,
+        )
+
+    def _encode_small(self, scopes: list[Region]) -> EncodedUpdate | Literal[False] | None:
+        """A hint within 2 x 2 tiles (a keystroke) with fewer changed pixels than a move search
+        needs: compared pixel by pixel straight away, without first finding which of its
+        tiles changed (damage says they did), painted as :meth:`_encode_delta` would paint it.
+        False when the hint is not that small; then the general path does the work."""
+        box = self._few_tiles_box(scopes)
+        t = self._tile
+        if box is None or box.y1 - box.y0 > 2 * t or box.x1 - box.x0 > 2 * t:
+            return False
+        keys = self._cur.keys(box.y0, box.y1, box.x0, box.x1)
+        changed = keys != self._ref_keys[box.y0 : box.y1, box.x0 : box.x1]
+        if self._motion is not None and np.count_nonzero(changed) >= MIN_MOVE_PIXELS:
+            return False
+        # Only what the hint covers counts: the box may hold tiles no hint touched.
+        if len(scopes) > 1 or scopes[0] != box:
+            inside = np.zeros(changed.shape, np.bool_)
+            for r in scopes:
+                inside[r.y0 - box.y0 : r.y1 - box.y0, r.x0 - box.x0 : r.x1 - box.x0] = True
+            changed &= inside
+        boxes = changed_boxes(changed, t, box.y0 // t, box.x0 // t)
+        if not boxes:
+            return None
+        self._pending = (box, keys)
+        return self._finish(
+            keyframe=False,
+            moves=[],
+            region=box,
+            keys=keys,
+            boxes=boxes,
+            z=self._z,
+            table=self._table,
         )
 
     def _due_refinements(self, changed_tiles: BoolArray) -> BoolArray:

@@ -114,16 +114,30 @@ def test_small_hints_send_the_same_bytes_as_the_general_path_and_whole_frames(
 ) -> None:
     plain = encode_all(options, hinted=False)
     taken: list[int] = []
-    few_path: Callable[..., Any] = Encoder._changed_in_box
+    few_box: Callable[..., Any] = Encoder._few_tiles_box
 
     def spy(self: Encoder, *args: Any) -> Any:
-        taken.append(1)
-        return few_path(self, *args)
+        box = few_box(self, *args)
+        if box is not None:  # the few-tiles paths (_encode_small, _changed_in_box) take it
+            taken.append(1)
+        return box
 
-    monkeypatch.setattr(Encoder, "_changed_in_box", spy)
+    monkeypatch.setattr(Encoder, "_few_tiles_box", spy)
+    small: list[int] = []
+    small_path: Callable[..., Any] = Encoder._encode_small
+
+    def small_spy(self: Encoder, *args: Any) -> Any:
+        result = small_path(self, *args)
+        if result is not False:
+            small.append(1)
+        return result
+
+    monkeypatch.setattr(Encoder, "_encode_small", small_spy)
     few = encode_all(options, hinted=True)
     few_calls = len(taken)
     assert few_calls >= 10  # most hints above are small enough
+    if "refine_after" not in options:
+        assert len(small) >= 10  # and most of those are a keystroke's worth
     monkeypatch.setattr(encoder_module, "FEW_TILES", 0)  # every hint takes the general path
     general = encode_all(options, hinted=True)
     assert len(taken) == few_calls
