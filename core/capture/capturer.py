@@ -176,6 +176,8 @@ class Capturer:
         # leaves this object) and its masked RGB, with the masks that were applied.
         self._held_area: Rect | None = None
         self._held_raw: bytearray | None = None
+        #: The same bytes as a height x width x 4 array (kept: partial reads update it in place).
+        self._held_bgrx: Pixels | None = None
         self._held_rgb: Pixels | None = None
         self._held_masks: tuple[Rect, ...] = ()
         #: Damage collected but not read yet (screen rectangles).
@@ -409,10 +411,11 @@ class Capturer:
             _bgrx_to_rgb(new, rgb)
             self._apply_masks(rgb, area, masks, area)
             self._held_area, self._held_raw, self._held_rgb = area, raw, rgb
+            self._held_bgrx = new
             self._held_masks = masks
             return None
         old_raw = self._held_raw
-        self._held_raw = raw
+        self._held_raw, self._held_bgrx = raw, new
         if raw == old_raw:  # memcmp: most whole-area reads find nothing new
             return ()
         changed = self._differences(new, np.frombuffer(old_raw, dtype=np.uint8), area)
@@ -445,10 +448,9 @@ class Capturer:
     def _read_parts(
         self, area: Rect, masks: tuple[Rect, ...], parts: list[Rect]
     ) -> tuple[Rect, ...]:
-        raw, rgb = self._held_raw, self._held_rgb
-        assert raw is not None
+        held, rgb = self._held_bgrx, self._held_rgb
+        assert held is not None
         assert rgb is not None
-        held = np.frombuffer(raw, dtype=np.uint8).reshape(area.height, area.width, 4)
         out = []
         for part in _merge_reads(parts):
             shot = self._read_small(part)
@@ -534,7 +536,7 @@ class Capturer:
         if self._closed:
             return
         self._closed = True
-        self._held_raw = self._held_rgb = None
+        self._held_raw = self._held_rgb = self._held_bgrx = None
         if self._damage is not None:
             self._damage.close()
         if self._xcb is not None:

@@ -138,7 +138,11 @@ class ScreenDamage:
 
     def collect(self) -> list[Rect]:
         """The screen rectangles drawn since the last call (possibly empty), and start over."""
-        self._drain()
+        if not self._dirty:
+            # Known dirty already (pending() just drained, as the presenter's wait does), the
+            # drain is skipped: the look below takes all the damage anyway, and events still in
+            # the socket are read at the next drain (the socket stays readable until then).
+            self._drain()
         if not self._dirty:
             return []
         self._dirty = False
