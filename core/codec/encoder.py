@@ -81,6 +81,9 @@ MIN_PICTURE_SIDE = 16
 #: a few dozen bytes.
 MIN_MOVE_PIXELS = 1024
 ZLIB_WBITS = -15  # raw deflate: no header, no checksum; the stream never ends anyway
+#: Hints whose bounding box holds at most this many pixels (a keystroke's glyph and cursor) are
+#: compared and painted as that box alone (:meth:`Encoder._encode_glyph`).
+GLYPH_PIXELS = 64 * 64
 #: A hint whose tiles fit in a box of at most this many tiles (a keystroke: the glyph's and the
 #: cursor's tiles) is compared in one piece, without the frame-wide tile grid.
 FEW_TILES = 8
@@ -366,16 +369,19 @@ class Encoder:
         pixels = self._accept(frame)
         self._frames += 1
         scopes = None
+        small: EncodedUpdate | Literal[False] | None = False
         if keyframe or self._keyframe_due or changed is None:
             self._cur.pixels[: self._h, : self._w] = pixels
             self._stale = None  # _cur now holds the whole frame
         else:
-            scopes = self._take_hinted(pixels, changed)
+            small = self._encode_glyph(pixels, changed)
+            if small is False:
+                scopes = self._take_hinted(pixels, changed)
         update: EncodedUpdate | None
         if keyframe or self._keyframe_due:
             update = self._encode_keyframe()
         else:
-            update = self._encode_delta(scopes)
+            update = self._encode_delta(scopes) if small is False else small
             if update is None:
                 self._unchanged += 1
                 return None
@@ -579,10 +585,6 @@ class Encoder:
     def _encode_delta(self, scopes: list[Region] | None = None) -> EncodedUpdate | None:
         ref, cur, t = self._ref, self._cur, self._tile
         refine = self._refine_after is not None and bool(self._lossy_tiles.any())
-        if scopes and not refine:
-            small = self._encode_small(scopes)
-            if small is not False:
-                return small
         located = self._locate(scopes, refine)
         if located is None:
             return None
@@ -621,35 +623,62 @@ class Encoder:
             refined=refined,
         )
 
-    def _encode_small(self, scopes: list[Region]) -> EncodedUpdate | Literal[False] | None:
-        """A hint within 2 x 2 tiles (a keystroke) with fewer changed pixels than a move search
-        needs: compared pixel by pixel straight away, without first finding which of its
-        tiles changed (damage says they did), painted as :meth:`_encode_delta` would paint it.
-        False when the hint is not that small; then the general path does the work."""
-        box = self._few_tiles_box(scopes)
-        t = self._tile
-        if box is None or box.y1 - box.y0 > 2 * t or box.x1 - box.x0 > 2 * t:
+    def _encode_glyph(
+        self, pixels: U8Array, changed: Sequence[tuple[int, int, int, int]]
+    ) -> EncodedUpdate | Literal[False] | None:
+        """A keystroke: hints whose bounding box holds at most :data:`GLYPH_PIXELS` pixels are
+        copied, packed and compared as that box alone, not as the tiles around it (a glyph on
+        a line that straddles a tile row is ~300 pixels; its two tiles are 8,192, and at one
+        keystroke every 100 ms the presenter's caches are cold, so what an update costs is
+        mostly the memory it touches). Paints what :meth:`_encode_delta` would paint, byte for
+        byte: one box around the changed pixels, when that path would merge them into one.
+        Returns False, having changed nothing that matters, when it does not apply."""
+        if self._refine_after is not None and self._lossy_tiles.any():
             return False
-        keys = self._cur.keys(box.y0, box.y1, box.x0, box.x1)
-        changed = keys != self._ref_keys[box.y0 : box.y1, box.x0 : box.x1]
-        if self._motion is not None and np.count_nonzero(changed) >= MIN_MOVE_PIXELS:
+        w, h, t = self._w, self._h, self._tile
+        rects = []
+        for x, y, rw, rh in changed:
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + rw), min(h, y + rh)
+            if x1 > x0 and y1 > y0:
+                rects.append((y0, y1, x0, x1))
+        if not rects:
             return False
-        # Only what the hint covers counts: the box may hold tiles no hint touched.
-        if len(scopes) > 1 or scopes[0] != box:
-            inside = np.zeros(changed.shape, np.bool_)
-            for r in scopes:
-                inside[r.y0 - box.y0 : r.y1 - box.y0, r.x0 - box.x0 : r.x1 - box.x0] = True
-            changed &= inside
-        boxes = changed_boxes(changed, t, box.y0 // t, box.x0 // t)
-        if not boxes:
+        by0 = min(r[0] for r in rects)
+        by1 = max(r[1] for r in rects)
+        bx0 = min(r[2] for r in rects)
+        bx1 = max(r[3] for r in rects)
+        if (by1 - by0) * (bx1 - bx0) > GLYPH_PIXELS:
+            return False
+        ref, cur = self._ref.pixels, self._cur.pixels
+        stale = self._stale
+        if stale is not None:  # _cur must hold the reference everywhere but in the hints
+            cur[stale.y0 : stale.y1, stale.x0 : stale.x1] = ref[
+                stale.y0 : stale.y1, stale.x0 : stale.x1
+            ]
+            self._stale = None
+        for y0, y1, x0, x1 in rects:
+            cur[y0:y1, x0:x1] = pixels[y0:y1, x0:x1]
+        keys = self._cur.keys(by0, by1, bx0, bx1)
+        differs = keys != self._ref_keys[by0:by1, bx0:bx1]
+        rows: list[bool] = _any(differs, axis=1).tolist()
+        if True not in rows:
             return None
-        self._pending = (box, keys)
+        if self._motion is not None and np.count_nonzero(differs) >= MIN_MOVE_PIXELS:
+            return False  # the general path looks for moves (_cur is consistent for it)
+        cols: list[bool] = _any(differs, axis=0).tolist()
+        fy0, fy1 = by0 + rows.index(True), by1 - rows[::-1].index(True)
+        fx0, fx1 = bx0 + cols.index(True), bx1 - cols[::-1].index(True)
+        ty, tx = fy0 // t, fx0 // t
+        if (fy1 - 1) // t - ty > 1 or (fx1 - 1) // t - tx > 1:
+            return False  # more than 2 x 2 tiles: the general path paints it per tile
+        self._pending = (Region(by0, by1, bx0, bx1), keys)
+        box = (ty, tx, fy0 - ty * t, fy1 - ty * t, fx0 - tx * t, fx1 - tx * t)
         return self._finish(
             keyframe=False,
             moves=[],
-            region=box,
+            region=Region(by0, by1, bx0, bx1),
             keys=keys,
-            boxes=boxes,
+            boxes=[box],
             z=self._z,
             table=self._table,
         )
