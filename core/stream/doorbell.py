@@ -91,7 +91,10 @@ class Doorbell:
     called (before or during the wait), or at ``deadline`` (trio's clock), whichever is first.
 
     Rings are remembered until a wait consumes them; :attr:`rung` tells whether the last wait
-    ended by one. One task waits at a time. :meth:`close` releases the descriptors.
+    ended by one. One task waits at a time. :meth:`close` releases the descriptors. The watched
+    descriptor stays registered between waits (re-registering would cost a system call per
+    wait): it must stay open while it is the one passed, as the X connection does for the
+    presenter's whole life; a descriptor with another number replaces it.
     ``kernel=False`` uses the cancel-scope fallback even where epoll and timerfd exist.
     """
 
@@ -149,8 +152,12 @@ class Doorbell:
             return
         if fd != self._watched:
             if self._watched is not None:
-                poll.unregister(self._watched)
-            poll.register(fd, select.EPOLLIN)
+                with contextlib.suppress(OSError):  # closed already: epoll dropped it itself
+                    poll.unregister(self._watched)
+            try:
+                poll.register(fd, select.EPOLLIN)
+            except FileExistsError:
+                poll.modify(fd, select.EPOLLIN)
             self._watched = fd
         if deadline != self._armed_for:
             self._armed_for = deadline
