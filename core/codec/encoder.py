@@ -669,8 +669,8 @@ class Encoder:
         fy0, fy1 = by0 + rows.index(True), by1 - rows[::-1].index(True)
         fx0, fx1 = bx0 + cols.index(True), bx1 - cols[::-1].index(True)
         ty, tx = fy0 // t, fx0 // t
-        if (fy1 - 1) // t - ty > 1 or (fx1 - 1) // t - tx > 1:
-            return False  # more than 2 x 2 tiles: the general path paints it per tile
+        if (fy1 - 1) // t - ty > 1 or (fx1 - 1) // t - tx > 1 or (fy1 - fy0) * (fx1 - fx0) > t * t:
+            return False  # not what changed_boxes merges: the general path paints it per tile
         self._pending = (Region(by0, by1, bx0, bx1), keys)
         box = (ty, tx, fy0 - ty * t, fy1 - ty * t, fx0 - tx * t, fx1 - tx * t)
         return self._finish(

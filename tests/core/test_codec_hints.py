@@ -198,3 +198,26 @@ def test_changed_boxes_merge_only_a_small_change_into_one_box(seed: int) -> None
             assert merged == per_tile
         if shape == (t, t):
             assert merged == per_tile
+
+
+@pytest.mark.parametrize("tile", [32, 64])
+def test_a_sparse_change_wider_than_a_tile_is_painted_as_the_general_path_paints_it(
+    tile: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pixels at opposite corners of a 50 x 50 hint: few changed pixels (no move search),
+    but a bounding box larger than a 32-pixel tile's area, so only a 64-pixel tile merges them."""
+    frame = terminal(np.random.default_rng(3))
+
+    def encode() -> list[bytes | None]:
+        encoder = Encoder(W, H, tile=tile)
+        encoder.encode(frame, keyframe=True)
+        edited = frame.copy()
+        edited[40, 40] = (255, 0, 0)
+        edited[89, 89] = (0, 255, 0)
+        update = encoder.encode(edited, changed=[(40, 40, 50, 50)])
+        return [None if update is None else update.data]
+
+    glyph = encode()
+    monkeypatch.setattr(encoder_module, "GLYPH_PIXELS", 0)
+    general = encode()
+    assert glyph == general
