@@ -199,22 +199,35 @@ def changed_boxes(
     first tile is ``(ty_offset, tx_offset)``: one per tile with a change, the bounding box of
     its changed pixels (:func:`tile_boxes`). Or, with ``merge``, when the region has at most
     2 × 2 tiles and all its changed pixels fit in a box of at most one tile's area, that one
-    box, across tile borders if need be: a keystroke on a
-    text line that straddles a tile row is then one glyph-sized rectangle (one classification,
-    one set of palette definitions, one operation), not a sliver above the border and the rest
-    below. Found with two numpy reductions (a keystroke wakes the presenter cold, and there
-    every numpy call costs microseconds)."""
+    box, across tile borders if need be: a keystroke on a text line that straddles a tile row is
+    then one glyph-sized rectangle (one classification, one set of palette definitions, one
+    operation), not a sliver above the border and the rest below."""
     h, w = mask.shape
     if merge and h <= 2 * tile and w <= 2 * tile:
-        rows: list[bool] = _any(mask, axis=1).tolist()
-        if True not in rows:
+        bounds = mask_bounds(mask)
+        if bounds is None:
             return []
-        cols: list[bool] = _any(mask, axis=0).tolist()
-        y0, y1 = rows.index(True), h - rows[::-1].index(True)
-        x0, x1 = cols.index(True), w - cols[::-1].index(True)
+        y0, y1, x0, x1 = bounds
         if (y1 - y0) * (x1 - x0) <= tile * tile:
             return [(ty_offset, tx_offset, y0, y1, x0, x1)]
     return _box_list(tile_boxes(mask, tile), ty_offset, tx_offset)
+
+
+def mask_bounds(mask: BoolArray) -> tuple[int, int, int, int] | None:
+    """The bounding box ``y0, y1, x0, x1`` of ``mask``'s true pixels, or None if there are
+    none: two numpy reductions (a keystroke wakes the presenter cold, and there every numpy
+    call costs microseconds)."""
+    rows: list[bool] = _any(mask, axis=1).tolist()
+    if True not in rows:
+        return None
+    cols: list[bool] = _any(mask, axis=0).tolist()
+    h, w = len(rows), len(cols)
+    return (
+        rows.index(True),
+        h - rows[::-1].index(True),
+        cols.index(True),
+        w - cols[::-1].index(True),
+    )
 
 
 def merge_cells(cells: Mapping[tuple[int, int], K]) -> list[tuple[int, int, int, int, K]]:
@@ -660,14 +673,12 @@ class Encoder:
             cur[y0:y1, x0:x1] = pixels[y0:y1, x0:x1]
         keys = self._cur.keys(by0, by1, bx0, bx1)
         differs = keys != self._ref_keys[by0:by1, bx0:bx1]
-        rows: list[bool] = _any(differs, axis=1).tolist()
-        if True not in rows:
+        bounds = mask_bounds(differs)
+        if bounds is None:
             return None
         if self._motion is not None and np.count_nonzero(differs) >= MIN_MOVE_PIXELS:
             return False  # the general path looks for moves (_cur is consistent for it)
-        cols: list[bool] = _any(differs, axis=0).tolist()
-        fy0, fy1 = by0 + rows.index(True), by1 - rows[::-1].index(True)
-        fx0, fx1 = bx0 + cols.index(True), bx1 - cols[::-1].index(True)
+        fy0, fy1, fx0, fx1 = by0 + bounds[0], by0 + bounds[1], bx0 + bounds[2], bx0 + bounds[3]
         ty, tx = fy0 // t, fx0 // t
         if (fy1 - 1) // t - ty > 1 or (fx1 - 1) // t - tx > 1 or (fy1 - fy0) * (fx1 - fx0) > t * t:
             return False  # not what changed_boxes merges: the general path paints it per tile
