@@ -72,6 +72,15 @@ class _ProtocolRequest(ctypes.Structure):
     )
 
 
+def _request_bytes(opcode: int, detail: int, payload: bytes) -> bytes:
+    """A request as libxcb takes it: major opcode, ``detail``, room for the length (libxcb fills
+    it in), the payload, padded to a multiple of 4 bytes."""
+    body = bytes((opcode, detail, 0, 0)) + payload
+    if len(body) % 4:
+        body += bytes(4 - len(body) % 4)
+    return body
+
+
 class PreparedRequest:
     """One request's bytes and libxcb structures, kept for sending again and again. libxcb
     writes the length into the bytes (the same value each time), uses the two iovec entries
@@ -224,9 +233,7 @@ class XcbConnection:
         :meth:`reply`; one without is ``checked`` by :meth:`check` (its error is then not an
         event)."""
         self._check_alive()
-        body = bytes((opcode, detail, 0, 0)) + payload
-        if len(body) % 4:
-            body += bytes(4 - len(body) % 4)
+        body = _request_bytes(opcode, detail, payload)
         buffer = ctypes.create_string_buffer(body, len(body))
         vector = self._vectors[2]
         vector.iov_base = ctypes.cast(buffer, ctypes.c_void_p)
@@ -251,9 +258,7 @@ class XcbConnection:
         """A request whose bytes never change (the damage look's two), built once so that
         :meth:`send_prepared` is a single ``xcb_send_request``: no buffer, cast or structure
         per call (per keystroke, each ctypes call costs the presenter microseconds)."""
-        body = bytes((opcode, detail, 0, 0)) + payload
-        if len(body) % 4:
-            body += bytes(4 - len(body) % 4)
+        body = _request_bytes(opcode, detail, payload)
         return PreparedRequest(body, opcode, reply=reply, checked=checked)
 
     def send_prepared(self, prepared: PreparedRequest) -> int:
