@@ -7,9 +7,17 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import trio
+from relaykit import ORGANIZER, ORGANIZER_PASSWORD, RunningRelay
 
-from core.client import RelayClient, SessionBase, open_relay_client
-from core.client.events import SessionEvent
+from core.client import (
+    MemberSession,
+    OrganizerSession,
+    RelayClient,
+    SessionBase,
+    open_relay_client,
+)
+from core.client.events import ContentReceived, SessionEvent
+from core.protocol.content import Chat
 
 E = TypeVar("E")
 TIMEOUT = 10.0
@@ -47,3 +55,29 @@ async def collect(session: SessionBase, seconds: float) -> list[SessionEvent]:
         async for event in session.events:
             events.append(event)
     return events
+
+
+async def round_trip(one: SessionBase, other: SessionBase, tag: str) -> None:
+    """Sealed chat both ways between two members (addressed to each other only)."""
+    there, back = Chat(text=f"{tag}: from {one.name}"), Chat(text=f"{tag}: from {other.name}")
+    await one.send_content(there, recipient=other.peer_id)
+    await next_event(other, ContentReceived, lambda e: e.message == there, timeout=5)
+    await other.send_content(back, recipient=one.peer_id)
+    await next_event(one, ContentReceived, lambda e: e.message == back, timeout=5)
+
+
+@asynccontextmanager
+async def live_session(
+    relay: RunningRelay, session_password: str, *, member_address: str | None = None
+) -> AsyncIterator[tuple[OrganizerSession, MemberSession]]:
+    """Olga's session and Ana in it (connecting from ``member_address``), already chatting,
+    for the length of the block."""
+    async with (
+        connect(relay.port, relay.fingerprint) as oc,
+        connect(relay.port, relay.fingerprint, local_address=member_address) as mc,
+    ):
+        await oc.login(ORGANIZER, ORGANIZER_PASSWORD)
+        org = await oc.create_session(name="Olga", password=session_password)
+        member = await mc.join(org.session_id, name="Ana", password=session_password)
+        await round_trip(org, member, "before")
+        yield org, member

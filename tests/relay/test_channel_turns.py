@@ -4,10 +4,10 @@ and each task's messages arrive in the order it sent them."""
 from __future__ import annotations
 
 import trio
-from relaykit import ORGANIZER, ORGANIZER_PASSWORD, RunningRelay
-from sessionkit import connect, next_event
+from relaykit import RunningRelay
+from sessionkit import live_session
 
-from core.client.events import ContentReceived, RosterChanged
+from core.client.events import ContentReceived
 from core.protocol.content import Chat
 
 SESSION_PASSWORD = "tangerine-7"
@@ -19,17 +19,7 @@ FILL = "x" * 3900  # ~4 KB a message: the senders fill the socket and have to wa
 async def test_concurrent_senders_take_turns_and_every_message_arrives(
     relay: RunningRelay,
 ) -> None:
-    async with (
-        connect(relay.port, relay.fingerprint) as oc,
-        connect(relay.port, relay.fingerprint) as mc,
-    ):
-        await oc.login(ORGANIZER, ORGANIZER_PASSWORD)
-        org = await oc.create_session(name="Olga", password=SESSION_PASSWORD)
-        member = await mc.join(org.session_id, name="Ana", password=SESSION_PASSWORD)
-        await next_event(org, RosterChanged, lambda e: len(e.roster.members) == 2)
-        await org.send_content(Chat(text="hello"))  # both hold the same epoch from here
-        await next_event(member, ContentReceived, lambda e: e.message == Chat(text="hello"))
-
+    async with live_session(relay, SESSION_PASSWORD) as (org, member):
         received: list[str] = []
 
         async def receive() -> None:

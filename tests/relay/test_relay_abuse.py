@@ -25,9 +25,10 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+import sessionkit
 import trio
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, RunningRelay, add_account, make_config
-from sessionkit import connect, next_event
+from sessionkit import connect, next_event, round_trip
 
 from core.client import MemberSession, OrganizerSession, RequestRefused
 from core.client.events import (
@@ -134,29 +135,15 @@ async def next_content(session: SessionBase, timeout: float = 10.0) -> ContentMe
     return event.message
 
 
-async def round_trip(one: SessionBase, other: SessionBase, tag: str) -> None:
-    """Sealed chat both ways between two members (addressed to each other only)."""
-    there, back = Chat(text=f"{tag}: from {one.name}"), Chat(text=f"{tag}: from {other.name}")
-    await one.send_content(there, recipient=other.peer_id)
-    await next_event(other, ContentReceived, lambda e: e.message == there, timeout=5)
-    await other.send_content(back, recipient=one.peer_id)
-    await next_event(one, ContentReceived, lambda e: e.message == back, timeout=5)
-
-
 @asynccontextmanager
 async def live_session(
     relay: RunningRelay,
 ) -> AsyncIterator[tuple[OrganizerSession, MemberSession]]:
-    """An organizer and one member, already chatting, for the length of the block."""
-    async with (
-        connect(relay.port, relay.fingerprint) as oc,
-        connect(relay.port, relay.fingerprint, local_address=HONEST_ELSEWHERE) as mc,
-    ):
-        await oc.login(ORGANIZER, ORGANIZER_PASSWORD)
-        org = await oc.create_session(name="Olga", password=SESSION_PASSWORD)
-        member = await mc.join(org.session_id, name="Ana", password=SESSION_PASSWORD)
-        await round_trip(org, member, "before")
-        yield org, member
+    """An organizer and one member (from another address than the attacker's), chatting."""
+    async with sessionkit.live_session(
+        relay, SESSION_PASSWORD, member_address=HONEST_ELSEWHERE
+    ) as pair:
+        yield pair
 
 
 def attacker_gone(relay: RunningRelay, honest_connections: int) -> Callable[[], bool]:

@@ -32,7 +32,7 @@ import pytest
 import trio
 from proxykit import Tinyproxy, tinyproxy
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, RunningRelay, add_account, make_config
-from sessionkit import next_event
+from sessionkit import next_event, round_trip
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
@@ -47,11 +47,10 @@ from core.client import (
 )
 from core.client.channel import open_channel
 from core.client.events import ConsentRequested, ContentReceived, RosterChanged
-from core.client.session import SessionBase
 from core.client.transport import PATHS, PathName, Transport
 from core.errors import ErrorCode
 from core.protocol import NEED_DATA, ClientConnection, Message
-from core.protocol.content import Chat, FrameUpdate, InputEvent, InputKind
+from core.protocol.content import FrameUpdate, InputEvent, InputKind
 from core.protocol.framing import encode_frame
 from core.protocol.messages import PROTOCOL_NAME, ActionCode, Close, Hello, Welcome
 from core.tlspin import FingerprintMismatch, client_ssl_context
@@ -118,14 +117,6 @@ async def client_on(
     ) as client:
         assert client.channel.identity.transport == path
         yield client
-
-
-async def round_trip(one: SessionBase, other: SessionBase, tag: str) -> None:
-    there, back = Chat(text=f"{tag}: from {one.name}"), Chat(text=f"{tag}: from {other.name}")
-    await one.send_content(there, recipient=other.peer_id)
-    await next_event(other, ContentReceived, lambda e: e.message == there, timeout=5)
-    await other.send_content(back, recipient=one.peer_id)
-    await next_event(one, ContentReceived, lambda e: e.message == back, timeout=5)
 
 
 @asynccontextmanager
