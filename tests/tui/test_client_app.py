@@ -90,12 +90,24 @@ async def _organize(pilot: Pilot[Any], password: str = SESSION_PASSWORD) -> Sess
     return screen
 
 
+async def _joins(
+    pilot: Pilot[Any], relay: RelayThread, screen: SessionScreen, name: str, members: int
+) -> Peer:
+    """``name`` joins with the session password; returns once the app's roster shows
+    ``members`` members."""
+    peer = await Peer.knock(relay, screen.session_id, name, password=SESSION_PASSWORD)
+    await peer.wait(lambda: peer.session is not None, f"{name} joined")
+    assert peer.session is not None
+    await until(
+        pilot, lambda: screen.view is not None and len(screen.view.members) == members, name
+    )
+    return peer
+
+
 async def _present_to_ana(pilot: Pilot[Any], relay: RelayThread) -> tuple[SessionScreen, Peer]:
     """Organize, let Ana join, and start presenting to her (confirmed locally)."""
     screen = await _organize(pilot)
-    ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
-    await ana.wait(lambda: ana.session is not None, "Ana joined")
-    await until(pilot, lambda: screen.view is not None and len(screen.view.members) == 2, "Ana")
+    ana = await _joins(pilot, relay, screen, "Ana", 2)
     await pilot.press("p")
     await on_screen(pilot, TakeBackDialog)
     await pilot.press("y")
@@ -384,11 +396,7 @@ def test_a_yes_the_relay_never_applies_is_dropped_with_its_hotkey(
         app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
         async with app.run_test(size=SIZE) as pilot:
             screen, ana = await _present_to_ana(pilot, relay)
-            bob = await Peer.knock(relay, screen.session_id, "Bob", password=SESSION_PASSWORD)
-            await bob.wait(lambda: bob.session is not None, "Bob joined")
-            await until(
-                pilot, lambda: screen.view is not None and len(screen.view.members) == 3, "Bob"
-            )
+            bob = await _joins(pilot, relay, screen, "Bob", 3)
             assert ana.session is not None
             assert bob.session is not None
 
@@ -419,12 +427,8 @@ def test_a_handed_back_presenting_is_asked_and_taking_back_is_confirmed(
         app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
         async with app.run_test(size=SIZE) as pilot:
             screen = await _organize(pilot)
-            ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
-            await ana.wait(lambda: ana.session is not None, "Ana joined")
+            ana = await _joins(pilot, relay, screen, "Ana", 2)
             assert ana.session is not None
-            await until(
-                pilot, lambda: screen.view is not None and len(screen.view.members) == 2, "Ana"
-            )
 
             # Olga proposes Ana (picked from a list); Ana agrees in her client.
             await pilot.press("o")
