@@ -8,19 +8,29 @@ typing benchmark measured the presenter 4 % cheaper without them. Here ``send_al
 writes what the socket takes right away, and only waits (a schedule point) when the socket is
 full. It is still a cancel point: a cancelled task sends nothing.
 
+It can also be written from one worker thread (the presenter's, see
+:mod:`core.stream.presenter`): :meth:`ClientTLSStream.write_nowait` encrypts and writes what the
+socket takes, and keeps the rest, in order, in a backlog that the next writer (or
+:meth:`ClientTLSStream.drain` / :meth:`ClientTLSStream.drain_blocking`) sends first. The TLS
+object, its buffers and the backlog are guarded by one ``threading.Lock``, held only for
+non-blocking work (OpenSSL is not safe to use from two threads at once, and ``_ssl`` releases
+the GIL inside ``SSL_read``/``SSL_write``).
+
 Scope, on purpose small: client side only, TLS 1.3 only (:func:`core.tlspin.client_ssl_context`
 refuses anything older), so there is no renegotiation and a write never needs a read. What a
 read makes OpenSSL write (a KeyUpdate answer) waits in the outgoing buffer for the next send,
 in order. One task sends and one receives at a time (each is checked); a send interrupted
-halfway (cancelled while the socket was full, or failed) leaves a half-written TLS record, so
-the stream is broken from then on, as with ``trio.SSLStream``.
+while its bytes wait in the backlog (cancelled while the socket was full, or failed) leaves a
+half-written TLS record, so the stream is broken from then on, as with ``trio.SSLStream``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import ssl
+import threading
 from typing import Any
 
 import trio
@@ -29,6 +39,9 @@ __all__ = ["ClientTLSStream"]
 
 #: What one read asks of the socket and of OpenSSL.
 READ_SIZE = 256 * 1024
+#: How long a worker thread waits for room on the socket before checking whether the stream
+#: was closed meanwhile (milliseconds).
+_THREAD_POLL_MS = 250
 
 
 class ClientTLSStream(trio.abc.Stream):
@@ -49,6 +62,10 @@ class ClientTLSStream(trio.abc.Stream):
         self._closed = False
         self._sending = False
         self._receiving = False
+        #: Guards the TLS object, its buffers and the backlog (see the module docstring).
+        self._lock = threading.Lock()
+        #: TLS bytes written by OpenSSL that the socket has not taken yet (sent before any other).
+        self._backlog = bytearray()
 
     # -- what the TLS session says ----------------------------------------------------------
 
@@ -72,7 +89,8 @@ class ClientTLSStream(trio.abc.Stream):
         try:
             while True:
                 try:
-                    self._tls.do_handshake()
+                    with self._lock:
+                        self._tls.do_handshake()
                 except ssl.SSLWantReadError:
                     await self._flush()
                     await self._read_more()
@@ -94,14 +112,62 @@ class ClientTLSStream(trio.abc.Stream):
         await trio.lowlevel.checkpoint_if_cancelled()
         self._sending = True
         try:
+            if not self.write_nowait(data):
+                await self.drain()
+        finally:
+            self._sending = False
+
+    def write_nowait(self, data: bytes | bytearray | memoryview) -> bool:
+        """Encrypt ``data`` and write what the socket takes now, from any thread, never waiting;
+        the rest waits in the backlog, in order. True when nothing is left waiting.
+
+        Whoever writes next sends the backlog first; a task that must know its bytes left
+        awaits :meth:`drain` (a worker thread calls :meth:`drain_blocking`).
+        """
+        self._check_usable()
+        self._require_handshake()
+        with self._lock:
             if data:
                 try:
                     self._tls.write(data)
                 except ssl.SSLError as exc:
                     raise self._break(exc) from exc
-            await self._flush()
-        finally:
-            self._sending = False
+            return self._push()
+
+    async def drain(self) -> None:
+        """Wait until the socket took every byte written so far (a trio task)."""
+        try:
+            while True:
+                with self._lock:
+                    if self._push():
+                        return
+                await trio.lowlevel.wait_writable(self._fd)
+                self._check_usable()
+        except BaseException as exc:
+            if self._backlog:
+                # Part of a record went out: nothing sent after it would make sense to the peer.
+                self._break(exc)
+            if isinstance(exc, OSError):
+                raise trio.BrokenResourceError(str(exc)) from exc
+            raise
+
+    def drain_blocking(self) -> None:
+        """Wait until the socket took every byte written so far (a worker thread, not trio's:
+        this blocks). Raises ``trio.ClosedResourceError`` once the stream is closed meanwhile."""
+        poller: select.poll | None = None
+        while True:
+            with self._lock:
+                self._check_usable()
+                if self._push():
+                    return
+            if poller is None:
+                poller = select.poll()
+                poller.register(self._fd, select.POLLOUT)
+            try:
+                poller.poll(_THREAD_POLL_MS)
+            except OSError as exc:  # the descriptor was closed under us
+                self._check_usable()
+                raise self._break(exc) from exc
 
     async def wait_send_all_might_not_block(self) -> None:
         self._check_usable()
@@ -120,7 +186,8 @@ class ClientTLSStream(trio.abc.Stream):
         try:
             while True:
                 try:
-                    data = self._tls.read(size)
+                    with self._lock:
+                        data = self._tls.read(size)
                 except ssl.SSLWantReadError:
                     await self._read_more()
                     waited = True
@@ -143,38 +210,46 @@ class ClientTLSStream(trio.abc.Stream):
         self._closed = True
         try:
             if self._handshaken and self._broken is None and not self._sending:
-                with contextlib.suppress(ssl.SSLError):  # incl. want-read: we do not wait
-                    self._tls.unwrap()
-                out = self._outgoing.read()
-                if out:
-                    with contextlib.suppress(OSError):
-                        os.write(self._fd, out)
+                with self._lock:
+                    with contextlib.suppress(ssl.SSLError):  # incl. want-read: we do not wait
+                        self._tls.unwrap()
+                    with contextlib.suppress(trio.BrokenResourceError):
+                        self._push()
         finally:
             await self.transport_stream.aclose()
 
     # -- internals --------------------------------------------------------------------------
 
     async def _flush(self) -> None:
-        """Send what OpenSSL wrote: at once if the socket takes it all, else wait for room."""
+        """Send what OpenSSL wrote (handshake): at once if the socket takes it, else wait."""
+        with self._lock:
+            if self._push():
+                return
+        await self.drain()
+
+    def _push(self) -> bool:
+        """Write the backlog and what OpenSSL wrote since, as far as the socket takes them now;
+        True when nothing is left. Call with the lock held."""
         out = self._outgoing.read()
-        if not out:
-            return
+        backlog = self._backlog
+        if backlog:
+            backlog += out
+            sent = self._write(backlog)
+            del backlog[:sent]
+        elif out:
+            sent = self._write(out)
+            if sent < len(out):
+                backlog += memoryview(out)[sent:]
+        return not backlog
+
+    def _write(self, data: bytes | bytearray) -> int:
+        """What the socket takes of ``data`` now (0 when it is full)."""
         try:
-            sent = os.write(self._fd, out)
+            return os.write(self._fd, data)
         except BlockingIOError:
-            sent = 0
+            return 0
         except OSError as exc:
             raise self._break(exc) from exc
-        if sent == len(out):
-            return
-        try:
-            await self.transport_stream.send_all(memoryview(out)[sent:])
-        except BaseException as exc:
-            # Part of a record went out: nothing sent after it would make sense to the peer.
-            self._break(exc)
-            if isinstance(exc, OSError):
-                raise trio.BrokenResourceError(str(exc)) from exc
-            raise
 
     async def _read_more(self) -> None:
         try:
@@ -184,7 +259,8 @@ class ClientTLSStream(trio.abc.Stream):
         if not data:
             # EOF without close_notify: a truncation attack looks exactly like this.
             raise self._break(trio.BrokenResourceError("the relay closed the TLS connection"))
-        self._incoming.write(data)
+        with self._lock:
+            self._incoming.write(data)
 
     def _break(self, cause: BaseException) -> trio.BrokenResourceError:
         if self._broken is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable
@@ -110,6 +111,53 @@ async def test_bytes_go_both_ways_intact_under_back_pressure(
             nursery.start_soon(send)
             nursery.start_soon(receive)
     assert received.hexdigest() == sent
+    await stream.aclose()
+
+
+async def test_a_thread_and_a_task_write_at_once_under_back_pressure(
+    serve: Callable[[Handler], Awaitable[int]],
+) -> None:
+    """A worker thread writes (``write_nowait`` + ``drain_blocking``) while a trio task sends
+    and another receives the echo; the socket fills, both wait their way through, and the
+    stream carries each writer's chunks whole and in order (sizes tell the writers apart)."""
+
+    async def slow_echo(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        await trio.sleep(0.3)  # let the client's socket buffer fill
+        await echo(stream)
+
+    stream = await connect(await serve(slow_echo))
+    thread_chunks = [bytes([1]) * 300_000] * 8
+    task_chunks = [bytes([2]) * 70_000] * 30
+    total = sum(map(len, thread_chunks + task_chunks))
+    received = bytearray()
+
+    def write_from_thread() -> None:
+        for chunk in thread_chunks:
+            if not stream.write_nowait(chunk):
+                stream.drain_blocking()
+
+    async def send() -> None:
+        for chunk in task_chunks:
+            await stream.send_all(chunk)
+
+    async def receive() -> None:
+        while len(received) < total:
+            data = await stream.receive_some(65536)
+            assert data
+            received.extend(data)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            nursery.start_soon(send)
+            await trio.to_thread.run_sync(write_from_thread)
+    assert len(received) == total
+    # Each writer's bytes arrive in its order; a chunk may be split only by whole chunks of
+    # the other writer (a write is atomic on the stream).
+    runs = [(b, len(list(g))) for b, g in itertools.groupby(received)]
+    assert sum(n for b, n in runs if b == 1) == 8 * 300_000
+    assert all(n % 300_000 == 0 for b, n in runs if b == 1)
+    assert all(n % 70_000 == 0 for b, n in runs if b == 2)
     await stream.aclose()
 
 
