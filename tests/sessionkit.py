@@ -17,6 +17,7 @@ from core.client import (
     open_relay_client,
 )
 from core.client.events import ContentReceived, SessionEvent
+from core.client.transport import Transport
 from core.protocol.content import Chat
 
 E = TypeVar("E")
@@ -25,10 +26,19 @@ TIMEOUT = 10.0
 
 @asynccontextmanager
 async def connect(
-    port: int, fingerprint: str, *, local_address: str | None = None
+    port: int,
+    fingerprint: str,
+    *,
+    local_address: str | None = None,
+    transport: Transport = "auto",
 ) -> AsyncIterator[RelayClient]:
     async with open_relay_client(
-        "127.0.0.1", port, pinned=fingerprint, local_address=local_address
+        "127.0.0.1",
+        port,
+        pinned=fingerprint,
+        local_address=local_address,
+        transport=transport,
+        proxy="",
     ) as client:
         yield client
 
@@ -68,12 +78,16 @@ async def round_trip(one: SessionBase, other: SessionBase, tag: str) -> None:
 
 @asynccontextmanager
 async def live_session(
-    relay: RunningRelay, session_password: str, *, member_address: str | None = None
+    relay: RunningRelay,
+    session_password: str,
+    *,
+    member_address: str | None = None,
+    organizer_transport: Transport = "auto",
 ) -> AsyncIterator[tuple[OrganizerSession, MemberSession]]:
-    """Olga's session and Ana in it (connecting from ``member_address``), already chatting,
-    for the length of the block."""
+    """Olga's session (connected over ``organizer_transport``) and Ana in it (connecting from
+    ``member_address``), already chatting, for the length of the block."""
     async with (
-        connect(relay.port, relay.fingerprint) as oc,
+        connect(relay.port, relay.fingerprint, transport=organizer_transport) as oc,
         connect(relay.port, relay.fingerprint, local_address=member_address) as mc,
     ):
         await oc.login(ORGANIZER, ORGANIZER_PASSWORD)

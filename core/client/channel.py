@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 
@@ -106,7 +108,14 @@ class RelayIdentity:
 
 
 class RelayChannel:
-    """One connection to a relay. ``send`` is safe from any task; ``receive`` from one task."""
+    """One connection to a relay. ``send`` is safe from any task; ``receive`` from one task;
+    :meth:`send_from_thread` from one worker thread (the presenter's) at the same time.
+
+    Everything that numbers or encodes an outgoing message (the sans-IO connection, a sealer's
+    counter through :meth:`send_built`) and the write of its bytes happen under one
+    ``threading.Lock``, :attr:`wire`, so messages leave in the order they were built, whichever
+    thread built them: receivers drop a sealed message whose counter is not above the last.
+    """
 
     def __init__(self, carrier: Carrier, conn: ClientConnection, identity: RelayIdentity) -> None:
         self._carrier = carrier
@@ -118,25 +127,54 @@ class RelayChannel:
         self._sending = False
         self._send_turns = trio.lowlevel.ParkingLot()
         self._closed = False
+        self.wire = threading.Lock()
+        """Held while a message is built, encoded and handed to the stream (never while
+        waiting): holding it, nobody sends (see :meth:`send_built`'s ``withheld``)."""
+        #: Framed TLS on our own TLS stream can be written from a worker thread directly;
+        #: other carriers (WebSocket) go through trio (:meth:`send_from_thread`).
+        stream = getattr(carrier, "stream", None)
+        direct = isinstance(carrier, StreamCarrier) and isinstance(stream, ClientTLSStream)
+        self._direct: ClientTLSStream | None = stream if direct else None
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     async def send(self, msg: Message) -> None:
+        await self.send_built(lambda: msg)
+
+    async def send_built(
+        self, build: Callable[[], Message], withheld: Callable[[], bool] | None = None
+    ) -> bool:
+        """Send the message ``build()`` makes, built under :attr:`wire` right before its bytes
+        are written (so a sealer's counter follows the order on the wire). ``withheld()``,
+        when given, is asked there too: True sends nothing (answers False). A cancelled task
+        sends nothing."""
         if self._closed:
             # The relay closed the connection (or it broke): say so, whatever the message.
             raise ChannelClosed(None, "The connection to the relay is closed.")
-        data = self._conn.send(msg)
         if self._sending:
             # Another task is sending: wait until it hands the turn over (a task cancelled
             # while waiting is never handed it). Uncontended, no trip through the scheduler
-            # here: ``send_all`` below is the checkpoint.
+            # here: the write below is the checkpoint.
             await self._send_turns.park()
         else:
             self._sending = True
         try:
-            await self._carrier.send_all(data)
+            direct = self._direct
+            if direct is not None:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            with self.wire:
+                if withheld is not None and withheld():
+                    return False
+                data = self._conn.send(build())
+                if direct is not None and direct.write_nowait(data):
+                    return True
+            if direct is not None:
+                await direct.drain()
+            else:
+                await self._carrier.send_all(data)
+            return True
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._closed = True
             raise ChannelClosed(None, "The connection to the relay was lost.") from exc
@@ -146,15 +184,42 @@ class RelayChannel:
             else:
                 self._sending = False
 
+    def send_from_thread(
+        self, build: Callable[[], Message], withheld: Callable[[], bool] | None = None
+    ) -> bool:
+        """:meth:`send_built` from a worker thread started by ``trio.to_thread`` (one at a
+        time): on framed TLS it writes the bytes itself and waits in that thread while the
+        socket is full, so the trio loop is not woken at all; on other carriers it asks trio
+        to send."""
+        direct = self._direct
+        if direct is None:
+            return trio.from_thread.run(self.send_built, build, withheld)
+        if self._closed:
+            raise ChannelClosed(None, "The connection to the relay is closed.")
+        try:
+            with self.wire:
+                if withheld is not None and withheld():
+                    return False
+                data = self._conn.send(build())
+                if direct.write_nowait(data):
+                    return True
+            direct.drain_blocking()
+            return True
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._closed = True
+            raise ChannelClosed(None, "The connection to the relay was lost.") from exc
+
     async def receive(self) -> Message:
         """The next message from the relay; raises :class:`ChannelClosed` when it is gone."""
         while True:
             try:
-                event = self._conn.next_event()
+                with self.wire:  # the sans-IO connection's state is shared with senders
+                    event = self._conn.next_event()
                 if event is NEED_DATA:
                     data = await self._carrier.receive_some()
                     if data is not None:
-                        self._conn.receive_data(data)
+                        with self.wire:
+                            self._conn.receive_data(data)
                     continue
             except RemoteProtocolError as exc:
                 self._closed = True

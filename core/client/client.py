@@ -108,7 +108,7 @@ class RelayClient:
         try:
             assert isinstance(reply, SessionCreated)
             self.session = OrganizerSession(
-                self.channel.send,
+                self.channel,
                 session_id=reply.session_id,
                 name=name,
                 password=password,
@@ -169,7 +169,7 @@ class RelayClient:
                 raise RequestRefused(
                     ErrorCode.JOIN_REFUSED, f"The admission did not verify: {exc.message}"
                 ) from None
-            session = MemberSession(self.channel.send, admission, membership)
+            session = MemberSession(self.channel, admission, membership)
             self.session = session
         finally:
             self._consumed(admit)

@@ -13,13 +13,15 @@ Sessions are driven by the :class:`~core.client.client.RelayClient` reader task,
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from enum import Enum
 
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from core.client.channel import RelayChannel
 from core.client.events import (
     ActionAnswered,
     ConsentRequested,
@@ -51,7 +53,13 @@ from core.crypto import (
 )
 from core.errors import ErrorCode, ProtocolError
 from core.protocol import Message
-from core.protocol.content import EVERYONE, ContentMessage, decode_content, encode_content
+from core.protocol.content import (
+    EVERYONE,
+    ContentMessage,
+    ContentType,
+    decode_content,
+    encode_content,
+)
 from core.protocol.messages import (
     ActionCode,
     ActionRequest,
@@ -75,7 +83,6 @@ from core.protocol.messages import (
 )
 from core.protocol.pair import MemberCertificate, ReKey, SignedCertificate, Standing
 
-Send = Callable[[Message], Awaitable[None]]
 EVENT_BUFFER = 256
 
 
@@ -90,12 +97,39 @@ class AdmitPolicy(Enum):
     ALL = "all"
 
 
+class ContentOutlet:
+    """Sends content to everyone from one worker thread (the presenter's), in order with what
+    trio tasks send: see :meth:`RelayChannel.send_from_thread`.
+
+    :attr:`hold` is the channel's wire lock: while a trio task holds it (briefly, never across
+    an await), no message is sealed or sent, so a flag it sets there (paused) is seen by every
+    later ``withheld`` check.
+    """
+
+    __slots__ = ("_channel", "_seal", "hold")
+
+    def __init__(
+        self, channel: RelayChannel, seal: Callable[[ContentType, int, bytes], Sealed]
+    ) -> None:
+        self._channel = channel
+        self._seal = seal
+        self.hold: threading.Lock = channel.wire
+
+    def send(self, message: ContentMessage, withheld: Callable[[], bool] | None = None) -> bool:
+        """Seal and send ``message`` unless ``withheld()`` says no at the last moment (asked
+        under :attr:`hold`); blocks this thread while the socket is full. Raises
+        :class:`~core.client.channel.ChannelClosed` when the connection is gone."""
+        kind, plaintext = encode_content(message)
+        seal = self._seal
+        return self._channel.send_from_thread(lambda: seal(kind, EVERYONE, plaintext), withheld)
+
+
 class SessionBase:
     """What organizer and member sessions share: sealing, events, actions, consent."""
 
     def __init__(
         self,
-        send: Send,
+        channel: RelayChannel,
         *,
         session_id: str,
         peer_id: int,
@@ -103,7 +137,8 @@ class SessionBase:
         member_key: Ed25519PrivateKey,
         leader_public_key: bytes,
     ) -> None:
-        self._send = send
+        self._channel = channel
+        self._send = channel.send
         self.session_id = session_id
         self.peer_id = peer_id
         self.name = name
@@ -121,10 +156,18 @@ class SessionBase:
     async def send_content(self, message: ContentMessage, recipient: int = EVERYONE) -> None:
         """Seal ``message`` for the current epoch and send it (to everyone, or one member)."""
         kind, plaintext = encode_content(message)
+        await self._channel.send_built(lambda: self._seal(kind, recipient, plaintext))
+
+    def content_outlet(self) -> ContentOutlet:
+        """Where a worker thread (the presenter's) sends content to everyone."""
+        return ContentOutlet(self._channel, self._seal)
+
+    def _seal(self, kind: ContentType, recipient: int, plaintext: bytes) -> Sealed:
+        """Seal and sign: called under the channel's wire lock, right before the bytes are
+        written, so counters reach the relay in order whichever thread sealed."""
         sealed = self._sealer.seal(kind, recipient, plaintext)
-        await self._send(
-            Sealed(header=sealed.header, ciphertext=sealed.ciphertext, signature=sealed.signature)
-        )
+        header, ciphertext, signature = sealed.header, sealed.ciphertext, sealed.signature
+        return Sealed(header=header, ciphertext=ciphertext, signature=signature)
 
     async def request(
         self, action: ActionCode, target: int | None = None, *, confirmed: bool = False
@@ -196,7 +239,8 @@ class SessionBase:
         await self._emit(ContentReceived(msg.header, content))
 
     def _use_epoch(self, epoch: int, secret: bytes, keys: dict[int, bytes]) -> None:
-        self._sealer.set_epoch(epoch, secret)
+        with self._channel.wire:  # never in the middle of a seal on the presenter's thread
+            self._sealer.set_epoch(epoch, secret)
         self._opener.install(epoch, secret, keys, trio.current_time())
         self.epoch = epoch
 
@@ -219,7 +263,7 @@ class OrganizerSession(SessionBase):
 
     def __init__(
         self,
-        send: Send,
+        channel: RelayChannel,
         *,
         session_id: str,
         name: str,
@@ -229,7 +273,7 @@ class OrganizerSession(SessionBase):
         self._leader_key = Ed25519PrivateKey.generate()
         member_key = Ed25519PrivateKey.generate()
         super().__init__(
-            send,
+            channel,
             session_id=session_id,
             peer_id=1,
             name=name,
@@ -380,9 +424,11 @@ class OrganizerSession(SessionBase):
 class MemberSession(SessionBase):
     """A participant's session: keys come from the leader over the pair channel."""
 
-    def __init__(self, send: Send, admission: JoinerAdmission, membership: Membership) -> None:
+    def __init__(
+        self, channel: RelayChannel, admission: JoinerAdmission, membership: Membership
+    ) -> None:
         super().__init__(
-            send,
+            channel,
             session_id=membership.session_id,
             peer_id=membership.peer_id,
             name=membership.name,
