@@ -224,7 +224,7 @@ async def _present(
             )
             link = JoinLink(host, port, session.session_id, fingerprint)
             emit("session", id=session.session_id, link=str(link), code=session.security_code)
-            presenter = ScreenPresenter(session.send_content, capturer, fps=args.fps)
+            presenter = ScreenPresenter(session.content_outlet(), capturer, fps=args.fps)
             await HeadlessSession(args, session, presenter).run()
     except FingerprintMismatch as exc:
         raise HeadlessError(str(exc)) from None

@@ -234,10 +234,10 @@ class ShareOnRequest:
         if roster.presenter == me and self.presenter is None and self.agreed:
             self.capturer = open_capturer(self.args)
             self.presenter = ScreenPresenter(
-                self.session.send_content, self.capturer, fps=self.args.fps
+                self.session.content_outlet(), self.capturer, fps=self.args.fps
             )
             self.scope = trio.CancelScope()
-            nursery.start_soon(self._run, self.presenter, self.scope)
+            nursery.start_soon(self._run, self.presenter, self.capturer, self.scope)
             emit("presenting", on=True)
         elif roster.presenter != me and self.presenter is not None:
             self.stop()
@@ -247,19 +247,24 @@ class ShareOnRequest:
             self.presenter.set_audience(len(roster.members) - 1)
             self.presenter.set_paused(roster.paused)
 
-    async def _run(self, presenter: ScreenPresenter, scope: trio.CancelScope) -> None:
-        with scope:
-            await presenter.run()
+    async def _run(
+        self, presenter: ScreenPresenter, capturer: Capturer, scope: trio.CancelScope
+    ) -> None:
+        try:
+            with scope:
+                await presenter.run()
+        finally:
+            capturer.close()  # only now: the presenter's thread used it until run() returned
 
     def keyframe(self, reason: RefreshReason = RefreshReason.USER) -> None:
         if self.presenter is not None:
             self.presenter.request_keyframe(reason)
 
     def stop(self) -> None:
+        if self.presenter is not None:
+            self.presenter.stop()  # nothing more leaves from here on
         if self.scope is not None:
             self.scope.cancel()
-        if self.capturer is not None:
-            self.capturer.close()
         self.presenter = self.capturer = self.scope = None
 
 

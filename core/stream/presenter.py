@@ -3,6 +3,17 @@
 It captures at most at a target frame rate and does nothing at all for a frame whose pixels did
 not change (the encoder answers ``None`` and nothing is sent).
 
+**Its own thread.** The loop runs on one worker thread for as long as :meth:`ScreenPresenter.run`
+runs: it sleeps in ``poll(2)`` on the X connection (:class:`~core.stream.doorbell.Doorbell`),
+captures, encodes, and hands each message to a :class:`ContentOutlet`, which on framed TLS
+seals it and writes it to the socket from that same thread
+(:meth:`~core.client.channel.RelayChannel.send_from_thread`). A keystroke then wakes one thread
+once; the trio loop is not woken at all. Measured while typing on the 2-core test machine, a
+trio task woken by the X socket cost ~130 µs of CPU per wake against ~40 µs for a thread out of
+``poll``, and the whole keystroke ~15-20 % more through trio. The trio side only sets flags and
+rings the doorbell (pause, keyframe requests, audience); a large keyframe encoding on the
+thread keeps the trio loop free for the network as the worker threads used to.
+
 **Damage-driven** (X servers with XDAMAGE, i.e. all of them in practice): the loop sleeps until
 the X server reports drawing inside the shared area, then reads and encodes only the damaged
 rectangles (:meth:`~core.capture.Capturer.grab_changes`, with the encoder told where to look).
@@ -10,22 +21,19 @@ A still screen costs no capture at all; a keystroke costs one glyph's worth. The
 draws no damage, is asked for only after the X server reported it moving (XInput 2 motion
 events; without them it is polled at the frame rate while it moves and at :data:`IDLE_FPS`
 otherwise); the whole area is read and compared every :data:`FULL_CHECK_INTERVAL` to
-:data:`FULL_CHECK_MAX_INTERVAL` seconds anyway, for drawing that damage misses. Small damage is
-read and encoded right on the trio thread, and so is the periodic compare (every wake-up of a
-thread, and of the loop after it, costs more CPU than that work: measured, a trio wake-up is
-~0.25 ms of CPU here); large changes and keyframes go to a worker thread, one at a time (the
-capturer is not thread-safe and the encoder is stateful), so the trio loop stays free for the
-network. Without XDAMAGE every capture reads the whole area in a worker thread (comparing raw
-bytes before converting anything).
+:data:`FULL_CHECK_MAX_INTERVAL` seconds anyway, for drawing that damage misses. Without
+XDAMAGE every capture reads the whole area (comparing raw bytes before converting anything).
 
-Keyframes go out on the first frame, on request (a viewer's
-``RefreshRequest``), on a new epoch (a member joined: it cannot decode deltas of an earlier
-reference) and whenever the captured size changes (a followed window was resized).
+Keyframes go out on the first frame, on request (a viewer's ``RefreshRequest``), on a new epoch
+(a member joined: it cannot decode deltas of an earlier reference) and whenever the captured
+size changes (a followed window was resized); at most one per :data:`MIN_KEYFRAME_INTERVAL`.
 
 With nobody watching, the loop does not capture at all; the first viewer gets a keyframe.
 
-Pause ("hide screen") is local first: the loop stops capturing the moment ``set_paused(True)``
-is called, before any message is sent, so no pixel leaves after the person asked to hide.
+Pause ("hide screen") is local first: ``set_paused(True)`` sets the flag under the outlet's
+hold, the lock every send checks it under, so once it returns no pixel leaves (a frame captured
+just before is withheld), whatever the thread was doing. :meth:`ScreenPresenter.stop` does the
+same for the end of sharing.
 
 Idle (without XDAMAGE): after a second without a changed pixel the loop captures at 5 fps until
 something changes (then at once back to the target rate), so a still screen costs next to nothing.
@@ -43,9 +51,12 @@ for it); the loop halves its frame rate for a while, then climbs back to the tar
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
@@ -72,12 +83,6 @@ IDLE_FPS = 5.0
 #: misses drawing every second.
 FULL_CHECK_INTERVAL = 1.0
 FULL_CHECK_MAX_INTERVAL = 4.0
-#: Damage up to this many pixels is read and encoded on the trio thread.
-INLINE_PIXELS = 64 * 1024
-#: The periodic whole-area check reads and compares on the trio thread up to this area (about
-#: 1 ms: cheaper than waking a worker thread and the loop again); what it finds changed is
-#: encoded there too only when small.
-INLINE_READ = 1920 * 1200
 #: While the screen changes continuously, capture up to this many times the target rate.
 BURST_FACTOR = 2.0
 #: "Continuously": updates at most this many target frame intervals apart.
@@ -103,31 +108,48 @@ class PresenterStatistics:
     damage_missed: int = 0
 
 
-class ScreenPresenter:
-    """Streams one capture source to the session as sealed ``FrameUpdate`` messages."""
+class ContentOutlet(Protocol):
+    """Where the presenter's thread sends its messages (a session's
+    :meth:`~core.client.session.SessionBase.content_outlet`, or a test's collector)."""
 
-    def __init__(
-        self,
-        send: Callable[[FrameUpdate | Cursor], Awaitable[None]],
-        capturer: Capturer,
-        *,
-        fps: float = 15.0,
-    ) -> None:
-        self._send = send
+    @property
+    def hold(self) -> AbstractContextManager[object, None]:
+        """Held by trio-side changes that every later send must see (pause, stop)."""
+        ...
+
+    def send(
+        self, message: FrameUpdate | Cursor, withheld: Callable[[], bool] | None = None
+    ) -> bool:
+        """Send unless ``withheld()`` (asked under :attr:`hold`) says no; called from the
+        presenter's thread, may block it. False: withheld, nothing sent."""
+        ...
+
+
+class ScreenPresenter:
+    """Streams one capture source to the session as sealed ``FrameUpdate`` messages.
+
+    The control methods are called from trio tasks; the work runs on a thread of its own while
+    :meth:`run` runs (see the module docstring).
+    """
+
+    def __init__(self, outlet: ContentOutlet, capturer: Capturer, *, fps: float = 15.0) -> None:
+        self._outlet = outlet
         self._capturer = capturer
         self.fps_target = min(MAX_FPS, max(MIN_FPS, fps))
         self._fps_now = self.fps_target
         self._encoder: Encoder | None = None
-        self._want_keyframe = True
+        #: Keyframes asked for, and how many of those asks the last keyframe sent answered
+        #: (counted, not a flag: an ask arriving while a keyframe is on its way still counts).
+        self._keyframes_asked = 1
+        self._keyframes_answered = 0
         self._last_keyframe = -math.inf
         self._backoff_until = -math.inf
         self._paused = False
-        self._resumed = trio.Event()
-        self._resumed.set()
+        self._stopping = False
         #: Nobody to show the screen to: capture nothing at all (idle costs next to nothing).
         self._audience = 0
-        self._audience_arrived = trio.Event()
-        self._limiter = trio.CapacityLimiter(1)
+        #: Held by the presenter's thread while it uses the capturer (it is not thread-safe).
+        self._capturing = threading.Lock()
         self._seq = 0
         self._last_cursor: tuple[int, int] | None = None
         self._frames = 0
@@ -145,8 +167,8 @@ class ScreenPresenter:
         self._next_pointer_poll = -math.inf
         #: Captures in a row that found a change less than a frame interval after the last.
         self._streak = 0
-        #: Ends the wait for damage early when a keyframe request, pause or audience change
-        #: comes in (created when the loop starts: it holds descriptors).
+        #: Ends the thread's wait early when a keyframe request, pause, audience change or the
+        #: end comes in (created when the loop starts: it holds descriptors).
         self._doorbell: Doorbell | None = None
         #: Screen rectangle (x, y, width, height) of the last captured frame: where a
         #: controller's input lands, and the frame size its coordinates refer to.
@@ -159,37 +181,39 @@ class ScreenPresenter:
         return self._paused
 
     def set_paused(self, paused: bool) -> None:
-        """Hide or show the screen. Hiding takes effect before the next capture."""
+        """Hide or show the screen. Hiding takes effect at once: once this returns, no frame
+        is sent until the screen is shown again (one on its way is withheld)."""
         if paused == self._paused:
             return
-        self._paused = paused
-        if paused:
-            self._resumed = trio.Event()
-        else:
-            self._want_keyframe = True  # viewers' pictures are stale after a pause
-            self._resumed.set()
+        with self._outlet.hold:
+            self._paused = paused
+        if not paused:
+            self._keyframes_asked += 1  # viewers' pictures are stale after a pause
+        self._poke()
+
+    def stop(self) -> None:
+        """End sharing: once this returns nothing more is sent, and :meth:`run` returns soon."""
+        with self._outlet.hold:
+            self._stopping = True
         self._poke()
 
     def set_audience(self, viewers: int) -> None:
         """How many members watch; with none, the loop sleeps instead of capturing."""
         if viewers > 0 and self._audience == 0:
-            self._want_keyframe = True
-            self._audience_arrived.set()
-        elif viewers == 0 and self._audience > 0:
-            self._audience_arrived = trio.Event()
+            self._keyframes_asked += 1
         self._audience = viewers
         self._poke()
 
     def request_keyframe(self, reason: RefreshReason = RefreshReason.USER) -> None:
-        self._want_keyframe = True
+        self._keyframes_asked += 1
         if reason is RefreshReason.GAP:
-            self._backoff_until = trio.current_time() + BACKOFF_SECONDS
+            self._backoff_until = time.monotonic() + BACKOFF_SECONDS
             self._fps_now = max(MIN_FPS, self._fps_now / 2)
             self._streak = 0
         self._poke()
 
     def _poke(self) -> None:
-        """End the loop's wait for damage now (something it must act on has changed)."""
+        """End the thread's wait now (something it must act on has changed)."""
         if self._doorbell is not None:
             self._doorbell.ring()
 
@@ -197,10 +221,6 @@ class ScreenPresenter:
     def area(self) -> tuple[int, int, int, int] | None:
         """The shared screen rectangle as last captured, or None before the first frame."""
         return self._area
-
-    def _hidden(self) -> bool:
-        """Whether pause is on right now (re-read after every await)."""
-        return self._paused
 
     def statistics(self) -> PresenterStatistics:
         return PresenterStatistics(
@@ -218,84 +238,100 @@ class ScreenPresenter:
             damage_missed=self._damage_missed,
         )
 
-    # -- the loop --------------------------------------------------------------------------------
+    # -- running ---------------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Capture and send on the presenter's thread until cancelled or :meth:`stop`; what
+        the thread raises (the connection lost, the capture failing) is raised here."""
         self._doorbell = Doorbell()
         try:
             task_status.started()
-            await self._loop()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._stop_when_cancelled)
+                await trio.to_thread.run_sync(self._serve, limiter=trio.CapacityLimiter(1))
+                nursery.cancel_scope.cancel()
         finally:
             self._doorbell.close()
             self._doorbell = None
 
-    async def _loop(self) -> None:
+    async def _stop_when_cancelled(self) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.stop()  # the thread ends; run() waits for it before returning
+
+    def _withheld(self) -> bool:
+        """Asked by the outlet under its hold, right before a message would leave."""
+        return self._paused or self._stopping
+
+    # -- the presenter's thread ------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        bell = self._doorbell
+        assert bell is not None
         damage_driven = self._capturer.damage_driven
         pending: int | None = None  # damaged pixels, when the wait already asked
-        while True:
-            if self._paused:
-                await self._resumed.wait()
+        while not self._stopping:
+            if self._paused or self._audience == 0:
+                bell.wait(None, math.inf)  # until something changes
+                pending = None
                 continue
-            if self._audience == 0:
-                await self._audience_arrived.wait()
-                continue
-            tick = trio.current_time()
-            now = tick
-            keyframe = self._want_keyframe and now - self._last_keyframe >= MIN_KEYFRAME_INTERVAL
-            full = keyframe or not damage_driven or tick >= self._next_full_check
-            inline = False
-            check = full and damage_driven and not keyframe
-            if full:
-                if check:
-                    self._full_checks += 1
-                    # What damage knows right now, to tell whether the check finds more.
-                    pending = self._capturer.pending_damage()
-                self._next_full_check = tick + self._full_check_interval
-            else:
-                if pending is None:
-                    pending = self._capturer.pending_damage()
-                inline = pending is not None and pending <= INLINE_PIXELS
-            pointer = full or not damage_driven or self._pointer_due(tick)
-            if pointer:
-                moving = tick - self._last_motion <= IDLE_AFTER
-                self._next_pointer_poll = tick + 1.0 / (self._rate() if moving else IDLE_FPS)
-            if check:
-                inline = self._area is not None and self._area[2] * self._area[3] <= INLINE_READ
-            if inline:
-                frame = self._capture(full, pointer)
-                if _changed_pixels(frame) <= INLINE_PIXELS:
-                    update = self._encode(frame, keyframe)
-                else:
-                    update = await trio.to_thread.run_sync(
-                        self._encode, frame, keyframe, limiter=self._limiter
-                    )
-            else:
-                frame, update = await trio.to_thread.run_sync(
-                    self._capture_and_encode, keyframe, full, pointer, limiter=self._limiter
-                )
-            if check:
-                self._pace_full_checks(tick, missed=pending == 0 and bool(frame.changed))
+            tick = time.monotonic()
+            with self._capturing:
+                sent = self._frame(tick, damage_driven, pending)
             pending = None
-            if self._hidden():
-                continue  # paused while we were capturing: this frame never leaves
-            if update is not None:
-                continuous = tick - self._last_change <= BURST_GAP / self.fps_target
-                self._streak = self._streak + 1 if continuous else 1
-                self._last_change = tick
-                await self._send_update(frame, update)
-            await self._send_cursor(frame, tick)
-            self._adapt_rate(trio.current_time())
+            if not sent:
+                continue
             if damage_driven:
-                pending = await self._wait_for_damage(tick)
+                pending = self._wait_for_damage(tick, bell)
             else:
-                idle = tick - self._last_change > IDLE_AFTER and not self._want_keyframe
-                await trio.sleep_until(
-                    tick + 1.0 / (min(IDLE_FPS, self._fps_now) if idle else self._rate())
-                )
+                idle = tick - self._last_change > IDLE_AFTER and not self._keyframe_wanted()
+                rate = min(IDLE_FPS, self._fps_now) if idle else self._rate()
+                bell.wait(None, tick + 1.0 / rate)
+
+    def _frame(self, tick: float, damage_driven: bool, pending: int | None) -> bool:
+        """Capture, encode and send one frame (or nothing, when nothing changed); False when
+        what it would have sent was withheld (paused or stopping meanwhile)."""
+        asked = self._keyframes_asked
+        keyframe = self._keyframe_due(tick)
+        full = keyframe or not damage_driven or tick >= self._next_full_check
+        check = full and damage_driven and not keyframe
+        if check:
+            self._full_checks += 1
+            # What damage knows right now, to tell whether the check finds more.
+            pending = self._capturer.pending_damage()
+        if full:
+            self._next_full_check = tick + self._full_check_interval
+        pointer = full or not damage_driven or self._pointer_due(tick)
+        if pointer:
+            moving = tick - self._last_motion <= IDLE_AFTER
+            self._next_pointer_poll = tick + 1.0 / (self._rate() if moving else IDLE_FPS)
+        frame = self._capture(full, pointer)
+        update = self._encode(frame, keyframe)
+        if check:
+            self._pace_full_checks(tick, missed=pending == 0 and bool(frame.changed))
+        if update is not None:
+            continuous = tick - self._last_change <= BURST_GAP / self.fps_target
+            self._streak = self._streak + 1 if continuous else 1
+            self._last_change = tick
+            if not self._send_update(frame, update, asked):
+                return False
+        if not self._send_cursor(frame, tick):
+            return False
+        self._adapt_rate(time.monotonic())
+        return True
+
+    def _keyframe_wanted(self) -> bool:
+        return self._keyframes_asked > self._keyframes_answered
+
+    def _keyframe_due(self, now: float) -> bool:
+        """A keyframe is wanted and the last is old enough (a refresh storm from many
+        viewers, or a buggy one, must not turn every frame into a keyframe)."""
+        return self._keyframe_wanted() and now - self._last_keyframe >= MIN_KEYFRAME_INTERVAL
 
     def _rate(self) -> float:
         """Captures a second right now: the target (or less, backing off), more in a burst."""
-        changing = trio.current_time() - self._last_change <= BURST_GAP / self.fps_target
+        changing = time.monotonic() - self._last_change <= BURST_GAP / self.fps_target
         if self._streak >= 2 and changing and self._fps_now >= self.fps_target:
             return max(self._fps_now, min(MAX_FPS, self.fps_target * BURST_FACTOR))
         return self._fps_now
@@ -316,51 +352,47 @@ class ScreenPresenter:
             return self._capturer.pointer_moved
         return now >= self._next_pointer_poll
 
-    def _must_act(self) -> bool:
-        return self._want_keyframe or self._paused or self._audience == 0
+    def _must_act(self, now: float) -> bool:
+        return self._paused or self._stopping or self._audience == 0 or self._keyframe_due(now)
 
-    async def _wait_for_damage(self, tick: float) -> int | None:
+    def _wait_for_damage(self, tick: float, bell: Doorbell) -> int | None:
         """Sleep until the next capture is due: damage inside the area (but not sooner than a
-        frame interval after ``tick``), the pointer poll, the periodic full check, or a keyframe
-        request / pause / audience change, whichever comes first. Returns how many pixels are
-        damaged when it last asked (None: it did not)."""
+        frame interval after ``tick``), the pointer poll, the periodic full check, a keyframe
+        that may go out, or a pause / audience change / the end, whichever comes first.
+        Returns how many pixels are damaged when it last asked (None: it did not)."""
         earliest = tick + 1.0 / self._rate()
         capturer = self._capturer
         polled = math.inf if capturer.pointer_events else self._next_pointer_poll
         deadline = max(earliest, min(polled, self._next_full_check))
+        if self._keyframe_wanted():
+            deadline = min(deadline, self._last_keyframe + MIN_KEYFRAME_INTERVAL)
         pending: int | None = 0
+        lock = self._capturing
         while True:
-            if self._must_act():
+            now = time.monotonic()
+            if self._must_act(now):
                 return None
-            fd = capturer.damage_waitable()  # reads what the server sent: cheap when nothing
-            if fd is None:  # something was drawn: is it inside the area?
-                pending = capturer.pending_damage()
+            with lock:
+                fd = capturer.damage_waitable()  # reads what the server sent: cheap when none
+                if fd is None:  # something was drawn: is it inside the area?
+                    pending = capturer.pending_damage()
+            if fd is None:
                 if pending:
                     break
-                # Drawn outside the area. Let other tasks run before looking again: drawing
-                # that never stops there must not keep this loop from ever yielding.
-                await trio.lowlevel.checkpoint()
-                continue
-            now = trio.current_time()
+                continue  # drawn outside the area: look again
             if self._pointer_due(now):
                 break
             if now >= deadline:
                 return pending
-            assert self._doorbell is not None
-            await self._doorbell.wait(fd, deadline)
-        if trio.current_time() < earliest:
+            bell.wait(fd, deadline)
+        if time.monotonic() < earliest:
             # Something was drawn sooner than the rate allows: wait, then take what came since.
-            await trio.sleep_until(earliest)
-            if self._must_act():
+            bell.wait(None, earliest)
+            if self._must_act(time.monotonic()):
                 return None
-            pending = capturer.pending_damage()
+            with lock:
+                pending = capturer.pending_damage()
         return pending
-
-    def _capture_and_encode(
-        self, keyframe: bool, full: bool, pointer: bool = True
-    ) -> tuple[CapturedFrame, EncodedUpdate | None]:
-        frame = self._capture(full, pointer)
-        return frame, self._encode(frame, keyframe)
 
     def _capture(self, full: bool, pointer: bool) -> CapturedFrame:
         frame = self._capturer.grab_changes(full=full, pointer=pointer)
@@ -385,39 +417,38 @@ class ScreenPresenter:
             self._unchanged += 1
         return update
 
-    async def _send_update(self, frame: CapturedFrame, update: EncodedUpdate) -> None:
-        if update.keyframe:
-            self._want_keyframe = False
-            self._last_keyframe = trio.current_time()
-            self._keyframes += 1
-        self._seq = (self._seq + 1) % 2**32
+    def _send_update(self, frame: CapturedFrame, update: EncodedUpdate, asked: int) -> bool:
+        seq = (self._seq + 1) % 2**32
         message = FrameUpdate(
-            frame_seq=self._seq,
+            frame_seq=seq,
             keyframe=update.keyframe,
             width=update.width,
             height=update.height,
             captured_at_us=int(frame.captured_at * 1_000_000),
             tiles=update.data,
         )
-        await self._send(message)
+        if not self._outlet.send(message, self._withheld):
+            return False
+        self._seq = seq
+        if update.keyframe:
+            self._keyframes_answered = asked
+            self._last_keyframe = time.monotonic()
+            self._keyframes += 1
         self._updates += 1
         self._bytes += len(update.data)
+        return True
 
-    async def _send_cursor(self, frame: CapturedFrame, tick: float) -> None:
+    def _send_cursor(self, frame: CapturedFrame, tick: float) -> bool:
         if frame.cursor == self._last_cursor:
-            return
+            return True
+        x, y = frame.cursor if frame.cursor is not None else (0, 0)
+        cursor = Cursor(x=x, y=y, visible=frame.cursor is not None)
+        if not self._outlet.send(cursor, self._withheld):
+            return False
         self._last_motion = tick
         self._last_cursor = frame.cursor
-        x, y = frame.cursor if frame.cursor is not None else (0, 0)
-        await self._send(Cursor(x=x, y=y, visible=frame.cursor is not None))
+        return True
 
     def _adapt_rate(self, now: float) -> None:
         if now >= self._backoff_until and self._fps_now < self.fps_target:
             self._fps_now = min(self.fps_target, self._fps_now * 1.25)
-
-
-def _changed_pixels(frame: CapturedFrame) -> int:
-    """How many pixels of ``frame`` may differ from the previous one (all when unknown)."""
-    if frame.changed is None:
-        return frame.width * frame.height
-    return sum(r.width * r.height for r in frame.changed)

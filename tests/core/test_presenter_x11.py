@@ -7,6 +7,7 @@ Nothing here asserts on time (DESIGN §9): waits are "until, or fail after 10 s"
 from __future__ import annotations
 
 import gc
+import threading
 import time
 import tkinter as tk
 from collections.abc import Awaitable, Callable, Iterator
@@ -78,20 +79,36 @@ def painter(display: Display) -> Iterator[Painter]:
     gc.collect()
 
 
+class Collector:
+    """The presenter's outlet here: decodes what the presenter's thread sends."""
+
+    def __init__(self) -> None:
+        self.hold = threading.Lock()
+        self.decoder = Decoder()
+        self.updates: list[FrameUpdate] = []
+
+    def send(
+        self, message: FrameUpdate | Cursor, withheld: Callable[[], bool] | None = None
+    ) -> bool:
+        with self.hold:
+            if withheld is not None and withheld():
+                return False
+            if isinstance(message, FrameUpdate):
+                self.updates.append(message)
+                self.decoder.apply(message.tiles, keyframe=message.keyframe)
+            return True
+
+
 class Run:
     """A presenter streaming AREA to a decoder, with Tk pumped while we wait."""
 
     def __init__(self, painter: Painter, capturer: Capturer) -> None:
         self.painter = painter
         self.capturer = capturer
-        self.decoder = Decoder()
-        self.updates: list[FrameUpdate] = []
-        self.presenter = ScreenPresenter(self._send, capturer, fps=15)
-
-    async def _send(self, message: FrameUpdate | Cursor) -> None:
-        if isinstance(message, FrameUpdate):
-            self.updates.append(message)
-            self.decoder.apply(message.tiles, keyframe=message.keyframe)
+        self.outlet = Collector()
+        self.decoder = self.outlet.decoder
+        self.updates = self.outlet.updates
+        self.presenter = ScreenPresenter(self.outlet, capturer, fps=15)
 
     async def until(self, probe: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + WAIT_TIMEOUT
@@ -108,8 +125,9 @@ class Run:
             await trio.sleep(0.02)
 
     def shows(self, reference: npt.NDArray[np.uint8]) -> bool:
-        frame = self.decoder.frame
-        return frame is not None and np.array_equal(frame, reference)
+        with self.outlet.hold:  # not while the presenter's thread applies an update
+            frame = self.decoder.frame
+            return frame is not None and np.array_equal(frame, reference)
 
 
 def run_presenter(
@@ -216,10 +234,10 @@ def test_the_full_check_catches_drawing_that_damage_missed(
         await run.idle(0.2)
         damage = run.capturer._damage
         assert damage is not None
-        # Hold the capture lock so no worker-thread capture uses the X connection meanwhile,
-        # then draw and take the damage away before the presenter can see it: a stand-in for
-        # drawing XDAMAGE does not report (some direct-rendering GL clients).
-        async with run.presenter._limiter:
+        # Hold the capture lock so the presenter's thread does not use the X connection
+        # meanwhile, then draw and take the damage away before the presenter can see it: a
+        # stand-in for drawing XDAMAGE does not report (some direct-rendering GL clients).
+        with run.presenter._capturing:
             before = run.capturer.statistics()
             run.painter.paint(PATCH, "#4010e0")
             deadline = time.monotonic() + WAIT_TIMEOUT
@@ -249,3 +267,42 @@ def test_without_damage_the_presenter_compares_whole_frames(painter: Painter) ->
         assert stats.full_reads >= 2
 
     run_presenter(painter, scenario, damage=False)
+
+
+def test_once_pause_returns_nothing_more_is_sent_until_resumed(painter: Painter) -> None:
+    """The screen keeps changing; the moment ``set_paused(True)`` returns, whatever the
+    presenter's thread was doing, nothing more reaches the outlet. Resuming sends a keyframe."""
+    colours = ["#e04010", "#10e040", "#1040e0", "#e0e010"]
+
+    async def scenario(run: Run) -> None:
+        for step in range(40):  # busy: the thread is capturing, encoding or sending
+            run.painter.paint(PATCH, colours[step % len(colours)])
+            await trio.sleep(0.005)
+        run.presenter.set_paused(True)
+        sent = len(run.updates)
+        for step in range(40):
+            run.painter.paint(PATCH, colours[step % len(colours)])
+            await trio.sleep(0.01)
+        assert len(run.updates) == sent
+        assert run.presenter.statistics().paused
+        run.presenter.set_paused(False)
+        reference = screen(AREA)
+        await run.until(lambda: run.shows(reference), "the screen after resuming")
+        assert any(u.keyframe for u in run.updates[sent:])
+
+    run_presenter(painter, scenario)
+
+
+def test_after_stop_nothing_is_sent_and_run_returns(painter: Painter) -> None:
+    async def scenario(run: Run) -> None:
+        run.painter.paint(PATCH, "#e04010")
+        run.presenter.stop()
+        sent = len(run.updates)
+        for colour in ("#10e040", "#1040e0", "#e0e010"):
+            run.painter.paint(PATCH, colour)
+            await run.idle(0.1)
+        assert len(run.updates) == sent
+        # run() lets go of its doorbell once the presenter's thread has ended.
+        await run.until(lambda: run.presenter._doorbell is None, "run() to return")
+
+    run_presenter(painter, scenario)

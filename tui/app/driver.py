@@ -509,17 +509,23 @@ class Driver:
                 "Pick something else to share (s), or stop presenting.",
             )
             return
-        presenter = ScreenPresenter(session.send_content, self._capturer)
+        presenter = ScreenPresenter(session.content_outlet(), self._capturer)
         self._presenter = presenter
         self._injector = Injector(lambda: presenter.area or (0, 0, 0, 0))
         self._guard = ControlGuard(self._injector)
         self._stuck_keys = StuckKeyWatch(self._injector)
         self._presenting_scope = trio.CancelScope()
-        nursery.start_soon(self._present, presenter, self._stuck_keys, self._presenting_scope)
+        nursery.start_soon(
+            self._present, presenter, self._capturer, self._stuck_keys, self._presenting_scope
+        )
         self.post(Notice(f"You are presenting: {describe_source(self.share_source)}."))
 
     async def _present(
-        self, presenter: ScreenPresenter, stuck_keys: StuckKeyWatch, scope: trio.CancelScope
+        self,
+        presenter: ScreenPresenter,
+        capturer: Capturer,
+        stuck_keys: StuckKeyWatch,
+        scope: trio.CancelScope,
     ) -> None:
         with scope:
             try:
@@ -527,6 +533,7 @@ class Driver:
                     nursery.start_soon(stuck_keys.run)
                     await presenter.run()
             finally:
+                capturer.close()  # only now: the presenter's thread used it until run() returned
                 hotkey, self._hotkey = self._hotkey, None
                 if hotkey is not None:
                     await hotkey.disarm()
@@ -557,10 +564,10 @@ class Driver:
 
     def _stop_presenting(self) -> None:
         self._revoke_locally("you stopped presenting")
+        if self._presenter is not None:
+            self._presenter.stop()  # nothing more leaves from here on
         if self._presenting_scope is not None:
             self._presenting_scope.cancel()
-        if self._capturer is not None:
-            self._capturer.close()
         if self._injector is not None:
             self._injector.close()
         self._presenter = self._capturer = self._presenting_scope = None
