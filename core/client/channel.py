@@ -190,7 +190,9 @@ class RelayChannel:
         """:meth:`send_built` from a worker thread started by ``trio.to_thread`` (one at a
         time): on framed TLS it writes the bytes itself and waits in that thread while the
         socket is full, so the trio loop is not woken at all; on other carriers it asks trio
-        to send."""
+        to send. While it waits for room, ``withheld()`` turning true ends the wait: the
+        message was committed and leaves, in order, with the next write (see
+        :meth:`ClientTLSStream.drain_blocking`)."""
         direct = self._direct
         if direct is None:
             return trio.from_thread.run(self.send_built, build, withheld)
@@ -203,7 +205,7 @@ class RelayChannel:
                 data = self._conn.send(build())
                 if direct.write_nowait(data):
                     return True
-            direct.drain_blocking()
+            direct.drain_blocking(withheld)
             return True
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._closed = True

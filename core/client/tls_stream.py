@@ -31,6 +31,7 @@ import os
 import select
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -151,15 +152,20 @@ class ClientTLSStream(trio.abc.Stream):
                 raise trio.BrokenResourceError(str(exc)) from exc
             raise
 
-    def drain_blocking(self) -> None:
+    def drain_blocking(self, give_up: Callable[[], bool] | None = None) -> bool:
         """Wait until the socket took every byte written so far (a worker thread, not trio's:
-        this blocks). Raises ``trio.ClosedResourceError`` once the stream is closed meanwhile."""
+        this blocks); True when it did. Raises ``trio.ClosedResourceError`` once the stream is
+        closed meanwhile. ``give_up()`` is asked whenever the socket stayed full for a while:
+        True ends the wait (answering False); the bytes stay queued, in order, and leave with
+        the next write or :meth:`drain` (a stalled relay must not keep a thread from ending)."""
         poller: select.poll | None = None
         while True:
             with self._lock:
                 self._check_usable()
                 if self._push():
-                    return
+                    return True
+            if give_up is not None and give_up():
+                return False
             if poller is None:
                 poller = select.poll()
                 poller.register(self._fd, select.POLLOUT)

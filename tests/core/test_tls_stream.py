@@ -161,6 +161,47 @@ async def test_a_thread_and_a_task_write_at_once_under_back_pressure(
     await stream.aclose()
 
 
+async def test_a_thread_can_give_up_waiting_and_the_bytes_still_leave_in_order(
+    serve: Callable[[Handler], Awaitable[int]],
+) -> None:
+    """A worker thread must not be held forever by a peer that stopped reading: it gives up
+    waiting, its bytes stay queued, and the next drain sends them, intact and in order."""
+    reading = trio.Event()
+    got = hashlib.sha256()
+    count = 0
+
+    async def stalled_then_reads(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        nonlocal count
+        await stream.do_handshake()
+        await reading.wait()
+        while data := await stream.receive_some():
+            got.update(data)
+            count += len(data)
+
+    stream = await connect(await serve(stalled_then_reads))
+    payload = secrets.token_bytes(8 << 20)  # more than the socket buffers hold
+    asked = 0
+
+    def give_up() -> bool:
+        nonlocal asked
+        asked += 1
+        return True
+
+    def write_from_thread() -> tuple[bool, bool]:
+        taken = stream.write_nowait(payload)
+        return taken, stream.drain_blocking(give_up)
+
+    assert await trio.to_thread.run_sync(write_from_thread) == (False, False)
+    assert asked == 1
+    reading.set()
+    with trio.fail_after(30):
+        await stream.drain()
+        while count < len(payload):
+            await trio.sleep(0.01)
+    assert got.hexdigest() == hashlib.sha256(payload).hexdigest()
+    await stream.aclose()
+
+
 async def test_the_peer_close_notify_is_a_clean_end(
     serve: Callable[[Handler], Awaitable[int]],
 ) -> None:
