@@ -334,14 +334,16 @@ class Capturer:
         self._dirty = parts
         return min(sum(_area(p) for p in parts), _area(held))
 
-    def damage_waitable(self) -> int | None:
+    def damage_waitable(self, *, read: bool = True) -> int | None:
         """A file descriptor that becomes readable when the X server reports new damage, or
         None without XDAMAGE. Returns None as well when damage is already waiting to be read:
-        the check reads the socket, so wait on the descriptor only right after this call."""
+        the check reads the socket, so wait on the descriptor only right after this call.
+        ``read=False`` checks only what libxcb already read (no system call; see
+        :meth:`ScreenDamage.pending`): enough right before a wait, not after one."""
         self._check_open()
         if self._damage is None:
             return None
-        if self._dirty or self._damage.pending():
+        if self._dirty or self._damage.pending(read=read):
             return None
         return self._damage.fileno()
 

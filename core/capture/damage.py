@@ -129,11 +129,13 @@ class ScreenDamage:
         """The connection's socket: readable when the server sent something (e.g. damage)."""
         return self._x.fileno()
 
-    def pending(self) -> bool:
+    def pending(self, *, read: bool = True) -> bool:
         """Whether anything was drawn since the last :meth:`collect` (reads what the server sent,
         without waiting). Call it right before waiting on :meth:`fileno`: any round trip on the
-        connection may queue an event where the socket no longer shows it."""
-        self._drain()
+        connection may queue an event where the socket no longer shows it. ``read=False``
+        looks only at those queued events (no system call); what is still in the socket keeps
+        :meth:`fileno` readable, so a wait on it returns at once."""
+        self._drain(read=read)
         return self._dirty
 
     def collect(self) -> list[Rect]:
@@ -163,9 +165,9 @@ class ScreenDamage:
             self.pointer_moved = False
         return self._x.pointer()
 
-    def _drain(self) -> None:
+    def _drain(self, *, read: bool = True) -> None:
         notify, xi = self._notify, self._xi
-        for head in self._x.poll_events():
+        for head in self._x.poll_events(read=read):
             kind = head[0] & 0x7F
             if kind == notify:
                 self.events += 1

@@ -165,6 +165,9 @@ class _Library:
         self.request_check.argtypes, self.request_check.restype = (p, _VoidCookie), p
         self.poll_for_event = xcb.xcb_poll_for_event
         self.poll_for_event.argtypes, self.poll_for_event.restype = (p,), p
+        self.poll_for_queued_event = xcb.xcb_poll_for_queued_event
+        self.poll_for_queued_event.argtypes = (p,)
+        self.poll_for_queued_event.restype = p
         self.get_setup = xcb.xcb_get_setup
         self.get_setup.argtypes, self.get_setup.restype = (p,), p
         self.roots = xcb.xcb_setup_roots_iterator
@@ -301,13 +304,16 @@ class XcbConnection:
             raise XRequestError(what, raw[1], raw[10], raw[8] | raw[9] << 8)
         self._check_alive()
 
-    def poll_events(self) -> Iterator[bytes]:
+    def poll_events(self, *, read: bool = True) -> Iterator[bytes]:
         """The first :data:`EVENT_HEAD` bytes of every event already sent by the server,
         without waiting (byte 0 & 0x7F is the event type). An error raises
-        :class:`XRequestError`."""
+        :class:`XRequestError`. ``read=False`` takes only the events libxcb already read
+        (while waiting for a reply), without a system call: what is still in the socket
+        keeps it readable."""
         lib = self._lib
+        poll = lib.poll_for_event if read else lib.poll_for_queued_event
         while True:
-            pointer = lib.poll_for_event(self._c)
+            pointer = poll(self._c)
             if not pointer:
                 self._check_alive()
                 return

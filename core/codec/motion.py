@@ -67,7 +67,16 @@ class FrameBuffer:
     unaligned little-endian uint32 (``r | g << 8 | b << 16`` after masking): comparing packed
     pixels is ten times cheaper than comparing RGB triplets."""
 
-    __slots__ = ("_words", "flat", "height", "padded_height", "padded_width", "pixels", "width")
+    __slots__ = (
+        "_packed",
+        "_words",
+        "flat",
+        "height",
+        "padded_height",
+        "padded_width",
+        "pixels",
+        "width",
+    )
 
     def __init__(self, width: int, height: int, tile: int) -> None:
         self.width = width
@@ -78,18 +87,21 @@ class FrameBuffer:
         self.pixels: U8Array = self.flat[:-1].reshape(self.padded_height, self.padded_width, 3)
         # Made once: every delta compares words, and a keystroke's delta is only a few tiles.
         self._words: U64Array = self.flat[:-1].view(np.uint64).reshape(self.padded_height, -1)
+        # Every pixel as an unaligned uint32 (its 3 bytes and the next one), made once too:
+        # slicing it is far cheaper than building a strided view per call (a keystroke's
+        # whole encode is a few dozen numpy calls, each costing what its set-up costs).
+        stride = self.padded_width * 3
+        self._packed: U32Array = np.ndarray(
+            shape=(self.padded_height, self.padded_width),
+            dtype="<u4",
+            buffer=self.flat,
+            strides=(stride, 3),
+        )
 
     def keys(self, y0: int, y1: int, x0: int, x1: int) -> U32Array:
         """Packed pixels of rows ``y0:y1``, columns ``x0:x1`` (a new array)."""
-        stride = self.padded_width * 3
-        view: U32Array = np.ndarray(
-            shape=(y1 - y0, x1 - x0),
-            dtype="<u4",
-            buffer=self.flat,
-            offset=y0 * stride + x0 * 3,
-            strides=(stride, 3),
-        )
-        return view & _MASK24
+        keys: U32Array = self._packed[y0:y1, x0:x1] & _MASK24
+        return keys
 
     def words(self) -> U64Array:
         """The pixels as rows of uint64 words (tiles are 8-byte aligned); a view, not a copy."""

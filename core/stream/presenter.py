@@ -368,12 +368,15 @@ class ScreenPresenter:
             deadline = min(deadline, self._last_keyframe + MIN_KEYFRAME_INTERVAL)
         pending: int | None = 0
         lock = self._capturing
+        # Before the first wait, only what libxcb already read can hide from poll(2): what is
+        # still in the socket keeps it readable. After a wait, read the socket.
+        woke = False
         while True:
             now = time.monotonic()
             if self._must_act(now):
                 return None
             with lock:
-                fd = capturer.damage_waitable()  # reads what the server sent: cheap when none
+                fd = capturer.damage_waitable(read=woke)
                 if fd is None:  # something was drawn: is it inside the area?
                     pending = capturer.pending_damage()
             if fd is None:
@@ -385,6 +388,7 @@ class ScreenPresenter:
             if now >= deadline:
                 return pending
             bell.wait(fd, deadline)
+            woke = True
         if time.monotonic() < earliest:
             # Something was drawn sooner than the rate allows: wait, then take what came since.
             bell.wait(None, earliest)
