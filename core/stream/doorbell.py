@@ -59,6 +59,7 @@ class Doorbell:
         if self._ringing:
             self._answer()
             return
+        bell = self._bell_out
         poll = self._poll
         if fd != self._watched:
             if self._watched is not None:
@@ -68,17 +69,19 @@ class Doorbell:
                 poll.register(fd, select.POLLIN)
             self._watched = fd
         if math.isinf(deadline):
-            poll.poll()
+            ready = poll.poll()
         else:
             # Rounded up: waking a millisecond early would only mean waiting again.
-            poll.poll(max(0, math.ceil((deadline - time.monotonic()) * 1000)))
-        self._answer()
+            ready = poll.poll(max(0, math.ceil((deadline - time.monotonic()) * 1000)))
+        if self._ringing or any(ready_fd == bell for ready_fd, _ in ready):
+            self._answer()
 
     def _answer(self) -> None:
-        """Take a ring (if there is one): clear the flag first, then empty the pipe, so a ring
-        arriving in between is never lost (at worst it wakes the next wait needlessly)."""
-        if not self._ringing:
-            return
+        """Take a ring: clear the flag first, then empty the pipe, so a ring arriving in
+        between is never lost (at worst it wakes the next wait needlessly). Called too when
+        the pipe is readable with the flag already clear: a ring's byte can land after the
+        wait that took the ring (the ringer sets the flag, then writes), and left in the pipe
+        it would end every later wait at once."""
         self._ringing = False
         with contextlib.suppress(BlockingIOError):
             os.read(self._bell_out, 64)

@@ -4,6 +4,7 @@ or the deadline. Times are bounds, never targets: "returned before this long" or
 from __future__ import annotations
 
 import math
+import os
 import socket
 import threading
 import time
@@ -107,6 +108,24 @@ def test_no_ring_is_lost_when_rings_race_the_answers(bell: Doorbell) -> None:
         assert time.monotonic() - started < 5, "a ring was lost"
         answered.release()
     thread.join()
+    bell.wait(None, time.monotonic())  # at most one ring's byte may be left: taken here
+    started = time.monotonic()
+    bell.wait(None, started + 0.1)
+    assert time.monotonic() - started >= 0.1  # and nothing keeps waking the waiter
+
+
+def test_a_ring_byte_landing_after_its_ring_was_taken_wakes_at_most_once(bell: Doorbell) -> None:
+    """The ringer sets the flag, then writes its byte; a wait in between takes the ring by the
+    flag alone. The byte arriving afterwards may end one wait early, never every later one."""
+    bell._ringing = True  # the ringer's first step...
+    started = time.monotonic()
+    bell.wait(None, math.inf)  # ...is enough to end a wait
+    assert time.monotonic() - started < 5
+    os.write(bell._bell_in, b"\0")  # the ringer's second step, late
+    bell.wait(None, time.monotonic() + 10)  # one early wake-up at most, which takes the byte
+    started = time.monotonic()
+    bell.wait(None, started + 0.1)
+    assert time.monotonic() - started >= 0.1
 
 
 def test_a_new_descriptor_replaces_the_old(bell: Doorbell) -> None:
