@@ -115,6 +115,8 @@ class RelayChannel:
     counter through :meth:`send_built`) and the write of its bytes happen under one
     ``threading.Lock``, :attr:`wire`, so messages leave in the order they were built, whichever
     thread built them: receivers drop a sealed message whose counter is not above the last.
+    The reader takes it too, for the connection's state: while the presenter's thread seals a
+    large keyframe (a few milliseconds of signing and encryption), trio waits that long.
     """
 
     def __init__(self, carrier: Carrier, conn: ClientConnection, identity: RelayIdentity) -> None:
@@ -165,6 +167,7 @@ class RelayChannel:
             if direct is not None:
                 await trio.lowlevel.checkpoint_if_cancelled()
             with self.wire:
+                self._check_open()
                 if withheld is not None and withheld():
                     return False
                 data = self._conn.send(build())
@@ -196,10 +199,9 @@ class RelayChannel:
         direct = self._direct
         if direct is None:
             return trio.from_thread.run(self.send_built, build, withheld)
-        if self._closed:
-            raise ChannelClosed(None, "The connection to the relay is closed.")
         try:
             with self.wire:
+                self._check_open()
                 if withheld is not None and withheld():
                     return False
                 data = self._conn.send(build())
@@ -210,6 +212,12 @@ class RelayChannel:
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._closed = True
             raise ChannelClosed(None, "The connection to the relay was lost.") from exc
+
+    def _check_open(self) -> None:
+        """Under :attr:`wire`: the relay may have closed the connection since the caller last
+        looked (the reader sees its ``Close`` under the same lock)."""
+        if self._closed or self._conn.state is not State.OPEN:
+            raise ChannelClosed(None, "The connection to the relay is closed.")
 
     async def receive(self) -> Message:
         """The next message from the relay; raises :class:`ChannelClosed` when it is gone."""
