@@ -19,9 +19,10 @@ the GIL inside ``SSL_read``/``SSL_write``).
 Scope, on purpose small: client side only, TLS 1.3 only (:func:`core.tlspin.client_ssl_context`
 refuses anything older), so there is no renegotiation and a write never needs a read. What a
 read makes OpenSSL write (a KeyUpdate answer) waits in the outgoing buffer for the next send,
-in order. One task sends and one receives at a time (each is checked); a send interrupted
-while its bytes wait in the backlog (cancelled while the socket was full, or failed) leaves a
-half-written TLS record, so the stream is broken from then on, as with ``trio.SSLStream``.
+in order. One task sends and one receives at a time (each is checked). A send cancelled while
+its bytes wait in the backlog leaves them there, and they go out, in order, before anything
+written after them (``trio.SSLStream`` would break the stream: its half-written record could
+not be finished); a failed write breaks the stream.
 """
 
 from __future__ import annotations
@@ -125,9 +126,9 @@ class ClientTLSStream(trio.abc.Stream):
         Whoever writes next sends the backlog first; a task that must know its bytes left
         awaits :meth:`drain` (a worker thread calls :meth:`drain_blocking`).
         """
-        self._check_usable()
         self._require_handshake()
         with self._lock:
+            self._check_usable()  # under the lock: aclose() marks the stream closed under it
             if data:
                 try:
                     self._tls.write(data)
@@ -136,21 +137,14 @@ class ClientTLSStream(trio.abc.Stream):
             return self._push()
 
     async def drain(self) -> None:
-        """Wait until the socket took every byte written so far (a trio task)."""
-        try:
-            while True:
-                with self._lock:
-                    if self._push():
-                        return
-                await trio.lowlevel.wait_writable(self._fd)
-                self._check_usable()
-        except BaseException as exc:
-            if self._backlog:
-                # Part of a record went out: nothing sent after it would make sense to the peer.
-                self._break(exc)
-            if isinstance(exc, OSError):
-                raise trio.BrokenResourceError(str(exc)) from exc
-            raise
+        """Wait until the socket took every byte written so far (a trio task). Cancelled, the
+        bytes stay queued, in order, and leave with the next write or drain: the stream stays
+        usable (nothing half-written ever reaches the peer with something else after it)."""
+        while True:
+            with self._lock:
+                if self._push():
+                    return
+            await trio.lowlevel.wait_writable(self._fd)
 
     def drain_blocking(self, give_up: Callable[[], bool] | None = None) -> bool:
         """Wait until the socket took every byte written so far (a worker thread, not trio's:
@@ -161,7 +155,6 @@ class ClientTLSStream(trio.abc.Stream):
         poller: select.poll | None = None
         while True:
             with self._lock:
-                self._check_usable()
                 if self._push():
                     return True
             if give_up is not None and give_up():
@@ -169,11 +162,8 @@ class ClientTLSStream(trio.abc.Stream):
             if poller is None:
                 poller = select.poll()
                 poller.register(self._fd, select.POLLOUT)
-            try:
-                poller.poll(_THREAD_POLL_MS)
-            except OSError as exc:  # the descriptor was closed under us
-                self._check_usable()
-                raise self._break(exc) from exc
+            # A descriptor closed meanwhile answers POLLNVAL at once; _push then says closed.
+            poller.poll(_THREAD_POLL_MS)
 
     async def wait_send_all_might_not_block(self) -> None:
         self._check_usable()
@@ -213,14 +203,15 @@ class ClientTLSStream(trio.abc.Stream):
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
-        self._closed = True
         try:
-            if self._handshaken and self._broken is None and not self._sending:
-                with self._lock:
+            with self._lock:  # a worker thread writing now finishes first, then sees closed
+                polite = self._handshaken and self._broken is None and not self._sending
+                if polite:
                     with contextlib.suppress(ssl.SSLError):  # incl. want-read: we do not wait
                         self._tls.unwrap()
                     with contextlib.suppress(trio.BrokenResourceError):
                         self._push()
+                self._closed = True
         finally:
             await self.transport_stream.aclose()
 
@@ -235,7 +226,9 @@ class ClientTLSStream(trio.abc.Stream):
 
     def _push(self) -> bool:
         """Write the backlog and what OpenSSL wrote since, as far as the socket takes them now;
-        True when nothing is left. Call with the lock held."""
+        True when nothing is left. Call with the lock held. Checks first that the stream is
+        still usable: once closed, its descriptor number may already belong to another file."""
+        self._check_usable()
         out = self._outgoing.read()
         backlog = self._backlog
         if backlog:

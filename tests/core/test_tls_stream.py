@@ -179,7 +179,8 @@ async def test_a_thread_can_give_up_waiting_and_the_bytes_still_leave_in_order(
             count += len(data)
 
     stream = await connect(await serve(stalled_then_reads))
-    payload = secrets.token_bytes(8 << 20)  # more than the socket buffers hold
+    chunk = secrets.token_bytes(1 << 20)
+    payload = bytearray()
     asked = 0
 
     def give_up() -> bool:
@@ -187,11 +188,14 @@ async def test_a_thread_can_give_up_waiting_and_the_bytes_still_leave_in_order(
         asked += 1
         return True
 
-    def write_from_thread() -> tuple[bool, bool]:
-        taken = stream.write_nowait(payload)
-        return taken, stream.drain_blocking(give_up)
+    def write_from_thread() -> bool:
+        while len(payload) < 256 << 20:  # until the socket buffers are full
+            payload.extend(chunk)
+            if not stream.write_nowait(chunk):
+                return stream.drain_blocking(give_up)
+        raise AssertionError("the socket never filled up")
 
-    assert await trio.to_thread.run_sync(write_from_thread) == (False, False)
+    assert await trio.to_thread.run_sync(write_from_thread) is False
     assert asked == 1
     reading.set()
     with trio.fail_after(30):
@@ -271,9 +275,40 @@ async def test_one_sender_and_one_receiver_at_a_time(
         with pytest.raises(trio.BusyResourceError):
             await stream.receive_some()
         nursery.cancel_scope.cancel()
-    # The send was cancelled halfway through a record: nothing may follow it.
-    with pytest.raises(trio.BrokenResourceError):
-        await stream.send_all(b"x")
+    await stream.aclose()
+
+
+async def test_a_send_cancelled_halfway_still_leaves_whole_before_the_next(
+    serve: Callable[[Handler], Awaitable[int]],
+) -> None:
+    """Cancelled while the socket was full, a send's bytes stay queued: the stream is not
+    broken, and they reach the peer whole, before what is sent next."""
+    reading = trio.Event()
+
+    async def echo_later(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        await stream.do_handshake()
+        await reading.wait()
+        await echo(stream)
+
+    stream = await connect(await serve(echo_later))
+    big = secrets.token_bytes(32 << 20)  # more than the socket buffers hold
+    with trio.move_on_after(0.3) as scope:
+        await stream.send_all(big)
+    assert scope.cancelled_caught
+    reading.set()
+    received = bytearray()
+
+    async def receive() -> None:
+        while len(received) < len(big) + 5:
+            data = await stream.receive_some(65536)
+            assert data
+            received.extend(data)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            await stream.send_all(b"after")
+    assert bytes(received) == big + b"after"
     await stream.aclose()
 
 
