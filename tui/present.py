@@ -375,11 +375,17 @@ class HeadlessSession:
             async for signum in signals:
                 if signum == signal.SIGUSR1:
                     paused = not self.presenter.paused
-                    self.presenter.set_paused(paused)  # local first: capture stops now
-                    emit("paused" if paused else "resumed")
                     if paused:
+                        self.presenter.set_paused(True)  # local first: capture stops now
+                        emit("paused")
                         await self.revoke("paused")
-                    await self.session.request(ActionCode.PAUSE if paused else ActionCode.RESUME)
+                        await self.session.request(ActionCode.PAUSE)
+                    else:
+                        # The relay first: the keyframe that follows must not reach it while
+                        # it still holds the session paused (it would refuse it).
+                        await self.session.request(ActionCode.RESUME)
+                        self.presenter.set_paused(False)
+                        emit("resumed")
                 elif signum == signal.SIGUSR2:
                     await self.revoke("signal")
                 else:

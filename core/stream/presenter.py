@@ -186,9 +186,9 @@ class ScreenPresenter:
         if paused == self._paused:
             return
         with self._outlet.hold:
+            if not paused:
+                self._keyframes_asked += 1  # viewers' pictures are stale after a pause
             self._paused = paused
-        if not paused:
-            self._keyframes_asked += 1  # viewers' pictures are stale after a pause
         self._poke()
 
     def stop(self) -> None:
@@ -250,6 +250,13 @@ class ScreenPresenter:
                 nursery.start_soon(self._stop_when_cancelled)
                 await trio.to_thread.run_sync(self._serve, limiter=trio.CapacityLimiter(1))
                 nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # The stopper only ever ends cancelled: an error is the thread's, raised as the
+            # loop used to raise it (not wrapped in this nursery's group).
+            errors = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
+            if len(errors) == 1:
+                raise errors[0] from None
+            raise
         finally:
             self._doorbell.close()
             self._doorbell = None

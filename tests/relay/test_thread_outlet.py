@@ -31,6 +31,8 @@ async def test_a_thread_and_trio_tasks_send_at_once_and_nothing_is_lost(
     ):
         received: list[str] = []
         outlet = org.content_outlet()
+        # Framed TLS: the thread writes to the socket itself; WebSocket: through trio.
+        assert (org._channel._direct is not None) == (transport == "tls")
         expected = THREAD_MESSAGES + TASKS * PER_TASK
 
         async def receive() -> None:
