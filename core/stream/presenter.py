@@ -8,11 +8,12 @@ runs: it sleeps in ``poll(2)`` on the X connection (:class:`~core.stream.doorbel
 captures, encodes, and hands each message to a :class:`ContentOutlet`, which on framed TLS
 seals it and writes it to the socket from that same thread
 (:meth:`~core.client.channel.RelayChannel.send_from_thread`). A keystroke then wakes one thread
-once; the trio loop is not woken at all. Measured while typing on the 2-core test machine, a
-trio task woken by the X socket cost ~130 µs of CPU per wake against ~40 µs for a thread out of
-``poll``, and the whole keystroke ~15-20 % more through trio. The trio side only sets flags and
-rings the doorbell (pause, keyframe requests, audience); a large keyframe encoding on the
-thread keeps the trio loop free for the network as the worker threads used to.
+once; the trio loop is not woken at all. Measured on the 2-core test machine, a trio task
+woken by the X socket cost ~130 µs of CPU per wake against ~40 µs for a thread out of ``poll``;
+in the benchmark a scrolling terminal costs the presenter ~10 % less CPU this way, typing a few
+percent. The trio side only sets flags and rings the doorbell (pause, keyframe requests,
+audience); a large keyframe encoding on the thread keeps the trio loop free for the network,
+as the worker threads used to.
 
 **Damage-driven** (X servers with XDAMAGE, i.e. all of them in practice): the loop sleeps until
 the X server reports drawing inside the shared area, then reads and encodes only the damaged
