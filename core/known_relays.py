@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.endpoints import split_endpoint
 from core.tlspin import parse_fingerprint
 
 __all__ = ["KnownRelays", "default_known_relays_path", "format_endpoint"]
@@ -84,11 +85,9 @@ def _parse_line(line: str) -> _Entry | None:
     if len(fields) != 2 or fields[0].startswith("#"):
         return None
     endpoint, fp = fields
-    host, sep, port_text = endpoint.rpartition(":")
-    if not sep or not port_text.isascii() or not port_text.isdigit():
-        return None
     try:
-        return _Entry(format_endpoint(host, int(port_text)), parse_fingerprint(fp))
+        host, port = split_endpoint(endpoint)
+        return _Entry(format_endpoint(host, port), parse_fingerprint(fp))
     except ValueError:
         return None
 

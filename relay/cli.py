@@ -36,6 +36,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from core.endpoints import split_endpoint
 from relay.admin_cli import add_admin_parser
 from relay.passwords import password_problem
 from relay.store import (
@@ -89,18 +90,10 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 def parse_listen(value: str) -> tuple[str, int]:
     """argparse type for ``HOST:PORT`` (``[v6addr]:PORT`` for IPv6) → ``(host, port)``."""
-    host, sep, port_text = value.rpartition(":")
-    if not sep or not host:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise argparse.ArgumentTypeError(f"write an IPv6 address in brackets: [{host}]:{port_text}")
-    if not port_text.isdigit() or not 0 <= int(port_text) < 65536:
-        raise argparse.ArgumentTypeError(
-            f"the port must be a number from 0 (any free port) to 65535: {value!r}"
-        )
-    return host, int(port_text)
+    try:
+        return split_endpoint(value, any_port=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(value: str) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 from core.client import RelayIdentity
 from core.client.transport import TRANSPORTS
+from core.endpoints import split_endpoint
 from core.known_relays import KnownRelays
 from core.tlspin import parse_fingerprint
 
@@ -45,10 +46,11 @@ def read_secret_stdin(what: str) -> str:
 
 
 def parse_relay(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise HeadlessError(f"--relay expects HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
+    """``--relay HOST:PORT`` → ``(host, port)`` (see :func:`core.endpoints.split_endpoint`)."""
+    try:
+        return split_endpoint(text)
+    except ValueError as exc:
+        raise HeadlessError(f"--relay expects HOST:PORT ([v6addr]:PORT for IPv6): {exc}") from None
 
 
 def pinned_fingerprint(host: str, port: int, given: str | None) -> str:

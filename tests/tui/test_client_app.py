@@ -172,6 +172,29 @@ def test_an_unreachable_relay_is_a_dialog_with_a_next_step(
     run(scenario)
 
 
+def test_a_mistyped_relay_address_says_what_is_wrong_and_stays(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await on_screen(pilot, ConnectScreen)
+            for typed, says in (
+                ("relay.example.org", "expected HOST:PORT"),
+                ("::1:7443", "write an IPv6 address in brackets: [::1]:7443"),
+                ("relay.example.org:70000", "the port must be a number from 1 to 65535"),
+            ):
+                await type_into(pilot, "relay", typed)
+                await pilot.press("ctrl+s")
+                await pilot.pause()
+                status = screen.query_one("#status", Label)
+                assert says in str(status.render())
+                assert status.has_class("error")
+                assert app.screen is screen  # nothing was attempted
+
+    run(scenario)
+
+
 # --- organizer: login, create, admit, end ---------------------------------------------------------
 
 

@@ -8,11 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Input, Label
 
+from core.endpoints import split_endpoint
 from core.links import BadLink, parse_link
 from core.tlspin import parse_fingerprint
 from tui.app.screens.form import FormScreen
 from tui.app.start import RelayTarget
-from tui.headless import parse_relay
 
 
 class ConnectScreen(FormScreen):
@@ -61,7 +61,7 @@ class ConnectScreen(FormScreen):
                 host, port, fingerprint = link.host, link.port, link.fingerprint
                 session_id = link.session_id
             else:
-                host, port = parse_relay(text)
+                host, port = split_endpoint(text)
                 fingerprint = None
             typed = self.field("fingerprint").value.strip()
             if typed:
