@@ -20,7 +20,6 @@ running relay, and only its own start-up may declare them abandoned.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import importlib
 import json
@@ -37,6 +36,7 @@ from rich.table import Table
 from rich.text import Text
 
 from core.endpoints import split_endpoint
+from core.humanize import duration, size, when
 from relay.admin_cli import add_admin_parser
 from relay.passwords import password_problem
 from relay.store import (
@@ -466,32 +466,6 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
 
 
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return ""
-    return dt.datetime.fromtimestamp(timestamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _duration(seconds: float) -> str:
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def _size(count: int) -> str:
-    if count < 1024:
-        return f"{count} B"
-    value = float(count)
-    units = ("KiB", "MiB", "GiB", "TiB")
-    index = 0
-    value /= 1024
-    while value >= 1024 and index < len(units) - 1:
-        value /= 1024
-        index += 1
-    return f"{value:.1f} {units[index]}"
-
-
 def _accounts_table(accounts: list[Account]) -> Table:
     table = Table(title="Organizer accounts")
     table.add_column("User name")
@@ -500,7 +474,7 @@ def _accounts_table(accounts: list[Account]) -> Table:
     table.add_column("Password changed")
     for a in accounts:
         state = Text("disabled", style="red") if a.disabled else Text("enabled", style="green")
-        table.add_row(Text(a.username), state, _when(a.created_at), _when(a.password_changed_at))
+        table.add_row(Text(a.username), state, when(a.created_at), when(a.password_changed_at))
     return table
 
 
@@ -518,17 +492,17 @@ def _sessions_table(sessions: list[SessionRecord]) -> Table:
     table.add_column("Messages", justify="right")
     for s in sessions:
         running = s.ended_at is None
-        duration = "" if s.ended_at is None else _duration(s.ended_at - s.started_at)
+        lasted = "" if s.ended_at is None else duration(s.ended_at - s.started_at)
         table.add_row(
             str(s.id),
             Text(s.session_id),
             Text(s.organizer),
-            _when(s.started_at),
-            duration,
+            when(s.started_at),
+            lasted,
             Text("running", style="green") if running else Text(s.end_reason or ""),
             str(s.peak_members),
             str(s.total_members),
-            _size(s.bytes_relayed),
+            size(s.bytes_relayed),
             str(s.messages_relayed),
         )
     return table
@@ -546,7 +520,7 @@ def _events_table(events: list[SecurityEvent]) -> Table:
     for e in events:
         table.add_row(
             str(e.id),
-            _when(e.at),
+            when(e.at),
             Text(e.kind.value),
             Text(e.address),
             Text(e.session_id or ""),
