@@ -150,8 +150,9 @@ class RelayChannel:
     ) -> bool:
         """Send the message ``build()`` makes, built under :attr:`wire` right before its bytes
         are written (so a sealer's counter follows the order on the wire). ``withheld()``,
-        when given, is asked there too: True sends nothing (answers False). A cancelled task
-        sends nothing."""
+        when given, is asked there too: True sends nothing (answers False). A task cancelled
+        before its bytes were handed to the stream sends nothing; cancelled while they wait
+        for room, they still leave, in order (see :meth:`ClientTLSStream.drain`)."""
         if self._closed:
             # The relay closed the connection (or it broke): say so, whatever the message.
             raise ChannelClosed(None, "The connection to the relay is closed.")

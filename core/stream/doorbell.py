@@ -4,8 +4,8 @@ The presenter's thread sleeps on the X connection between keystrokes, and must a
 pause, a keyframe request, an audience change or the end (a *ring*, from the trio thread), and
 at a deadline (the next frame, pointer poll or whole-area check). A ring writes a byte into a
 pipe; the wait is one ``poll(2)`` on the watched descriptor and the pipe's read end, with the
-deadline as its timeout. Both stay registered between waits (re-registering would cost a
-system call per wait).
+deadline as its timeout. Both stay registered between waits; a wait without a descriptor
+(sleeping until a deadline, or while paused) takes the watched one out of the set.
 
 Why a thread and ``poll`` rather than a trio task: measured on the 2-core test machine, a trio
 task woken by a readable socket costs ~130 µs of CPU per wake-up (the presenter wakes once per

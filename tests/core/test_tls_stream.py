@@ -59,6 +59,14 @@ async def connect(port: int) -> ClientTLSStream:
     return stream
 
 
+async def receive_into(stream: ClientTLSStream, received: bytearray, count: int) -> None:
+    """Read until ``received`` holds ``count`` bytes (the peer ending first is a failure)."""
+    while len(received) < count:
+        data = await stream.receive_some(65536)
+        assert data
+        received.extend(data)
+
+
 async def echo(stream: trio.SSLStream[trio.SocketStream]) -> None:
     while data := await stream.receive_some():
         await stream.send_all(data)
@@ -140,15 +148,9 @@ async def test_a_thread_and_a_task_write_at_once_under_back_pressure(
         for chunk in task_chunks:
             await stream.send_all(chunk)
 
-    async def receive() -> None:
-        while len(received) < total:
-            data = await stream.receive_some(65536)
-            assert data
-            received.extend(data)
-
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(receive)
+            nursery.start_soon(receive_into, stream, received, total)
             nursery.start_soon(send)
             await trio.to_thread.run_sync(write_from_thread)
     assert len(received) == total
@@ -297,16 +299,9 @@ async def test_a_send_cancelled_halfway_still_leaves_whole_before_the_next(
     assert scope.cancelled_caught
     reading.set()
     received = bytearray()
-
-    async def receive() -> None:
-        while len(received) < len(big) + 5:
-            data = await stream.receive_some(65536)
-            assert data
-            received.extend(data)
-
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(receive)
+            nursery.start_soon(receive_into, stream, received, len(big) + 5)
             await stream.send_all(b"after")
     assert bytes(received) == big + b"after"
     await stream.aclose()
