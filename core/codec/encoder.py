@@ -151,6 +151,14 @@ class _Change(NamedTuple):
     refined: BoolArray | None
 
 
+def _count_kinds(ops: list[Op]) -> dict[OpKind, int]:
+    """How many operations of each kind (a keystroke's one or two: a dict, not a Counter)."""
+    counts: dict[OpKind, int] = {}
+    for op in ops:
+        counts[op.kind] = counts.get(op.kind, 0) + 1
+    return counts
+
+
 def _zlib(level: int) -> zlib._Compress:
     return zlib.compressobj(level, zlib.DEFLATED, ZLIB_WBITS)
 
@@ -676,9 +684,13 @@ class Encoder:
         bounds = mask_bounds(differs)
         if bounds is None:
             return None
-        if self._motion is not None and np.count_nonzero(differs) >= MIN_MOVE_PIXELS:
-            return False  # the general path looks for moves (_cur is consistent for it)
         fy0, fy1, fx0, fx1 = by0 + bounds[0], by0 + bounds[1], bx0 + bounds[2], bx0 + bounds[3]
+        if (
+            self._motion is not None
+            and (fy1 - fy0) * (fx1 - fx0) >= MIN_MOVE_PIXELS  # else too few to count (cheaper)
+            and np.count_nonzero(differs) >= MIN_MOVE_PIXELS
+        ):
+            return False  # the general path looks for moves (_cur is consistent for it)
         ty, tx = fy0 // t, fx0 // t
         if (fy1 - 1) // t - ty > 1 or (fx1 - 1) // t - tx > 1 or (fy1 - fy0) * (fx1 - fx0) > t * t:
             return False  # not what changed_boxes merges: the general path paints it per tile
@@ -713,6 +725,11 @@ class Encoder:
         refined: BoolArray | None = None,
     ) -> EncodedUpdate:
         """Paint the boxes, assemble the update, fit it in one message, commit the state."""
+        # An attempt paints on a copy of the colour table, in case the update does not fit and
+        # the next attempt must start from the same table; a small region (a keystroke) always
+        # fits: raw pixels, a full table of definitions and JPEG's worst case are all far less.
+        pixels = (region.y1 - region.y0) * (region.x1 - region.x0)
+        always_fits = 8 * pixels + 4096 * (len(boxes) + len(moves) + 1) <= self._max_bytes // 4
         for attempt, quality in enumerate(self._qualities):
             painted = self._paint(
                 region,
@@ -721,7 +738,7 @@ class Encoder:
                 quality=quality,
                 degrade=attempt > 0,
                 refined=refined,
-                table=table.copy(),
+                table=table if always_fits else table.copy(),
             )
             payload = b"".join(painted.stream)
             ops: list[Op] = [*moves, *painted.ops]
@@ -759,7 +776,7 @@ class Encoder:
             keyframe=keyframe,
             width=self._w,
             height=self._h,
-            ops=Counter([op.kind for op in ops]),
+            ops=_count_kinds(ops),
             damaged=tuple([op.rect for op in ops]),
             lossy=painted.lossy,
         )
@@ -792,7 +809,7 @@ class Encoder:
             area = keys[ky : ky + rect.h, kx : kx + rect.w]
             analysis = analyse(area, self._max_colours)
             kind = analysis.kind
-            colours = analysis.colours
+            colours = analysis.values
             if (
                 kind is TileKind.PALETTE
                 and colours is not None
@@ -811,8 +828,9 @@ class Encoder:
                 assert analysis.indices is not None
                 slots, entries = table.assign(colours)
                 ops.append(Palette(rect, len(entries)))
-                stream.append(entries.tobytes())
-                stream.append(slots[analysis.indices].tobytes())
+                if len(entries):
+                    stream.append(entries.tobytes())
+                stream.append(analysis.indices.tobytes().translate(slots))
             elif kind is TileKind.RICH and not degrade:
                 ops.append(Raw(rect))
                 stream.append(pixels[fy : fy + rect.h, fx : fx + rect.w].tobytes())

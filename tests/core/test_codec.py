@@ -21,6 +21,7 @@ from core.codec import (
     Reason,
     Rect,
     bgra_to_rgb,
+    classify,
     peek_header,
 )
 from core.codec.classify import TileKind, analyse
@@ -36,6 +37,7 @@ from core.codec.format import (
     write_update,
 )
 from core.codec.motion import FrameBuffer, block_rectangles
+from core.codec.palette import ColourTable
 from core.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from core.protocol.content import ContentType, FrameUpdate, decode_content, encode_content
 
@@ -669,6 +671,55 @@ def test_classify() -> None:
     assert np.array_equal(result.colours[result.indices], few)
     many = np.arange(300, dtype=np.uint32).reshape(15, 20)
     assert analyse(many).kind is TileKind.PHOTO
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (17, 17), (32, 32), (40, 40)])
+@pytest.mark.parametrize("colours", [1, 2, 9, 256, 257])
+def test_classify_small_and_large_paths_agree(
+    monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int], colours: int
+) -> None:
+    """Small rectangles are sorted first (solid when the sorted ends agree), larger ones checked
+    for one colour first: whichever path runs, the answer is the same."""
+    rng = np.random.default_rng(colours * 1000 + shape[0])
+    palette = rng.integers(0, 1 << 24, colours, dtype=np.uint32)
+    keys = palette[rng.integers(0, colours, shape)]
+    answers = []
+    for small_area in (0, 1 << 20):
+        monkeypatch.setattr(classify, "SMALL_AREA", small_area)
+        answers.append(analyse(keys))
+    small, large = answers
+    assert small.kind is large.kind
+    assert small.colour == large.colour
+    assert small.values == large.values
+    for a, b in ((small.colours, large.colours), (small.indices, large.indices)):
+        assert (a is None and b is None) or (
+            a is not None and b is not None and np.array_equal(a, b)
+        )
+    if small.kind is TileKind.PALETTE:
+        assert small.colours is not None
+        assert small.indices is not None
+        assert np.array_equal(small.colours[small.indices], keys)
+        assert small.values == sorted(set(keys.ravel().tolist()))
+
+
+def test_colour_table_keeps_slots_and_evicts_the_least_recently_used() -> None:
+    table = ColourTable()
+    slots, definitions = table.assign([10, 20])
+    assert slots[:2] == bytes([0, 1])
+    assert definitions.tolist() == [[0, 10, 0, 0], [1, 20, 0, 0]]
+    slots, definitions = table.assign([20])  # known: no definition, same slot
+    assert slots[:1] == bytes([1])
+    assert len(definitions) == 0
+    table.assign([1000 + i for i in range(254)])  # fills slots 2..255
+    backup = table.copy()
+    # Full: a new colour takes slot 0 (colour 10, untouched since the first call), never the
+    # slot of a colour the same rectangle uses (20, in slot 1).
+    slots, definitions = table.assign([5, 20])
+    assert slots[:2] == bytes([0, 1])
+    assert definitions.tolist() == [[0, 5, 0, 0]]
+    assert table.missing([5, 10, 20]) == 1
+    assert backup.missing([5, 10, 20]) == 1
+    assert backup.assign([10])[0][:1] == bytes([0])
 
 
 def test_rectangle_helpers() -> None:
