@@ -143,13 +143,14 @@ class RelayChannel:
         return self._closed
 
     async def send(self, msg: Message) -> None:
-        await self.send_built(lambda: msg)
+        await self.send_built(lambda conn: conn.send(msg))
 
     async def send_built(
-        self, build: Callable[[], Message], withheld: Callable[[], bool] | None = None
+        self, build: Callable[[ClientConnection], bytes], withheld: Callable[[], bool] | None = None
     ) -> bool:
-        """Send the message ``build()`` makes, built under :attr:`wire` right before its bytes
-        are written (so a sealer's counter follows the order on the wire). ``withheld()``,
+        """Send the bytes ``build(conn)`` makes with this channel's sans-IO connection (its
+        ``send`` or ``send_sealed``), built under :attr:`wire` right before they are written
+        (so a sealer's counter follows the order on the wire). ``withheld()``,
         when given, is asked there too: True sends nothing (answers False). A task cancelled
         before its bytes were handed to the stream sends nothing; cancelled while they wait
         for room, they still leave, in order (see :meth:`ClientTLSStream.drain`)."""
@@ -171,7 +172,7 @@ class RelayChannel:
                 self._check_open()
                 if withheld is not None and withheld():
                     return False
-                data = self._conn.send(build())
+                data = build(self._conn)
                 if direct is not None and direct.write_nowait(data):
                     return True
             if direct is not None:
@@ -189,7 +190,7 @@ class RelayChannel:
                 self._sending = False
 
     def send_from_thread(
-        self, build: Callable[[], Message], withheld: Callable[[], bool] | None = None
+        self, build: Callable[[ClientConnection], bytes], withheld: Callable[[], bool] | None = None
     ) -> bool:
         """:meth:`send_built` from a worker thread started by ``trio.to_thread`` (one at a
         time): on framed TLS it writes the bytes itself and waits in that thread while the
@@ -205,7 +206,7 @@ class RelayChannel:
                 self._check_open()
                 if withheld is not None and withheld():
                     return False
-                data = self._conn.send(build())
+                data = build(self._conn)
                 if direct.write_nowait(data):
                     return True
             direct.drain_blocking(withheld)

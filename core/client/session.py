@@ -52,7 +52,7 @@ from core.crypto import (
     sign_certificate,
 )
 from core.errors import ErrorCode, ProtocolError
-from core.protocol import Message
+from core.protocol import ClientConnection, Message
 from core.protocol.content import (
     EVERYONE,
     ContentMessage,
@@ -109,7 +109,9 @@ class ContentOutlet:
     __slots__ = ("_channel", "_seal", "hold")
 
     def __init__(
-        self, channel: RelayChannel, seal: Callable[[ContentType, int, bytes], Sealed]
+        self,
+        channel: RelayChannel,
+        seal: Callable[[ClientConnection, ContentType, int, bytes], bytes],
     ) -> None:
         self._channel = channel
         self._seal = seal
@@ -121,7 +123,9 @@ class ContentOutlet:
         :class:`~core.client.channel.ChannelClosed` when the connection is gone."""
         kind, plaintext = encode_content(message)
         seal = self._seal
-        return self._channel.send_from_thread(lambda: seal(kind, EVERYONE, plaintext), withheld)
+        return self._channel.send_from_thread(
+            lambda conn: seal(conn, kind, EVERYONE, plaintext), withheld
+        )
 
 
 class SessionBase:
@@ -156,18 +160,19 @@ class SessionBase:
     async def send_content(self, message: ContentMessage, recipient: int = EVERYONE) -> None:
         """Seal ``message`` for the current epoch and send it (to everyone, or one member)."""
         kind, plaintext = encode_content(message)
-        await self._channel.send_built(lambda: self._seal(kind, recipient, plaintext))
+        await self._channel.send_built(lambda conn: self._seal(conn, kind, recipient, plaintext))
 
     def content_outlet(self) -> ContentOutlet:
         """Where a worker thread (the presenter's) sends content to everyone."""
         return ContentOutlet(self._channel, self._seal)
 
-    def _seal(self, kind: ContentType, recipient: int, plaintext: bytes) -> Sealed:
-        """Seal and sign: called under the channel's wire lock, right before the bytes are
-        written, so counters reach the relay in order whichever thread sealed."""
-        sealed = self._sealer.seal(kind, recipient, plaintext)
-        header, ciphertext, signature = sealed.header, sealed.ciphertext, sealed.signature
-        return Sealed(header=header, ciphertext=ciphertext, signature=signature)
+    def _seal(
+        self, conn: ClientConnection, kind: ContentType, recipient: int, plaintext: bytes
+    ) -> bytes:
+        """Seal, sign and encode for ``conn``: called under the channel's wire lock, right
+        before the bytes are written, so counters reach the relay in order whichever thread
+        sealed."""
+        return conn.send_sealed(*self._sealer.seal_parts(kind, recipient, plaintext))
 
     async def request(
         self, action: ActionCode, target: int | None = None, *, confirmed: bool = False

@@ -23,13 +23,20 @@ from dataclasses import dataclass
 from enum import Enum
 
 from core.errors import ErrorCode, LocalProtocolError, ProtocolError, RemoteProtocolError
-from core.protocol.framing import DEFAULT_MAX_FRAME, FrameBuffer, decode_payload, encode_frame
+from core.protocol.framing import (
+    DEFAULT_MAX_FRAME,
+    FrameBuffer,
+    decode_payload,
+    encode_frame,
+    encode_sealed_frame,
+)
 from core.protocol.messages import (
     PROTOCOL_NAME,
     Close,
     Error,
     Hello,
     Message,
+    Sealed,
     Sender,
     Welcome,
 )
@@ -125,13 +132,24 @@ class Connection:
 
     def send(self, msg: Message) -> bytes:
         """Validate ``msg`` for this side and state, and return the bytes to write."""
-        cls, state = type(msg), self.state
+        new_state = self._state_after(type(msg))
+        return self._sent(encode_frame(msg), new_state)
+
+    def send_sealed(self, header: bytes, ciphertext: bytes, signature: bytes) -> bytes:
+        """:meth:`send` of a :class:`~core.protocol.messages.Sealed` given as the parts a
+        :class:`~core.crypto.sealing.ContentSealer` made (see
+        :func:`~core.protocol.framing.encode_sealed_frame`)."""
+        new_state = self._state_after(Sealed)
+        return self._sent(encode_sealed_frame(header, ciphertext, signature), new_state)
+
+    def _state_after(self, cls: type[Message]) -> State:
+        state = self.state
         allowed = self._allowed_send
         if allowed[0] is cls and allowed[1] is state:
-            new_state = allowed[2]
-        else:
-            new_state = self._check_send(cls, state)
-        data = encode_frame(msg)
+            return allowed[2]
+        return self._check_send(cls, state)
+
+    def _sent(self, data: bytes, new_state: State) -> bytes:
         self.state = new_state
         self._messages_sent += 1
         self._bytes_sent += len(data)

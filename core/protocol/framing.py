@@ -16,13 +16,15 @@ from __future__ import annotations
 import struct
 
 from core.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from core.protocol.content import PROTOCOL_VERSION
+from core.protocol.content import MAX_CIPHERTEXT, PROTOCOL_VERSION, SIGNATURE_SIZE, ContentHeader
 from core.protocol.messages import MESSAGE_TYPES, Message, Sealed
 from core.protocol.wire import encode_chunks, from_bytes
 
 _LENGTH = struct.Struct(">I")
 _PAYLOAD_HEAD = struct.Struct(">BH")
 _FRAME_HEAD = struct.Struct(">IBH")  # _LENGTH and _PAYLOAD_HEAD in one
+#: A ``Sealed`` frame's prefix and the ciphertext's length, which follows the 26-byte header.
+_SEALED_HEAD = struct.Struct(">IBH26sI")
 PREFIX_SIZE = _LENGTH.size + _PAYLOAD_HEAD.size
 #: Default ceiling for one frame: the largest sealed content message plus its prefix.
 DEFAULT_MAX_FRAME = _PAYLOAD_HEAD.size + Sealed.MAX_BODY
@@ -39,6 +41,24 @@ def encode_frame(msg: Message) -> bytes:
     cls, size, body = _encode_body(msg)
     head = _FRAME_HEAD.pack(_PAYLOAD_HEAD.size + size, PROTOCOL_VERSION, cls.TYPE)
     return b"".join((head, *body))
+
+
+def encode_sealed_frame(header: bytes, ciphertext: bytes, signature: bytes) -> bytes:
+    """``encode_frame(Sealed(header=ContentHeader.unpack(header), ...))``, the same bytes, from
+    what :meth:`~core.crypto.sealing.ContentSealer.seal_parts` made (it checked the header's
+    fields), without building either dataclass: the presenter sends one a keystroke."""
+    if len(header) != ContentHeader.SIZE:
+        raise LocalProtocolError(ErrorCode.BAD_FIELD, f"a {len(header)}-byte content header")
+    if not 16 <= len(ciphertext) <= MAX_CIPHERTEXT:
+        raise LocalProtocolError(
+            ErrorCode.OVERSIZED,
+            f"a {len(ciphertext)}-byte ciphertext is outside 16..{MAX_CIPHERTEXT}",
+        )
+    if len(signature) != SIGNATURE_SIZE:
+        raise LocalProtocolError(ErrorCode.BAD_FIELD, f"a {len(signature)}-byte signature")
+    length = _SEALED_HEAD.size - _LENGTH.size + len(ciphertext) + SIGNATURE_SIZE
+    head = _SEALED_HEAD.pack(length, PROTOCOL_VERSION, Sealed.TYPE, header, len(ciphertext))
+    return b"".join((head, ciphertext, signature))
 
 
 def _encode_body(msg: Message) -> tuple[type[Message], int, list[bytes]]:

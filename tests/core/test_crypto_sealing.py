@@ -45,6 +45,8 @@ from core.protocol.content import (
     decode_content,
     encode_content,
 )
+from core.protocol.framing import encode_frame, encode_sealed_frame
+from core.protocol.messages import Sealed
 
 SID = "123456789"
 OTHER_SID = "555555555"
@@ -414,6 +416,9 @@ def test_sealer_misuse_raises_local_protocol_errors() -> None:
     assert isinstance(error, LocalProtocolError)
     assert error.code is ErrorCode.OVERSIZED
     expect(LocalProtocolError, lambda: sealer.seal(ContentType.CHAT, A, b"to myself"))
+    expect(LocalProtocolError, lambda: sealer.seal(ContentType.CHAT, 2**32, b"nobody"))
+    expect(LocalProtocolError, lambda: sealer.seal(ContentType.CHAT, -1, b"nobody"))
+    expect(LocalProtocolError, lambda: sealer.seal(5, 0, b"a bare int is no content type"))  # type: ignore[arg-type]
     expect(LocalProtocolError, lambda: sealer.set_epoch(3, b"short"))
     expect(LocalProtocolError, lambda: ContentSealer("12345", A, Ed25519PrivateKey.generate()))
     # A refused seal does not spend a counter.
@@ -501,3 +506,30 @@ def test_property_any_single_byte_flip_is_rejected_with_a_crypto_error(
 def test_property_garbage_is_always_a_crypto_error(data: bytes) -> None:
     with pytest.raises(CryptoError):
         _FLIP_SESSION.openers[C].open_packed(data, now=0.0)
+
+
+def test_sealed_parts_are_the_header_and_frame_the_dataclasses_give() -> None:
+    """The presenter's path (seal_parts → send_sealed) builds no dataclass: its header bytes
+    and its frame must be exactly what ContentHeader.pack and encode_frame(Sealed) give."""
+    sealer = ContentSealer(SID, B, Ed25519PrivateKey.generate())
+    sealer.set_epoch(7, next_epoch_secret())
+    sealer.seal(ContentType.CHAT, 0, b"spends counter 1")
+    header, ciphertext, signature = sealer.seal_parts(ContentType.CURSOR, C, b"cursor at 3,4")
+    expected = ContentHeader(
+        version=1,
+        content_type=ContentType.CURSOR,
+        session_id=SID,
+        epoch=7,
+        sender=B,
+        recipient=C,
+        counter=2,
+    )
+    assert header == expected.pack()
+    sealed = Sealed(header=expected, ciphertext=ciphertext, signature=signature)
+    assert encode_sealed_frame(header, ciphertext, signature) == encode_frame(sealed)
+    with pytest.raises(LocalProtocolError):
+        encode_sealed_frame(header[:-1], ciphertext, signature)
+    with pytest.raises(LocalProtocolError):
+        encode_sealed_frame(header, ciphertext, signature + b"x")
+    with pytest.raises(LocalProtocolError):
+        encode_sealed_frame(header, b"short", signature)
