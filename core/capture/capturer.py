@@ -179,6 +179,9 @@ class Capturer:
         #: The same bytes as a height x width x 4 array (kept: partial reads update it in place).
         self._held_bgrx: Pixels | None = None
         self._held_rgb: Pixels | None = None
+        #: A read-only view of ``_held_rgb``, what frames carry: made once per allocation (two
+        #: numpy calls saved per keystroke).
+        self._held_view: Pixels | None = None
         self._held_masks: tuple[Rect, ...] = ()
         #: Damage collected but not read yet (screen rectangles).
         self._dirty: list[Rect] = []
@@ -380,9 +383,8 @@ class Capturer:
                 changed = ()
                 self._skipped += 1
         captured_at = time.time()
-        assert self._held_rgb is not None
-        pixels = self._held_rgb.view()
-        pixels.flags.writeable = False
+        pixels = self._held_view
+        assert pixels is not None
         hidden = [p for p in (m.intersection(area) for m in masks) if p is not None]
         return CapturedFrame(
             pixels=pixels,
@@ -413,6 +415,9 @@ class Capturer:
             _bgrx_to_rgb(new, rgb)
             self._apply_masks(rgb, area, masks, area)
             self._held_area, self._held_raw, self._held_rgb = area, raw, rgb
+            view = rgb.view()
+            view.flags.writeable = False
+            self._held_view = view
             self._held_bgrx = new
             self._held_masks = masks
             return None
@@ -538,7 +543,7 @@ class Capturer:
         if self._closed:
             return
         self._closed = True
-        self._held_raw = self._held_rgb = self._held_bgrx = None
+        self._held_raw = self._held_rgb = self._held_bgrx = self._held_view = None
         if self._damage is not None:
             self._damage.close()
         if self._xcb is not None:

@@ -377,16 +377,21 @@ class ScreenPresenter:
         pending: int | None = 0
         lock = self._capturing
         # Before the first wait, only what libxcb already read can hide from poll(2): what is
-        # still in the socket keeps it readable. After a wait, read the socket.
+        # still in the socket keeps it readable. After a wait, the look reads the socket itself
+        # (and asks the server only when what it read was damage).
         woke = False
         while True:
             now = time.monotonic()
             if self._must_act(now):
                 return None
             with lock:
-                fd = capturer.damage_waitable(read=woke)
-                if fd is None:  # something was drawn: is it inside the area?
+                if woke:
                     pending = capturer.pending_damage()
+                    fd = None if pending else capturer.damage_waitable(read=False)
+                else:
+                    fd = capturer.damage_waitable(read=False)
+                    if fd is None:  # something was drawn: is it inside the area?
+                        pending = capturer.pending_damage()
             if fd is None:
                 if pending:
                     break
