@@ -315,7 +315,8 @@ class XcbConnection:
         while True:
             pointer = poll(self._c)
             if not pointer:
-                self._check_alive()
+                if read:  # a read may have found the connection broken; the queue cannot
+                    self._check_alive()
                 return
             head = ctypes.string_at(pointer, EVENT_HEAD)
             lib.free(pointer)
