@@ -348,6 +348,9 @@ class Capturer:
             return None
         if self._dirty or self._damage.pending(read=read):
             return None
+        # The caller sleeps now: a look made before does not stand for the next grab, which
+        # collects again (drawing may come while it sleeps, or it may wake for something else).
+        self._collected = False
         return self._damage.fileno()
 
     def grab_changes(self, *, full: bool = False, pointer: bool = True) -> CapturedFrame:

@@ -820,6 +820,23 @@ def test_incremental_capture_reads_only_what_was_drawn(desk: Desk) -> None:
         assert np.array_equal(frame.pixels, _crop(reference, region.rect))
 
 
+def test_a_look_before_a_wait_does_not_stand_for_the_next_grab(desk: Desk) -> None:
+    """The presenter looks (nothing drawn), then sleeps on the descriptor; drawing that comes
+    meanwhile must be read by the next grab, even when the wait ends for another reason (a
+    pause, a keyframe request) without looking again."""
+    region = RegionSource(100, 100, 800, 500)
+    with Capturer(region) as capturer:
+        _settled_screen(desk)
+        capturer.grab_changes()
+        assert capturer.pending_damage() == 0
+        assert capturer.damage_waitable(read=False) is not None  # about to sleep
+        desk.open(x=300, y=200)
+        reference = _settled_screen(desk)
+        frame = capturer.grab_changes()
+        assert frame.changed
+        assert np.array_equal(frame.pixels, _crop(reference, region.rect))
+
+
 def test_incremental_capture_ignores_drawing_outside_the_area(desk: Desk) -> None:
     region = RegionSource(0, 0, 300, 200)
     with Capturer(region) as capturer:
