@@ -146,7 +146,9 @@ class ContentSealer:
         self, session_id: str, sender_peer_id: int, member_private_key: Ed25519PrivateKey
     ) -> None:
         session_id_bytes(session_id)
-        if not 1 <= sender_peer_id <= _MAX_U32:
+        # Checked here once, as strictly as ContentHeader checks them: seal_parts packs them
+        # as they are (a bool is an int to struct, not to the header's fields).
+        if type(sender_peer_id) is not int or not 1 <= sender_peer_id <= _MAX_U32:
             raise LocalProtocolError(ErrorCode.BAD_FIELD, "sender peer id out of range")
         self._session_id = session_id
         self._session_number = int(session_id)
@@ -170,9 +172,9 @@ class ContentSealer:
 
     def set_epoch(self, epoch: int, secret: bytes) -> None:
         """Switch to a newer epoch (on receiving its secret); the old key is forgotten."""
-        if not self._epoch < epoch <= _MAX_U32:
+        if type(epoch) is not int or not self._epoch < epoch <= _MAX_U32:
             raise LocalProtocolError(
-                ErrorCode.UNEXPECTED_MESSAGE, f"epoch {epoch} does not follow {self._epoch}"
+                ErrorCode.UNEXPECTED_MESSAGE, f"epoch {epoch!r} does not follow {self._epoch}"
             )
         key, salt = content_key_and_salt(secret, self._session_id, epoch, self._sender)
         self._aead = AESGCM(key)
@@ -207,7 +209,7 @@ class ContentSealer:
             raise LocalProtocolError(ErrorCode.BAD_FIELD, "a member does not send to itself")
         if self._counter >= _MAX_COUNTER:
             raise LocalProtocolError(ErrorCode.OVERSIZED, "content counter exhausted")
-        self._counter = counter = self._counter + 1
+        counter = self._counter + 1
         header = _HEADER.pack(
             PROTOCOL_VERSION,
             content_type,
@@ -217,6 +219,7 @@ class ContentSealer:
             recipient,
             counter,
         )
+        self._counter = counter  # spent only once the header exists: a refusal spends none
         ciphertext = self._aead.encrypt(content_nonce(self._salt, counter), plaintext, header)
         signature = self._key.sign(_signed_bytes(header, ciphertext))
         return header, ciphertext, signature

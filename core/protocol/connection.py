@@ -138,7 +138,9 @@ class Connection:
     def send_sealed(self, header: bytes, ciphertext: bytes, signature: bytes) -> bytes:
         """:meth:`send` of a :class:`~core.protocol.messages.Sealed` given as the parts a
         :class:`~core.crypto.sealing.ContentSealer` made (see
-        :func:`~core.protocol.framing.encode_sealed_frame`)."""
+        :func:`~core.protocol.framing.encode_sealed_frame`). Only sizes are checked here: the
+        header's fields are trusted, so pass only what ``seal_parts`` returned (it checked
+        them); anything else goes through :meth:`send`."""
         new_state = self._state_after(Sealed)
         return self._sent(encode_sealed_frame(header, ciphertext, signature), new_state)
 

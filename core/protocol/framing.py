@@ -46,7 +46,8 @@ def encode_frame(msg: Message) -> bytes:
 def encode_sealed_frame(header: bytes, ciphertext: bytes, signature: bytes) -> bytes:
     """``encode_frame(Sealed(header=ContentHeader.unpack(header), ...))``, the same bytes, from
     what :meth:`~core.crypto.sealing.ContentSealer.seal_parts` made (it checked the header's
-    fields), without building either dataclass: the presenter sends one a keystroke."""
+    fields; here only sizes are), without building either dataclass: the presenter sends one
+    a keystroke."""
     if len(header) != ContentHeader.SIZE:
         raise LocalProtocolError(ErrorCode.BAD_FIELD, f"a {len(header)}-byte content header")
     if not 16 <= len(ciphertext) <= MAX_CIPHERTEXT:

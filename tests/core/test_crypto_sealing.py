@@ -420,6 +420,10 @@ def test_sealer_misuse_raises_local_protocol_errors() -> None:
     expect(LocalProtocolError, lambda: sealer.seal(ContentType.CHAT, -1, b"nobody"))
     expect(LocalProtocolError, lambda: sealer.seal(5, 0, b"a bare int is no content type"))  # type: ignore[arg-type]
     expect(LocalProtocolError, lambda: sealer.set_epoch(3, b"short"))
+    # A bool is an int to struct, not to the header's fields: refused where it is set.
+    fresh = ContentSealer(SID, A, Ed25519PrivateKey.generate())
+    expect(LocalProtocolError, lambda: fresh.set_epoch(True, next_epoch_secret()))
+    expect(LocalProtocolError, lambda: ContentSealer(SID, True, Ed25519PrivateKey.generate()))
     expect(LocalProtocolError, lambda: ContentSealer("12345", A, Ed25519PrivateKey.generate()))
     # A refused seal does not spend a counter.
     assert sealer.seal(ContentType.CHAT, 0, b"ok").header.counter == 1
