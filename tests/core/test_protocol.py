@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from protocol_samples import (
     CLIENT_MESSAGES,
     CLOSE,
+    HEADER,
     HELLO,
     PLAINTEXTS,
     RELAY_MESSAGES,
@@ -36,7 +37,6 @@ from core.protocol import (
 from core.protocol.content import (
     CONTENT_TYPES,
     Chat,
-    ContentHeader,
     ContentType,
     decode_content,
     encode_content,
@@ -112,22 +112,13 @@ def test_content_decodes_only_as_the_announced_type() -> None:
 
 def test_sealed_parts_cross_as_the_sealed_message_they_encode() -> None:
     client, relay = open_pair()
-    header = ContentHeader(
-        version=1,
-        content_type=ContentType.FRAME_UPDATE,
-        session_id="123456789",
-        epoch=3,
-        sender=2,
-        recipient=0,
-        counter=9,
-    )
-    sealed = Sealed(header=header, ciphertext=b"c" * 40, signature=b"s" * 64)
-    relay.receive_data(client.send_sealed(header.pack(), sealed.ciphertext, sealed.signature))
+    sealed = Sealed(header=HEADER, ciphertext=b"c" * 40, signature=b"s" * 64)
+    relay.receive_data(client.send_sealed(HEADER.pack(), sealed.ciphertext, sealed.signature))
     assert relay.next_event() == sealed
     assert client.statistics().messages_sent == 2  # Hello, then this
     fresh = ClientConnection()  # before Hello, content is refused like any other message
     with pytest.raises(LocalProtocolError):
-        fresh.send_sealed(header.pack(), sealed.ciphertext, sealed.signature)
+        fresh.send_sealed(HEADER.pack(), sealed.ciphertext, sealed.signature)
 
 
 def test_client_must_say_hello_first() -> None:
