@@ -16,15 +16,21 @@ from __future__ import annotations
 import struct
 
 from core.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
-from core.protocol.content import MAX_CIPHERTEXT, PROTOCOL_VERSION, SIGNATURE_SIZE, ContentHeader
+from core.protocol.content import (
+    GCM_TAG_SIZE,
+    MAX_CIPHERTEXT,
+    PROTOCOL_VERSION,
+    SIGNATURE_SIZE,
+    ContentHeader,
+)
 from core.protocol.messages import MESSAGE_TYPES, Message, Sealed
 from core.protocol.wire import encode_chunks, from_bytes
 
 _LENGTH = struct.Struct(">I")
 _PAYLOAD_HEAD = struct.Struct(">BH")
 _FRAME_HEAD = struct.Struct(">IBH")  # _LENGTH and _PAYLOAD_HEAD in one
-#: A ``Sealed`` frame's prefix and the ciphertext's length, which follows the 26-byte header.
-_SEALED_HEAD = struct.Struct(">IBH26sI")
+#: A ``Sealed`` frame's prefix, its clear header and the ciphertext's length.
+_SEALED_HEAD = struct.Struct(f">IBH{ContentHeader.SIZE}sI")
 PREFIX_SIZE = _LENGTH.size + _PAYLOAD_HEAD.size
 #: Default ceiling for one frame: the largest sealed content message plus its prefix.
 DEFAULT_MAX_FRAME = _PAYLOAD_HEAD.size + Sealed.MAX_BODY
@@ -50,10 +56,10 @@ def encode_sealed_frame(header: bytes, ciphertext: bytes, signature: bytes) -> b
     a keystroke."""
     if len(header) != ContentHeader.SIZE:
         raise LocalProtocolError(ErrorCode.BAD_FIELD, f"a {len(header)}-byte content header")
-    if not 16 <= len(ciphertext) <= MAX_CIPHERTEXT:
+    if not GCM_TAG_SIZE <= len(ciphertext) <= MAX_CIPHERTEXT:
         raise LocalProtocolError(
             ErrorCode.OVERSIZED,
-            f"a {len(ciphertext)}-byte ciphertext is outside 16..{MAX_CIPHERTEXT}",
+            f"a {len(ciphertext)}-byte ciphertext is outside {GCM_TAG_SIZE}..{MAX_CIPHERTEXT}",
         )
     if len(signature) != SIGNATURE_SIZE:
         raise LocalProtocolError(ErrorCode.BAD_FIELD, f"a {len(signature)}-byte signature")
