@@ -8,7 +8,15 @@ error, a dialog line) and whether port 0 (any free port, for a listening socket)
 
 from __future__ import annotations
 
-__all__ = ["split_endpoint"]
+from typing import Final, Literal
+
+__all__ = ["TRANSPORTS", "Transport", "split_endpoint"]
+
+#: How a client reaches a relay (``--transport``): framed TLS, WebSocket over HTTPS, or the first
+#: of those that works. Here, not in ``core.client.transport``, so that argument parsing can offer
+#: the choices without importing the networking (and trio) behind them.
+Transport = Literal["auto", "tls", "wss"]
+TRANSPORTS: Final[tuple[Transport, ...]] = ("auto", "tls", "wss")
 
 
 def split_endpoint(text: str, *, any_port: bool = False) -> tuple[str, int]:

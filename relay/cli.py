@@ -37,6 +37,7 @@ from rich.text import Text
 
 from core.endpoints import split_endpoint
 from core.humanize import duration, size, when
+from core.version import VersionAction
 from relay.admin_cli import add_admin_parser
 from relay.passwords import password_problem
 from relay.store import (
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=f"Run '{PROG} COMMAND --help' for the options of a command.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     # --- serve: the server engineer's entry point (relay/server_cli.py) ---------------------
@@ -528,15 +529,6 @@ def _events_table(events: list[SecurityEvent]) -> Table:
             Text(e.detail),
         )
     return table
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("porthole")
-    except PackageNotFoundError:
-        return "(not installed)"
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from importlib.metadata import PackageNotFoundError, version
 
 import trio
 
@@ -54,6 +53,7 @@ from core.protocol.messages import (
     Welcome,
 )
 from core.tlspin import ALPN_PROTOCOL
+from core.version import software
 from relay.admin_protocol import default_socket_path
 from relay.admin_server import serve_admin
 from relay.config import RelayConfig
@@ -72,10 +72,7 @@ WRITE_BATCH = 256 * 1024
 
 
 def _software() -> str:
-    try:
-        return f"porthole-relay {version('porthole')}"
-    except PackageNotFoundError:
-        return "porthole-relay"
+    return software("porthole-relay")
 
 
 @dataclass(frozen=True, slots=True)

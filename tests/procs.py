@@ -21,8 +21,10 @@ import pytest
 class Proc:
     """A subprocess whose stdout (stderr merged) is read line by line on a background thread."""
 
-    def __init__(self, *argv: str, stdin_text: str | None = None) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def __init__(
+        self, *argv: str, stdin_text: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.argv = argv
         self.popen = subprocess.Popen(
             argv,

@@ -12,47 +12,37 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import secrets
 import sys
 import tempfile
-import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import trio
-
-from core.client import (
-    ChannelClosed,
-    OrganizerSession,
-    RelayUnreachable,
-    RequestRefused,
-    open_relay_client,
-)
 from core.known_relays import KnownRelays
 from core.links import BadLink, JoinLink, format_session_id, normalize_session_id, parse_link
-from core.tlspin import FingerprintMismatch, format_fingerprint, parse_fingerprint
-from relay.config import RelayConfig
-from relay.server import serve_relay
-from relay.store import RelayStore
-from tui import present as present_module
-from tui import view as view_module
+from core.tlspin import format_fingerprint, parse_fingerprint
+from core.version import VersionAction
 from tui.app.start import RelayTarget, Start
-from tui.console import Console
-from tui.headless import HeadlessError, add_transport_arguments, parse_relay
+from tui.demo_relay import DEMO_ORGANIZER, prepare_demo_relay
+from tui.headless import HeadlessError, parse_relay
+from tui.options import (
+    PRESENT_DESCRIPTION,
+    VIEW_DESCRIPTION,
+    add_present_arguments,
+    add_transport_arguments,
+    add_view_arguments,
+)
 from tui.terminal import login_name, wants_tui
 
-DEMO_ORGANIZER = "demo-organizer"
+if TYPE_CHECKING:
+    from core.client import OrganizerSession
+
+# What a command needs to run (trio, the client library, the relay, Textual, the codec) is
+# imported inside the function that runs it: `--help`, `--version` and usage errors are answered
+# by argparse before any of that loads (tests/tui/test_startup_imports.py holds this).
 
 
 class CliError(Exception):
     """A failure to report as one sentence (exit status 1), never a traceback."""
-
-
-def _version() -> str:
-    try:
-        return version("porthole")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Without a command, opens the client app. Start with `porthole demo`."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -117,18 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     present = commands.add_parser(
         "present",
         help="create a session and share a screen (--headless: for scripts and kiosks)",
-        description=(present_module.__doc__ or "").replace("``", "`"),
+        description=PRESENT_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    present_module.add_arguments(present)
+    add_present_arguments(present)
 
     view = commands.add_parser(
         "view",
         help="join a session and receive the shared screen (--headless: for scripts)",
-        description=(view_module.__doc__ or "").replace("``", "`"),
+        description=VIEW_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    view_module.add_arguments(view)
+    add_view_arguments(view)
     return parser
 
 
@@ -154,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                 from tui.app.launch import run_demo_app
 
                 return run_demo_app(port=args.port, name=args.name)
+            import trio
+
             trio.run(run_demo, args)
         elif args.command == "create":
             start = _create_start(args)
@@ -166,11 +158,17 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "join":
             if wants_tui(console=args.console) and not (args.password_file or args.ask_password):
                 return _run_app(_join_start(args))
+            import trio
+
             trio.run(run_join, args)
         elif args.command == "present":
-            return present_module.run(args)
+            from tui.present import run as run_present
+
+            return run_present(args)
         else:
-            return view_module.run(args)
+            from tui.view import run as run_view
+
+            return run_view(args)
     except (CliError, HeadlessError) as exc:
         print(f"porthole: {exc}", file=sys.stderr)
         return 1
@@ -211,18 +209,14 @@ def _create_start(args: argparse.Namespace) -> Start:
 
 
 async def run_demo(args: argparse.Namespace) -> None:
+    import trio
+
+    from core.client import open_relay_client
+    from relay.server import serve_relay
+    from tui.console import Console
+
     with tempfile.TemporaryDirectory(prefix="porthole-demo-") as tmp:
-        data_dir = Path(tmp) / "relay"
-        password = secrets.token_urlsafe(24)
-        with RelayStore.open(data_dir, time_cost=1, memory_cost=8 * 1024) as store:
-            store.add_account(DEMO_ORGANIZER, password, time.time())
-        config = RelayConfig(
-            data_dir=data_dir,
-            host="127.0.0.1",
-            port=args.port,
-            argon2_time_cost=1,
-            argon2_memory_cost=8 * 1024,
-        )
+        config, password = prepare_demo_relay(Path(tmp) / "relay", port=args.port)
         async with trio.open_nursery() as nursery:
             try:
                 info = await nursery.start(serve_relay, config)
@@ -261,6 +255,10 @@ Type y / n to answer knocks, text to chat, /help for commands, /end or Ctrl+D to
 
 
 async def run_join(args: argparse.Namespace) -> None:
+    from core.client import ChannelClosed, RelayUnreachable, RequestRefused, open_relay_client
+    from core.tlspin import FingerprintMismatch
+    from tui.console import Console
+
     link = _resolve_target(args)
     pinned = link.fingerprint
     known = KnownRelays()

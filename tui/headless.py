@@ -8,17 +8,17 @@ file or stdin, never from the command line (where ``ps`` and shell history would
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.client import RelayIdentity
-from core.client.transport import TRANSPORTS
 from core.endpoints import split_endpoint
 from core.known_relays import KnownRelays
 from core.tlspin import parse_fingerprint
+
+if TYPE_CHECKING:
+    from core.client import RelayIdentity
 
 
 class HeadlessError(Exception):
@@ -68,29 +68,6 @@ def pinned_fingerprint(host: str, port: int, given: str | None) -> str:
             "(porthole-relay serve prints it)"
         )
     return known
-
-
-def add_transport_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--transport`` and ``--proxy``, the same for every command that reaches a relay."""
-    parser.add_argument(
-        "--transport",
-        choices=TRANSPORTS,
-        default="auto",
-        help=(
-            "how to reach the relay: tls (framed TLS), wss (WebSocket over HTTPS, through the "
-            "proxy if one is set) or auto: tls, then wss, then wss through the proxy "
-            "(default: %(default)s)"
-        ),
-    )
-    parser.add_argument(
-        "--proxy",
-        metavar="URL",
-        default=None,
-        help=(
-            "HTTP proxy for the WebSocket path, http://[USER:PASSWORD@]HOST:PORT "
-            "(default: $HTTPS_PROXY / $https_proxy; '' for none)"
-        ),
-    )
 
 
 def emit_transport(identity: RelayIdentity) -> None:

@@ -1,16 +1,7 @@
 """``porthole present --headless``: log in, create a session, and share a screen.
 
-Scripts, kiosks and CI drive it; it prints JSON lines (``session``, ``knock``, ``joined``,
-``left``, ``consent``, ``paused``, ``resumed``, ``stats``, ``ended``). SIGUSR1 toggles pause
-(hide the screen; capture stops before anything else happens), SIGINT/SIGTERM end the session
-for everyone and exit 0.
-
-Admission (``--admit``):
-  password  (default) admit joiners who proved the session password; knocks that would need a
-            person's approval (no session password) are declined, because nobody is there to ask
-  ask-none  like ``password``, but knocks without a password are put to the controlling script:
-            it answers with ``admit PEER`` or ``decline PEER`` lines on standard input
-  all       admit every joiner who completes the handshake (explicit opt-in only)
+Its command line and what it prints are described in :data:`tui.options.PRESENT_DESCRIPTION`
+(what ``porthole present --help`` shows).
 """
 
 from __future__ import annotations
@@ -18,7 +9,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from pathlib import Path
 
 import trio
 
@@ -68,7 +58,6 @@ from core.stream import ScreenPresenter
 from core.tlspin import FingerprintMismatch
 from tui.headless import (
     HeadlessError,
-    add_transport_arguments,
     emit,
     emit_transport,
     parse_relay,
@@ -76,66 +65,6 @@ from tui.headless import (
     read_secret_file,
     read_secret_stdin,
 )
-
-ADMIT_CHOICES = ("password", "ask-none", "all")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--headless", action="store_true", help="run without a TUI (JSON lines on stdout)"
-    )
-    parser.add_argument("--relay", required=True, metavar="HOST:PORT", help="the relay")
-    parser.add_argument("--fingerprint", metavar="HEX", help="relay certificate fingerprint")
-    parser.add_argument("--user", required=True, help="organizer account on the relay")
-    secret = parser.add_mutually_exclusive_group(required=True)
-    secret.add_argument("--password-file", type=Path, metavar="F", help="account password file")
-    secret.add_argument(
-        "--password-stdin", action="store_true", help="read the account password from stdin"
-    )
-    parser.add_argument("--name", help="your display name (default: the account name)")
-    parser.add_argument("--session-id", metavar="9DIGITS", help="choose the session ID")
-    parser.add_argument(
-        "--session-password-file", type=Path, metavar="F", help="session password file"
-    )
-    add_capture_arguments(parser)
-    parser.add_argument("--admit", choices=ADMIT_CHOICES, default="password")
-    parser.add_argument("--stats", action="store_true", help="print a stats line every second")
-    parser.add_argument(
-        "--allow-control-from",
-        metavar="NAME",
-        help="grant remote control when the member with this display name asks "
-        "(never granted otherwise); Ctrl+F12 or SIGUSR2 revokes at once",
-    )
-    parser.add_argument(
-        "--accept-presenter-requests",
-        action="store_true",
-        help="agree when asked to take over presenting (default: refuse)",
-    )
-    add_transport_arguments(parser)
-
-
-def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
-    """What to share and how: the same options wherever a screen may be shared."""
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument("--monitor", type=int, metavar="N", help="monitor (1 = first, 0 = all)")
-    what.add_argument("--region", metavar="X,Y,W,H", help="a rectangle of the screen")
-    what.add_argument("--window", metavar="TITLE|ID", help="one window, by title or X11 id")
-    parser.add_argument(
-        "--mask",
-        action="append",
-        default=[],
-        metavar="X,Y,W,H",
-        help="black out this screen rectangle before anything is encoded (repeatable)",
-    )
-    parser.add_argument(
-        "--fps",
-        type=float,
-        default=15.0,
-        help=(
-            "base frame rate (default 15); while the screen keeps changing it rises to "
-            "twice this, at most 30"
-        ),
-    )
 
 
 def open_capturer(args: argparse.Namespace) -> Capturer:

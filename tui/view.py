@@ -1,8 +1,7 @@
 """``porthole view --headless``: join a session and keep the presenter's picture in memory.
 
-For scripts and tests: it prints JSON lines (``joined``, ``paused``/``resumed``, ``stats``,
-``ended``, ``saved``) and, only when asked with ``--save-frame PATH``, writes the current frame
-as a PNG when it exits. That explicit request is the only way a frame ever reaches a disk.
+Its command line and what it prints are described in :data:`tui.options.VIEW_DESCRIPTION`
+(what ``porthole view --help`` shows).
 """
 
 from __future__ import annotations
@@ -13,11 +12,10 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
-from PIL import Image
 
-from core.capture import Capturer
 from core.client import (
     ChannelClosed,
     MemberSession,
@@ -36,47 +34,22 @@ from core.client.events import (
 from core.links import BadLink, JoinLink, normalize_session_id, parse_link
 from core.protocol.content import Cursor, FrameUpdate, RefreshReason, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
-from core.stream import ScreenPresenter, ScreenViewer
 from core.tlspin import FingerprintMismatch
 from tui.headless import (
     HeadlessError,
-    add_transport_arguments,
     emit,
     emit_transport,
     parse_relay,
     pinned_fingerprint,
     read_secret_file,
 )
-from tui.present import add_capture_arguments, open_capturer
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--headless", action="store_true", help="run without a window (JSON lines on stdout)"
-    )
-    parser.add_argument("link", nargs="?", metavar="LINK", help="porthole://HOST:PORT/ID?fp=…")
-    parser.add_argument("--relay", metavar="HOST:PORT", help="the relay, when not giving a link")
-    parser.add_argument("--session", metavar="ID", help="the session ID, when not giving a link")
-    parser.add_argument("--fingerprint", metavar="HEX", help="relay certificate fingerprint")
-    parser.add_argument(
-        "--session-password-file", type=Path, metavar="F", help="session password file"
-    )
-    parser.add_argument("--name", default="viewer", help="display name (default: %(default)s)")
-    parser.add_argument(
-        "--save-frame", type=Path, metavar="PATH", help="write the last frame as PNG on exit"
-    )
-    until = parser.add_mutually_exclusive_group()
-    until.add_argument("--frames", type=int, metavar="N", help="exit after N decoded updates")
-    until.add_argument("--duration", type=float, metavar="S", help="exit after S seconds")
-    parser.add_argument("--stats", action="store_true", help="print a stats line every second")
-    parser.add_argument(
-        "--accept-presenter-requests",
-        action="store_true",
-        help="agree when asked to present; then share what --monitor/--region/--window say "
-        "(default: refuse; nothing is ever captured without this agreement)",
-    )
-    add_capture_arguments(parser)
-    add_transport_arguments(parser)
+if TYPE_CHECKING:
+    # Loaded when used: the decoder once the relay answered (_view); the capture and the encoder
+    # only when this viewer agreed to present (ShareOnRequest.on_roster), which is rare.
+    from core.capture import Capturer
+    from core.stream.presenter import ScreenPresenter
+    from core.stream.viewer import ScreenViewer
 
 
 def resolve(args: argparse.Namespace) -> JoinLink:
@@ -131,6 +104,10 @@ async def _view(
             emit_transport(client.channel.identity)
             session = await client.join(link.session_id, name=args.name, password=password)
             emit("joined", id=session.session_id, peer=session.peer_id, code=session.security_code)
+            # The decoder (numpy, Pillow) loads once the relay has been reached, not before the
+            # first byte: a script polling a relay hears back sooner (bench/startup.py).
+            from core.stream.viewer import ScreenViewer
+
             viewer = ScreenViewer(lambda req: _ask_presenter(session, req))
             viewer_box.append(viewer)
             await _watch(args, session, viewer)
@@ -232,6 +209,9 @@ class ShareOnRequest:
     async def on_roster(self, roster: Roster, nursery: trio.Nursery) -> None:
         me = self.session.peer_id
         if roster.presenter == me and self.presenter is None and self.agreed:
+            from core.stream.presenter import ScreenPresenter
+            from tui.present import open_capturer
+
             self.capturer = open_capturer(self.args)
             self.presenter = ScreenPresenter(
                 self.session.content_outlet(), self.capturer, fps=self.args.fps
@@ -297,6 +277,8 @@ def _save(viewer: ScreenViewer, path: Path) -> None:
     if frame is None:
         emit("saved", path=None, reason="no frame was received")
         return
+    from PIL import Image  # only for this explicit request: nothing else here writes images
+
     # Write beside the target and rename, so a reader never sees half a PNG.
     directory = path.resolve().parent
     fd, tmp = tempfile.mkstemp(prefix=".porthole-frame-", suffix=".png", dir=directory)

@@ -9,44 +9,61 @@ See ``capturer.py`` for why masking happens here and ``windows.py`` for which re
 window is.
 """
 
-from core.capture.capturer import CapturedFrame, Capturer, Pixels
-from core.capture.errors import (
-    AmbiguousWindow,
-    CaptureError,
-    WindowGone,
-    WindowHidden,
-    WindowNotFound,
-)
-from core.capture.sources import (
-    CaptureSource,
-    MonitorSource,
-    Rect,
-    RegionSource,
-    WindowSource,
-    parse_mask,
-    parse_region,
-    parse_window_id,
-)
-from core.capture.windows import WindowInfo, XConnection, screen_size
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "AmbiguousWindow",
-    "CaptureError",
-    "CaptureSource",
-    "CapturedFrame",
-    "Capturer",
-    "MonitorSource",
-    "Pixels",
-    "Rect",
-    "RegionSource",
-    "WindowGone",
-    "WindowHidden",
-    "WindowInfo",
-    "WindowNotFound",
-    "WindowSource",
-    "XConnection",
-    "parse_mask",
-    "parse_region",
-    "parse_window_id",
-    "screen_size",
-]
+from core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from core.capture.capturer import CapturedFrame as CapturedFrame
+    from core.capture.capturer import Capturer as Capturer
+    from core.capture.capturer import Pixels as Pixels
+    from core.capture.errors import AmbiguousWindow as AmbiguousWindow
+    from core.capture.errors import CaptureError as CaptureError
+    from core.capture.errors import WindowGone as WindowGone
+    from core.capture.errors import WindowHidden as WindowHidden
+    from core.capture.errors import WindowNotFound as WindowNotFound
+    from core.capture.sources import CaptureSource as CaptureSource
+    from core.capture.sources import MonitorSource as MonitorSource
+    from core.capture.sources import Rect as Rect
+    from core.capture.sources import RegionSource as RegionSource
+    from core.capture.sources import WindowSource as WindowSource
+    from core.capture.sources import parse_mask as parse_mask
+    from core.capture.sources import parse_region as parse_region
+    from core.capture.sources import parse_window_id as parse_window_id
+    from core.capture.windows import WindowInfo as WindowInfo
+    from core.capture.windows import XConnection as XConnection
+    from core.capture.windows import screen_size as screen_size
+
+# Imported on first use (see core/lazy.py): importing the package costs nothing.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "capturer": (
+            "CapturedFrame",
+            "Capturer",
+            "Pixels",
+        ),
+        "errors": (
+            "AmbiguousWindow",
+            "CaptureError",
+            "WindowGone",
+            "WindowHidden",
+            "WindowNotFound",
+        ),
+        "sources": (
+            "CaptureSource",
+            "MonitorSource",
+            "Rect",
+            "RegionSource",
+            "WindowSource",
+            "parse_mask",
+            "parse_region",
+            "parse_window_id",
+        ),
+        "windows": (
+            "WindowInfo",
+            "XConnection",
+            "screen_size",
+        ),
+    },
+)

@@ -4,27 +4,45 @@ It is what the headless programs and the TUI use; it binds the sans-IO protocol 
 crypto to a network connection and turns what happens into :mod:`core.client.events`.
 """
 
-from core.client.channel import (
-    ChannelClosed,
-    RelayChannel,
-    RelayIdentity,
-    RelayUnreachable,
-    open_channel,
-)
-from core.client.client import RelayClient, RequestRefused, open_relay_client
-from core.client.session import AdmitPolicy, MemberSession, OrganizerSession, SessionBase
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "AdmitPolicy",
-    "ChannelClosed",
-    "MemberSession",
-    "OrganizerSession",
-    "RelayChannel",
-    "RelayClient",
-    "RelayIdentity",
-    "RelayUnreachable",
-    "RequestRefused",
-    "SessionBase",
-    "open_channel",
-    "open_relay_client",
-]
+from core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from core.client.channel import ChannelClosed as ChannelClosed
+    from core.client.channel import RelayChannel as RelayChannel
+    from core.client.channel import RelayIdentity as RelayIdentity
+    from core.client.channel import RelayUnreachable as RelayUnreachable
+    from core.client.channel import open_channel as open_channel
+    from core.client.client import RelayClient as RelayClient
+    from core.client.client import RequestRefused as RequestRefused
+    from core.client.client import open_relay_client as open_relay_client
+    from core.client.session import AdmitPolicy as AdmitPolicy
+    from core.client.session import MemberSession as MemberSession
+    from core.client.session import OrganizerSession as OrganizerSession
+    from core.client.session import SessionBase as SessionBase
+
+# Imported on first use (see core/lazy.py): importing the package costs nothing.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "channel": (
+            "ChannelClosed",
+            "RelayChannel",
+            "RelayIdentity",
+            "RelayUnreachable",
+            "open_channel",
+        ),
+        "client": (
+            "RelayClient",
+            "RequestRefused",
+            "open_relay_client",
+        ),
+        "session": (
+            "AdmitPolicy",
+            "MemberSession",
+            "OrganizerSession",
+            "SessionBase",
+        ),
+    },
+)

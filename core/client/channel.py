@@ -17,7 +17,6 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from importlib.metadata import PackageNotFoundError, version
 
 import trio
 from websockets.client import ClientProtocol
@@ -63,6 +62,7 @@ from core.tlspin import (
     client_ssl_context,
     fingerprint,
 )
+from core.version import software
 
 CONNECT_TIMEOUT = 10.0
 
@@ -83,10 +83,7 @@ class ChannelClosed(Exception):
 
 
 def client_software() -> str:
-    try:
-        return f"porthole {version('porthole')}"
-    except PackageNotFoundError:
-        return "porthole"
+    return software("porthole")
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,8 @@ from typing import Final, Literal
 
 import trio
 
+from core.endpoints import TRANSPORTS, Transport
+
 __all__ = [
     "AUTO_ATTEMPT_TIMEOUT",
     "HTTP_ALPN",
@@ -44,9 +46,7 @@ __all__ = [
     "resolve_proxy",
 ]
 
-Transport = Literal["auto", "tls", "wss"]
 PathName = Literal["tls", "wss", "wss+proxy"]
-TRANSPORTS: Final[tuple[Transport, ...]] = ("auto", "tls", "wss")
 PATHS: Final[tuple[PathName, ...]] = ("tls", "wss", "wss+proxy")
 
 #: ALPN for HTTP/1.1 (RFC 7301): the relay then serves /healthz, /join/ID and the /ws upgrade.

@@ -15,26 +15,51 @@ text-like / photographic), :mod:`~core.codec.motion` (scroll and move detection)
 :mod:`~core.codec.convert` (BGRA capture to RGB).
 """
 
-from core.codec.classify import TileKind
-from core.codec.convert import bgra_to_rgb
-from core.codec.decoder import Decoder, DecoderStatistics
-from core.codec.encoder import MAX_UPDATE_BYTES, EncodedUpdate, Encoder, EncoderStatistics
-from core.codec.errors import CodecError, Reason
-from core.codec.format import FORMAT_VERSION, OpKind, Rect, peek_header
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "FORMAT_VERSION",
-    "MAX_UPDATE_BYTES",
-    "CodecError",
-    "Decoder",
-    "DecoderStatistics",
-    "EncodedUpdate",
-    "Encoder",
-    "EncoderStatistics",
-    "OpKind",
-    "Reason",
-    "Rect",
-    "TileKind",
-    "bgra_to_rgb",
-    "peek_header",
-]
+from core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from core.codec.classify import TileKind as TileKind
+    from core.codec.convert import bgra_to_rgb as bgra_to_rgb
+    from core.codec.decoder import Decoder as Decoder
+    from core.codec.decoder import DecoderStatistics as DecoderStatistics
+    from core.codec.encoder import MAX_UPDATE_BYTES as MAX_UPDATE_BYTES
+    from core.codec.encoder import EncodedUpdate as EncodedUpdate
+    from core.codec.encoder import Encoder as Encoder
+    from core.codec.encoder import EncoderStatistics as EncoderStatistics
+    from core.codec.errors import CodecError as CodecError
+    from core.codec.errors import Reason as Reason
+    from core.codec.format import FORMAT_VERSION as FORMAT_VERSION
+    from core.codec.format import OpKind as OpKind
+    from core.codec.format import Rect as Rect
+    from core.codec.format import peek_header as peek_header
+
+# Imported on first use (see core/lazy.py): importing the package costs nothing.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "classify": ("TileKind",),
+        "convert": ("bgra_to_rgb",),
+        "decoder": (
+            "Decoder",
+            "DecoderStatistics",
+        ),
+        "encoder": (
+            "MAX_UPDATE_BYTES",
+            "EncodedUpdate",
+            "Encoder",
+            "EncoderStatistics",
+        ),
+        "errors": (
+            "CodecError",
+            "Reason",
+        ),
+        "format": (
+            "FORMAT_VERSION",
+            "OpKind",
+            "Rect",
+            "peek_header",
+        ),
+    },
+)

@@ -75,22 +75,37 @@ def painter(display: object) -> Iterator[object]:
         proc.popen.wait()
 
 
-def present(relay: Relay, password_file: Path, *extra: str) -> Proc:
+def present(
+    relay: Relay, password_file: Path, *extra: str, env: dict[str, str] | None = None
+) -> Proc:
     proc = Proc(
         command("porthole"), "present", "--headless",
         "--relay", f"127.0.0.1:{relay.port}", "--fingerprint", relay.fingerprint,
         "--user", ORGANIZER, "--password-stdin",
         "--session-password-file", str(password_file), *extra,
-        stdin_text=ORGANIZER_PASSWORD,
+        stdin_text=ORGANIZER_PASSWORD, env=env,
     )  # fmt: skip
     return proc
 
 
-def view(link: str, password_file: Path, *extra: str) -> Proc:
+def view(link: str, password_file: Path, *extra: str, env: dict[str, str] | None = None) -> Proc:
     return Proc(
         command("porthole"), "view", "--headless", link,
-        "--session-password-file", str(password_file), *extra,
+        "--session-password-file", str(password_file), *extra, env=env,
     )  # fmt: skip
+
+
+#: Python lists every module a process imports, at startup or later, on stderr (-X importtime).
+IMPORT_TIMES = {"PYTHONPROFILEIMPORTTIME": "1"}
+
+
+def imported(lines: list[str]) -> set[str]:
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+def loaded(lines: list[str], *prefixes: str) -> list[str]:
+    names = imported(lines)
+    return sorted(n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes))
 
 
 def grab(x: int, y: int, w: int, h: int) -> npt.NDArray[np.uint8]:
@@ -136,6 +151,36 @@ def test_region_arrives_pixel_exact_with_masks_black(
     expected[mask] = 0
     assert got.shape == expected.shape
     assert np.array_equal(got, expected)
+
+
+def test_headless_viewer_and_presenter_each_load_only_their_half(
+    relay: Relay, session_password_file: Path, display: object, tmp_path: Path
+) -> None:
+    """A whole session, every module either program imported on the way: the viewer loads no
+    capture, encoder or input injection; the presenter no decoder; neither the relay server or
+    Textual (fast start, and less code where it is not needed)."""
+    presenter = present(relay, session_password_file, "--region", "0,0,320,200", env=IMPORT_TIMES)
+    try:
+        link = presenter.expect_event("session")["link"]
+        out = tmp_path / "frame.png"
+        viewer = view(
+            link, session_password_file, "--frames", "1", "--save-frame", str(out),
+            env=IMPORT_TIMES,
+        )  # fmt: skip
+        assert viewer.finish() == 0, "\n".join(viewer.lines)
+        presenter.expect_event("joined", name="viewer")
+    finally:
+        stop(presenter)
+    assert load(out).shape == (200, 320, 3)  # it really decoded and saved a frame
+    assert "core.codec.decoder" in imported(viewer.lines)
+    assert "core.codec.encoder" in imported(presenter.lines)
+    assert not loaded(
+        viewer.lines, "core.capture", "core.codec.encoder", "core.control",
+        "core.stream.presenter", "mss", "Xlib", "pynput", "relay", "textual",
+    )  # fmt: skip
+    assert not loaded(
+        presenter.lines, "core.codec.decoder", "core.stream.viewer", "relay", "textual"
+    )
 
 
 def test_window_capture_shows_only_that_window(

@@ -8,24 +8,22 @@ session screen with the command to type in a second terminal.
 
 from __future__ import annotations
 
-import secrets
 import tempfile
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from core.client import AdmitPolicy
-from relay.config import RelayConfig
-from relay.server import serve_relay
-from relay.store import RelayStore
 from tui.app.app import PortholeApp
 from tui.app.bridge import TrioGuest
 from tui.app.driver import Driver
 from tui.app.messages import Failed
 from tui.app.start import RelayTarget, Start
+from tui.demo_relay import DEMO_ORGANIZER, prepare_demo_relay
 
-DEMO_ORGANIZER = "demo-organizer"
+if TYPE_CHECKING:
+    from relay.config import RelayConfig
 
 
 def run_app(start: Start | None = None) -> int:
@@ -43,16 +41,7 @@ def run_demo_app(*, port: int = 0, name: str = "Organizer") -> int:
 
 def demo_app(data_dir: Path, *, port: int = 0, name: str = "Organizer") -> PortholeApp:
     """The demo: an embedded relay on loopback plus the client as its organizer."""
-    password = secrets.token_urlsafe(24)
-    with RelayStore.open(data_dir, time_cost=1, memory_cost=8 * 1024) as store:
-        store.add_account(DEMO_ORGANIZER, password, time.time())
-    config = RelayConfig(
-        data_dir=data_dir,
-        host="127.0.0.1",
-        port=port,
-        argon2_time_cost=1,
-        argon2_memory_cost=8 * 1024,
-    )
+    config, password = prepare_demo_relay(data_dir, port=port)
 
     async def prepare(guest: TrioGuest, driver: Driver) -> None:
         guest.start_soon(_demo_network, driver, config, password, name)
@@ -63,6 +52,8 @@ def demo_app(data_dir: Path, *, port: int = 0, name: str = "Organizer") -> Porth
 
 
 async def _demo_network(driver: Driver, config: RelayConfig, password: str, name: str) -> None:
+    from relay.server import serve_relay  # the one client path that runs a relay
+
     async with trio.open_nursery() as nursery:
         try:
             info = await nursery.start(serve_relay, config)

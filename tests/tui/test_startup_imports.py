@@ -1,0 +1,158 @@
+"""Fast start: `--help`, `--version` and usage errors load none of the heavy machinery.
+
+Each command runs as a real subprocess under ``python -X importtime``, which lists every module
+the process imported; the test fails if any heavy package is among them. Timing itself is
+measured in ``bench/startup.py`` (this machine is too noisy for timed assertions); what keeps
+the time low is what is *not* imported, and that is exact.
+
+The import graphs of the headless programs while they really run are checked in
+``tests/e2e/test_screen_e2e.py`` (they need a display and a relay).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: What a command's help must not cost: each is tens to hundreds of milliseconds to import.
+HEAVY = frozenset({"trio", "numpy", "PIL", "mss", "Xlib", "pynput", "textual"})
+
+PORTHOLE_HELP = [
+    ["--help"],
+    ["--version"],
+    ["demo", "--help"],
+    ["create", "--help"],
+    ["join", "--help"],
+    ["present", "--help"],
+    ["view", "--help"],
+]
+PORTHOLE_USAGE_ERRORS = [
+    ["join"],  # no link
+    ["view", "--frames"],  # option without its value
+    ["present", "--headless"],  # required options missing
+    ["no-such-command"],
+]
+RELAY_HELP = [
+    ["--help"],
+    ["--version"],
+    ["serve", "--help"],
+    ["account", "--help"],
+    ["admin", "--help"],
+]
+
+
+#: Runs a module as ``python -m`` would, and at exit also lists ``sys.modules`` on stderr: a
+#: module loaded through ``importlib.import_module`` does not show in ``-X importtime``.
+RUN_AND_LIST = (
+    "import atexit, runpy, sys\n"
+    "atexit.register(lambda: print('modules:', *sorted(sys.modules), file=sys.stderr))\n"
+    "sys.argv[0] = sys.argv[1]\n"
+    "del sys.argv[1]\n"
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)\n"
+)
+
+
+def imported_modules(module: str, args: list[str]) -> tuple[int, set[str], str]:
+    """Run ``python -X importtime -m MODULE ARGS``: exit code, every module imported, stdout."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", RUN_AND_LIST, module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    names.discard("imported package")  # the header line
+    for line in result.stderr.splitlines():
+        if line.startswith("modules: "):
+            names.update(line.split()[1:])
+    return result.returncode, names, result.stdout
+
+
+def heavy(names: set[str]) -> set[str]:
+    return {name for name in names if name.split(".")[0] in HEAVY}
+
+
+@pytest.mark.parametrize("args", PORTHOLE_HELP, ids=" ".join)
+def test_porthole_help_imports_nothing_heavy(args: list[str]) -> None:
+    code, names, out = imported_modules("tui.cli", args)
+    assert code == 0
+    assert "porthole" in out
+    assert "tui.options" in names  # the parser was really built from the declarations
+    assert not heavy(names), f"`porthole {' '.join(args)}` imported {sorted(heavy(names))}"
+
+
+@pytest.mark.parametrize("args", PORTHOLE_USAGE_ERRORS, ids=" ".join)
+def test_porthole_usage_errors_import_nothing_heavy(args: list[str]) -> None:
+    code, names, _ = imported_modules("tui.cli", args)
+    assert code == 2  # argparse's usage error, before anything ran
+    assert not heavy(names), f"`porthole {' '.join(args)}` imported {sorted(heavy(names))}"
+
+
+@pytest.mark.parametrize("args", RELAY_HELP, ids=" ".join)
+def test_relay_help_imports_nothing_heavy(args: list[str]) -> None:
+    code, names, out = imported_modules("relay.cli", args)
+    assert code == 0
+    assert "porthole-relay" in out
+    assert not heavy(names), f"`porthole-relay {' '.join(args)}` imported {sorted(heavy(names))}"
+
+
+def test_the_guard_sees_a_heavy_import() -> None:
+    """The same measurement on a module that does import trio finds it (the test can fail)."""
+    code, names, _ = imported_modules("core.client.transport", [])
+    assert code == 0
+    assert "trio" in heavy(names)
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden"),
+    [
+        # the headless viewer: no capture, encoder, input injection, relay or Textual
+        (
+            "tui.view",
+            ("core.capture", "core.codec.encoder", "core.control", "core.stream.presenter",
+             "relay", "textual", "mss", "pynput", "Xlib"),
+        ),
+        # the headless presenter: no decoder, relay or Textual
+        ("tui.present", ("core.codec.decoder", "core.stream.viewer", "relay", "textual")),
+        # the client app: never the relay server (only `porthole demo` starts one, when it runs)
+        ("tui.app.launch", ("relay",)),
+    ],
+)  # fmt: skip
+def test_each_program_imports_only_its_half(module: str, forbidden: tuple[str, ...]) -> None:
+    code, names, _ = imported_modules(module, [])
+    assert code == 0
+    found = sorted(n for n in names if any(n == f or n.startswith(f + ".") for f in forbidden))
+    assert not found, f"importing {module} loaded {found}"
+
+
+def test_lazy_packages_export_what_they_declare() -> None:
+    """Every lazily exported name resolves, and the ``TYPE_CHECKING`` imports list the same."""
+    import ast
+    import importlib
+
+    for package in ("core.client", "core.capture", "core.codec", "core.control", "core.stream"):
+        module = importlib.import_module(package)
+        exported = set(module.__all__)
+        for name in exported:
+            getattr(module, name)  # imports the submodule; AttributeError if misnamed
+        tree = ast.parse(Path(module.__file__ or "").read_text())
+        typed = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(package + ".")
+            for alias in node.names
+        }
+        assert typed == exported, f"{package}: TYPE_CHECKING imports and exports differ"
+        with pytest.raises(AttributeError):
+            getattr(module, "no_such_name")  # noqa: B009

@@ -1,0 +1,152 @@
+"""What each ``porthole`` command accepts: argparse declarations and help texts, nothing else.
+
+Why a module of its own: ``porthole --help``, ``porthole view --help`` and every usage error
+are answered from here, before any command runs, so this module imports only the standard
+library and light parts of ``core`` (no trio, numpy, Pillow, mss, X client, pynput or Textual).
+The commands import their machinery when they run (``tui/present.py``, ``tui/view.py``).
+A test guards this with ``python -X importtime``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.endpoints import TRANSPORTS
+
+PRESENT_DESCRIPTION = """\
+Log in, create a session, and share a screen (`--headless`).
+
+Scripts, kiosks and CI drive it; it prints JSON lines (`session`, `knock`, `joined`,
+`left`, `consent`, `paused`, `resumed`, `stats`, `ended`). SIGUSR1 toggles pause
+(hide the screen; capture stops before anything else happens), SIGINT/SIGTERM end the session
+for everyone and exit 0.
+
+Admission (`--admit`):
+  password  (default) admit joiners who proved the session password; knocks that would need a
+            person's approval (no session password) are declined, because nobody is there to ask
+  ask-none  like `password`, but knocks without a password are put to the controlling script:
+            it answers with `admit PEER` or `decline PEER` lines on standard input
+  all       admit every joiner who completes the handshake (explicit opt-in only)
+"""
+
+VIEW_DESCRIPTION = """\
+Join a session and keep the presenter's picture in memory (`--headless`).
+
+For scripts and tests: it prints JSON lines (`joined`, `paused`/`resumed`, `stats`,
+`ended`, `saved`) and, only when asked with `--save-frame PATH`, writes the current frame
+as a PNG when it exits. That explicit request is the only way a frame ever reaches a disk.
+"""
+
+
+ADMIT_CHOICES = ("password", "ask-none", "all")
+
+
+def add_present_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--headless", action="store_true", help="run without a TUI (JSON lines on stdout)"
+    )
+    parser.add_argument("--relay", required=True, metavar="HOST:PORT", help="the relay")
+    parser.add_argument("--fingerprint", metavar="HEX", help="relay certificate fingerprint")
+    parser.add_argument("--user", required=True, help="organizer account on the relay")
+    secret = parser.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--password-file", type=Path, metavar="F", help="account password file")
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the account password from stdin"
+    )
+    parser.add_argument("--name", help="your display name (default: the account name)")
+    parser.add_argument("--session-id", metavar="9DIGITS", help="choose the session ID")
+    parser.add_argument(
+        "--session-password-file", type=Path, metavar="F", help="session password file"
+    )
+    add_capture_arguments(parser)
+    parser.add_argument("--admit", choices=ADMIT_CHOICES, default="password")
+    parser.add_argument("--stats", action="store_true", help="print a stats line every second")
+    parser.add_argument(
+        "--allow-control-from",
+        metavar="NAME",
+        help="grant remote control when the member with this display name asks "
+        "(never granted otherwise); Ctrl+F12 or SIGUSR2 revokes at once",
+    )
+    parser.add_argument(
+        "--accept-presenter-requests",
+        action="store_true",
+        help="agree when asked to take over presenting (default: refuse)",
+    )
+    add_transport_arguments(parser)
+
+
+def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to share and how: the same options wherever a screen may be shared."""
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--monitor", type=int, metavar="N", help="monitor (1 = first, 0 = all)")
+    what.add_argument("--region", metavar="X,Y,W,H", help="a rectangle of the screen")
+    what.add_argument("--window", metavar="TITLE|ID", help="one window, by title or X11 id")
+    parser.add_argument(
+        "--mask",
+        action="append",
+        default=[],
+        metavar="X,Y,W,H",
+        help="black out this screen rectangle before anything is encoded (repeatable)",
+    )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=15.0,
+        help=(
+            "base frame rate (default 15); while the screen keeps changing it rises to "
+            "twice this, at most 30"
+        ),
+    )
+
+
+def add_view_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--headless", action="store_true", help="run without a window (JSON lines on stdout)"
+    )
+    parser.add_argument("link", nargs="?", metavar="LINK", help="porthole://HOST:PORT/ID?fp=…")
+    parser.add_argument("--relay", metavar="HOST:PORT", help="the relay, when not giving a link")
+    parser.add_argument("--session", metavar="ID", help="the session ID, when not giving a link")
+    parser.add_argument("--fingerprint", metavar="HEX", help="relay certificate fingerprint")
+    parser.add_argument(
+        "--session-password-file", type=Path, metavar="F", help="session password file"
+    )
+    parser.add_argument("--name", default="viewer", help="display name (default: %(default)s)")
+    parser.add_argument(
+        "--save-frame", type=Path, metavar="PATH", help="write the last frame as PNG on exit"
+    )
+    until = parser.add_mutually_exclusive_group()
+    until.add_argument("--frames", type=int, metavar="N", help="exit after N decoded updates")
+    until.add_argument("--duration", type=float, metavar="S", help="exit after S seconds")
+    parser.add_argument("--stats", action="store_true", help="print a stats line every second")
+    parser.add_argument(
+        "--accept-presenter-requests",
+        action="store_true",
+        help="agree when asked to present; then share what --monitor/--region/--window say "
+        "(default: refuse; nothing is ever captured without this agreement)",
+    )
+    add_capture_arguments(parser)
+    add_transport_arguments(parser)
+
+
+def add_transport_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--transport`` and ``--proxy``, the same for every command that reaches a relay."""
+    parser.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default="auto",
+        help=(
+            "how to reach the relay: tls (framed TLS), wss (WebSocket over HTTPS, through the "
+            "proxy if one is set) or auto: tls, then wss, then wss through the proxy "
+            "(default: %(default)s)"
+        ),
+    )
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        default=None,
+        help=(
+            "HTTP proxy for the WebSocket path, http://[USER:PASSWORD@]HOST:PORT "
+            "(default: $HTTPS_PROXY / $https_proxy; '' for none)"
+        ),
+    )
