@@ -2,6 +2,8 @@
 
     python -m bench.startup               # 10 rounds (about a minute on 2 cores)
     python -m bench.startup --rounds 20
+    python -m bench.startup --before DIR  # also the same commands from another checkout (e.g.
+                                          # `git worktree add DIR OLD_COMMIT`), interleaved
 
 Every figure is a median over ``--rounds`` rounds; each round runs every measurement once, in
 turn, so a busy moment of this shared machine falls on all of them alike. Beside them, the same
@@ -21,13 +23,16 @@ interpreter, ``site`` and the standard library a CLI needs), and the yardstick o
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench.common import machine_info, median, write_results
@@ -41,13 +46,25 @@ def program(name: str, module: str) -> list[str]:
     return [path] if path else [sys.executable, "-m", module]
 
 
-def time_run(argv: list[str]) -> float:
+def checkout_env(checkout: Path | None) -> dict[str, str] | None:
+    """The environment that runs ``python -m`` from ``checkout`` instead of the installed code
+    (with the working directory set to it too: ``python -m`` puts that first on the path)."""
+    if checkout is None:
+        return None
+    return {**os.environ, "PYTHONPATH": str(checkout.resolve())}
+
+
+def cwd_of(env: dict[str, str] | None) -> str | None:
+    return None if env is None else env["PYTHONPATH"]
+
+
+def time_run(argv: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
     return time.perf_counter() - start
 
 
-def time_first_byte(porthole: list[str]) -> float:
+def time_first_byte(porthole: list[str], env: dict[str, str] | None = None) -> float:
     """Seconds from starting the headless viewer to its first byte on a loopback listener."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
@@ -55,7 +72,7 @@ def time_first_byte(porthole: list[str]) -> float:
         argv = [*porthole, "view", "--headless", link, "--transport", "tls"]
         listener.settimeout(30)
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         try:
             conn, _ = listener.accept()
             with conn:
@@ -69,10 +86,15 @@ def time_first_byte(porthole: list[str]) -> float:
     return elapsed
 
 
-def time_demo_screen(porthole: list[str], marker: str = "porthole join") -> float:
+def time_demo_screen(
+    porthole: list[str], env: dict[str, str] | None = None, marker: str = "porthole join"
+) -> float:
     """Seconds from `porthole demo` to its session screen showing the join command."""
     name = f"bench-demo-{secrets.token_hex(4)}"
-    command = " ".join(porthole) + " demo"
+    command = " ".join(shlex.quote(part) for part in [*porthole, "demo"])
+    if env is not None:
+        where = shlex.quote(env["PYTHONPATH"])
+        command = f"cd {where} && env PYTHONPATH={where} {command}"
     start = time.perf_counter()
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command], check=True
@@ -91,19 +113,37 @@ def time_demo_screen(porthole: list[str], marker: str = "porthole join") -> floa
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
 
 
-def measure(rounds: int) -> dict[str, list[float]]:
-    porthole = program("porthole", "tui.cli")
-    relay = program("porthole-relay", "relay.cli")
+def program_steps(
+    porthole: list[str], relay: list[str], env: dict[str, str] | None, suffix: str = ""
+) -> dict[str, Callable[[], float]]:
     steps: dict[str, Callable[[], float]] = {
-        "baseline": lambda: time_run([sys.executable, "-c", "import argparse, json, ssl"]),
-        "porthole --help": lambda: time_run([*porthole, "--help"]),
-        "porthole view --help": lambda: time_run([*porthole, "view", "--help"]),
-        "porthole-relay --help": lambda: time_run([*relay, "--help"]),
-        "first byte": lambda: time_first_byte(porthole),
+        f"porthole --help{suffix}": lambda: time_run([*porthole, "--help"], env),
+        f"porthole view --help{suffix}": lambda: time_run([*porthole, "view", "--help"], env),
+        f"porthole-relay --help{suffix}": lambda: time_run([*relay, "--help"], env),
+        f"first byte{suffix}": lambda: time_first_byte(porthole, env),
     }
     if shutil.which("tmux"):
-        steps["demo screen"] = lambda: time_demo_screen(porthole)
-    else:
+        steps[f"demo screen{suffix}"] = lambda: time_demo_screen(porthole, env)
+    return steps
+
+
+def measure(rounds: int, before: Path | None) -> dict[str, list[float]]:
+    steps: dict[str, Callable[[], float]] = {
+        "baseline": lambda: time_run([sys.executable, "-c", "import argparse, json, ssl"]),
+    }
+    steps.update(
+        program_steps(program("porthole", "tui.cli"), program("porthole-relay", "relay.cli"), None)
+    )
+    if before is not None:
+        steps.update(
+            program_steps(
+                [sys.executable, "-m", "tui.cli"],
+                [sys.executable, "-m", "relay.cli"],
+                checkout_env(before),
+                suffix=" (before)",
+            )
+        )
+    if not shutil.which("tmux"):
         print("tmux is not installed: the demo screen is not measured", file=sys.stderr)
     samples: dict[str, list[float]] = {name: [] for name in steps}
     for done in range(rounds):
@@ -116,11 +156,13 @@ def measure(rounds: int) -> dict[str, list[float]]:
 def report(samples: dict[str, list[float]]) -> dict[str, Any]:
     baseline = median(samples["baseline"])
     rows: dict[str, Any] = {}
-    print(f"{'what':<24} {'median':>9} {'min':>9} {'max':>9}  vs baseline  goal")
+    print(f"{'what':<33} {'median':>9} {'min':>9} {'max':>9}  vs baseline  goal")
     for name, values in samples.items():
         mid = median(values)
         ratio = mid / baseline
-        if name.endswith("--help"):
+        if name.endswith("(before)"):
+            goal = ""
+        elif name.endswith("--help"):
             goal = f"≤ {GOALS['help_ratio']:.0f}× baseline: {'met' if ratio <= 3 else 'MISSED'}"
         elif name == "first byte":
             goal = f"≤ 0.5 s: {'met' if mid <= GOALS['first_byte_s'] else 'MISSED'}"
@@ -130,7 +172,7 @@ def report(samples: dict[str, list[float]]) -> dict[str, Any]:
             goal = ""
         rows[name] = {"median_s": mid, "ratio_to_baseline": ratio, "samples_s": values}
         print(
-            f"{name:<24} {mid * 1000:>7.0f}ms {min(values) * 1000:>7.0f}ms "
+            f"{name:<33} {mid * 1000:>7.0f}ms {min(values) * 1000:>7.0f}ms "
             f"{max(values) * 1000:>7.0f}ms  {ratio:>10.2f}×  {goal}"
         )
     return rows
@@ -142,14 +184,28 @@ def main(argv: list[str] | None = None) -> int:
         description=(__doc__ or "").split("\n\n", 1)[0],
     )
     parser.add_argument("--rounds", type=int, default=10, help="rounds (default: %(default)s)")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="DIR",
+        help="also time the same commands run from this checkout (python -m, PYTHONPATH=DIR)",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    samples = measure(args.rounds)
+    if args.before is not None and not (args.before / "tui" / "cli.py").is_file():
+        parser.error(f"--before: {args.before} is not a porthole checkout (no tui/cli.py)")
+    samples = measure(args.rounds, args.before)
     rows = report(samples)
     path = write_results(
         "startup",
-        {"machine": machine_info(), "rounds": args.rounds, "goals": GOALS, "results": rows},
+        {
+            "machine": machine_info(),
+            "rounds": args.rounds,
+            "before": None if args.before is None else str(args.before),
+            "goals": GOALS,
+            "results": rows,
+        },
     )
     print(f"results: {path}")
     return 0

@@ -125,8 +125,13 @@ def test_the_guard_sees_a_heavy_import() -> None:
         ),
         # the headless presenter: no decoder, relay or Textual
         ("tui.present", ("core.codec.decoder", "core.stream.viewer", "relay", "textual")),
-        # the client app: never the relay server (only `porthole demo` starts one, when it runs)
-        ("tui.app.launch", ("relay",)),
+        # the client app: never the relay server (only `porthole demo` starts one, when it
+        # runs), and no screen capture or codec until the person presents or watches
+        (
+            "tui.app.launch",
+            ("relay", "core.capture.capturer", "core.codec", "core.stream", "numpy", "PIL",
+             "mss", "Xlib", "pynput"),
+        ),
     ],
 )  # fmt: skip
 def test_each_program_imports_only_its_half(module: str, forbidden: tuple[str, ...]) -> None:

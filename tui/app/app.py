@@ -14,12 +14,12 @@ import functools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
-import mss
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from core.capture import CaptureError, CaptureSource, XConnection
+from core.capture.errors import CaptureError
+from core.capture.sources import CaptureSource
 from core.client import AdmitPolicy
 from core.control.hotkey import revoke_hotkey_label
 from core.known_relays import KnownRelays
@@ -358,6 +358,10 @@ class PortholeApp(App[int]):
 
 def _share_choices() -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     """Monitors (mss numbering) and top-level windows to offer in the share picker."""
+    import mss  # the screen libraries load when a person picks what to share, not at start
+
+    from core.capture.windows import XConnection
+
     monitors: list[tuple[int, str]] = []
     windows: list[tuple[int, str]] = []
     try:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from textual.message import Message
 
-from core.capture import CaptureError, Capturer, CaptureSource, MonitorSource, RegionSource
+from core.capture.errors import CaptureError
+from core.capture.sources import CaptureSource, MonitorSource, RegionSource
 from core.client import (
     AdmitPolicy,
     ChannelClosed,
@@ -64,7 +65,6 @@ from core.protocol.content import (
     RefreshRequest,
 )
 from core.protocol.messages import ActionCode, ActionOutcome, Roster
-from core.stream import ScreenPresenter
 from core.tlspin import FingerprintMismatch
 from tui.app.messages import (
     ConsentAsked,
@@ -94,6 +94,12 @@ from tui.viewer.link import (
     WindowClosed,
     open_viewer,
 )
+
+if TYPE_CHECKING:
+    # Capture and the encoder (numpy, Pillow, mss, the X client) load when this person starts
+    # presenting (_start_presenting), not with the app: most sessions never present from here.
+    from core.capture.capturer import Capturer
+    from core.stream.presenter import ScreenPresenter
 
 Post = Callable[[Message], Any]
 T = TypeVar("T")
@@ -500,6 +506,9 @@ class Driver:
         session = self.session
         if nursery is None or session is None:
             return
+        from core.capture.capturer import Capturer
+        from core.stream.presenter import ScreenPresenter
+
         try:
             self._capturer = Capturer(self.share_source)
         except (CaptureError, ValueError) as exc:

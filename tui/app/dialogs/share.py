@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from core.capture import CaptureSource, MonitorSource, WindowSource, parse_region
+from core.capture.sources import CaptureSource, MonitorSource, WindowSource, parse_region
 
 
 class ShareDialog(ModalScreen[CaptureSource | None]):
