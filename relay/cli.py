@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    # --- serve: the server engineer's entry point (relay/server_cli.py) ---------------------
+    # --- serve: the relay daemon (relay/server_cli.py) ---------------------
     serve = commands.add_parser(
         "serve",
         parents=[common],

@@ -1,6 +1,6 @@
 """Grab frames of a monitor, a region or a window, with masks already blacked out.
 
-This is the privacy boundary of the screen pipeline (DESIGN §6): the pixels a
+This is the privacy boundary of the screen pipeline (docs/design.md §6.1): the pixels a
 :class:`CapturedFrame` carries are the only pixels that ever leave :meth:`Capturer.grab`, and
 masked rectangles are zero in them, so nothing downstream (diff, encode, seal, send) can leak
 what a mask hides. Pausing ("hide screen") lives one level up: a paused sharer simply does not

@@ -1,6 +1,6 @@
 """The presenter's global revoke hotkey: Ctrl+F12 takes remote control back, instantly.
 
-DESIGN §5 promises the presenter they can always revoke with one chord, whatever the
+docs/design.md §3.5 promises the presenter they can always revoke with one chord, whatever the
 controller is doing with their pointer and keyboard. :class:`RevokeHotkey` listens with pynput's
 ``GlobalHotKeys`` for ``<ctrl>+<f12>`` (``<ctrl>+<esc>`` on macOS, where F12 belongs to the
 system and Fn-row keys often need Fn) and calls ``on_revoke``.
