@@ -7,9 +7,9 @@ what a mask hides. Pausing ("hide screen") lives one level up: a paused sharer s
 call ``grab()``.
 
 Pixels come from mss (MIT-SHM when the server has it) as BGRX rows; one ``np.empty`` plus three
-strided channel copies turns them into RGB, which measured ~3x faster than
-``np.ascontiguousarray(bgra[..., 2::-1])`` and ~6x faster than a Pillow ``BGRX`` decode on a
-1280x800 frame. That is the only allocation per frame besides mss's own buffer copy.
+strided channel copies turns them into RGB, faster than ``np.ascontiguousarray(bgra[..., 2::-1])``
+or a Pillow ``BGRX`` decode (figures: bench/README.md, "Measurements behind design choices").
+That is the only allocation per frame besides mss's own buffer copy.
 
 **Incremental capture** (:meth:`Capturer.grab_changes`, what the presenter uses) keeps the last
 frame and brings it up to date instead of reading the whole area every time. With XDAMAGE

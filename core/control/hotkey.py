@@ -15,8 +15,7 @@ How the controller's own input interacts with it (X11; verified in test_control_
 * pynput's chord matching only looks at the chord's own keys, in any order: extra keys or
   buttons held by the controller (shift, alt, letters) do not stop Ctrl+F12 from firing, and
   F12-then-Ctrl fires too. Plain F12, Ctrl alone, Shift+F12, Alt+F12 and Ctrl+F11 do not.
-* A flood of controller input does not delay it (the rate budget bounds the flood; measured
-  ~8 ms from ``xdotool key ctrl+F12`` to the callback, including starting xdotool).
+* A flood of controller input does not delay it: the rate budget bounds the flood.
 * The controller can only release keys it pressed itself (the injector refuses other
   releases), so it cannot "lift" the presenter's ctrl in the listener's view. One theoretical
   race remains: a controller that presses *and* releases ctrl exactly while the presenter holds
