@@ -251,8 +251,8 @@ class ScreenPresenter:
                 await trio.to_thread.run_sync(self._serve, limiter=trio.CapacityLimiter(1))
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            # The stopper only ever ends cancelled: an error is the thread's, raised as the
-            # loop used to raise it (not wrapped in this nursery's group).
+            # The stopper only ever ends cancelled: an error is the thread's, raised as itself
+            # (not wrapped in this nursery's group) so callers catch it by its own type.
             errors = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
             if len(errors) == 1:
                 raise errors[0] from None
