@@ -1,6 +1,6 @@
 """Carriers: what moves ``porthole/1`` frames between a sans-IO connection and a trio stream.
 
-DESIGN §4.1: the same messages travel either as length-prefixed frames on a TLS stream
+docs/design.md §4.1: the same messages travel either as length-prefixed frames on a TLS stream
 (ALPN ``porthole/1``) or as WebSocket binary messages, one payload per message (ALPN
 ``http/1.1``, ``GET /ws``), so that a network which only lets HTTPS out still works. Both ends
 keep their sans-IO :class:`~core.protocol.Connection` exactly as it is and talk to a *carrier*:

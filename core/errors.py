@@ -37,7 +37,7 @@ class ErrorCode(IntEnum):
 
     # 3xx: sessions and admission.
     # JOIN_REFUSED deliberately covers both "wrong password" and "no such session": the relay
-    # must not tell an attacker which session IDs exist (DESIGN §4.3 step 6).
+    # must not tell an attacker which session IDs exist (docs/design.md §4.3 step 6).
     JOIN_REFUSED = 300
     SESSION_LOCKED = 301
     SESSION_ID_TAKEN = 302

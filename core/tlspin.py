@@ -1,4 +1,4 @@
-"""TLS to the relay, trusted by certificate pinning (DESIGN §4.1).
+"""TLS to the relay, trusted by certificate pinning (docs/design.md §4.1).
 
 A relay usually runs with a self-signed certificate it generated on first start. No CA vouches
 for it, so clients trust exactly one certificate: the one whose SHA-256 fingerprint they were

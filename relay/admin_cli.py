@@ -1,8 +1,10 @@
 """``porthole-relay admin``: the operator's way into a running relay, over its admin socket.
 
-Without ``--json`` it opens the Textual admin TUI (``tui.relay_admin``), made for ``ssh -t host
-porthole-relay admin`` in an 80x24 terminal. With ``--json OP [KEY=VALUE ...]`` it runs one op of
-:data:`relay.admin_protocol.OPS` and prints the result as JSON, for scripts::
+Without ``--json`` it opens the Textual admin TUI, made for ``ssh -t host porthole-relay admin``
+in an 80x24 terminal. The relay does not import the TUI (docs/design.md §2.2): it finds the app
+through the ``porthole.relay_admin_ui`` entry point, which the ``tui`` side registers. With
+``--json OP [KEY=VALUE ...]`` it runs one op of :data:`relay.admin_protocol.OPS` and prints the
+result as JSON, for scripts::
 
     porthole-relay admin --json sessions.list
     porthole-relay admin --json sessions end session_id=482913570
@@ -20,10 +22,11 @@ This module stays free of trio and Textual at import time, like the rest of ``re
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 import textwrap
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,6 +36,9 @@ from relay.admin_protocol import OPS, SOCKET_NAME, AdminError, Op, parse_cli_arg
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+
+#: Entry-point group under which a front end registers ``run(socket_path) -> exit code``.
+ADMIN_UI_GROUP = "porthole.relay_admin_ui"
 
 
 def add_admin_parser(commands: Any) -> argparse.ArgumentParser:
@@ -139,16 +145,18 @@ def _run_tui(path: Path) -> int:
     except (AdminUnavailable, AdminError) as exc:
         _fail(str(exc))
         return EXIT_FAILURE
-    try:
-        module = importlib.import_module("tui.relay_admin.app")
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not exc.name.startswith("tui"):
-            raise
+    launch = _admin_ui()
+    if launch is None:
         _fail("This installation of porthole-relay has no admin TUI; use --json OP.")
         return EXIT_FAILURE
-    app = module.RelayAdminApp(path)
-    app.run()
-    return int(app.return_code or 0)
+    return launch(path)
+
+
+def _admin_ui() -> Callable[[Path], int] | None:
+    """The installed admin front end, or None when only the relay is installed."""
+    for entry in entry_points(group=ADMIN_UI_GROUP):
+        return cast(Callable[[Path], int], entry.load())
+    return None
 
 
 def _socket_path(args: argparse.Namespace) -> Path:

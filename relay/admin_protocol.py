@@ -92,7 +92,7 @@ MAX_ID: Final = 2**53 - 1
 
 LOCKOUT_SCOPES: Final = ("login_address", "login_user", "join_address", "join_session")
 """Where a lockout lives: failed logins per address / per user name, failed joins per address /
-per session ID (DESIGN §7)."""
+per session ID (docs/design.md §7.3)."""
 
 SECURITY_KINDS: Final = (
     "login_failed",

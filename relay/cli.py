@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import importlib
 import json
 import os
 import sys
@@ -134,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    # --- serve: the server engineer's entry point (relay/server_cli.py) ---------------------
+    # --- serve: the relay daemon (relay/server_cli.py) ---------------------
     serve = commands.add_parser(
         "serve",
         parents=[common],
@@ -298,15 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    # The server lives in relay/server_cli.py (another engineer's file); importing it here,
-    # not at the top, keeps the account and record commands free of trio and the server.
-    try:
-        module = importlib.import_module("relay.server_cli")
-    except ModuleNotFoundError as exc:
-        if exc.name != "relay.server_cli":
-            raise
-        raise CliError("This build of porthole-relay does not include the relay server.") from None
-    run_serve = cast(Callable[[argparse.Namespace], int], module.run_serve)
+    # Imported here, not at the top: the account and record commands stay free of trio and
+    # the server.
+    from relay.server_cli import run_serve
+
     args.data_dir = _data_dir(args)
     return run_serve(args)
 

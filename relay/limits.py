@@ -2,10 +2,10 @@
 
 Everything here is pure: no sockets, no clock, no logging. Callers pass ``now`` (trio's clock or
 :func:`time.monotonic`, in seconds) and act on the returned values. That keeps the arithmetic
-testable to the exact second and lets the same objects back the relay, the admin view and, later,
-a shared store for several relay nodes (DESIGN §7).
+testable to the exact second and lets the same objects back the relay and the admin view
+(docs/design.md §7.3).
 
-Why these numbers (DESIGN §7): RustDesk lets a few wrong passwords through per minute and then
+Why these numbers: RustDesk lets a few wrong passwords through per minute and then
 makes the client wait; TeamViewer doubles the wait after each failure and after 24 tries the wait
 is about 17 hours. :class:`BackoffPolicy` combines both: a free burst for the person who mistypes,
 an exponential wait for the script that guesses, and a long lockout that caps what a patient
@@ -170,7 +170,7 @@ class FailureTracker:
     """Counts failures per key and tells the relay whether the next attempt may go ahead.
 
     Keys are strings: :func:`address_key` results for per-address limits, session IDs for
-    per-session limits (DESIGN §4.3 step 4 counts a failure against both). Usage::
+    per-session limits (docs/design.md §4.3 step 4 counts a failure against both). Usage::
 
         verdict = tracker.check(key, now)
         if not verdict.allowed:

@@ -9,7 +9,7 @@ The relay enforces the session rules with the same pure table the clients use
 (:func:`core.rules.decide`): the clients' own consent checks are the first wall, this is the
 second. It routes sealed content by its clear header and never opens it.
 
-Join flow (DESIGN §4.3), relay side::
+Join flow (docs/design.md §4.3), relay side::
 
     Join ──▶ limits ──▶ session? ── yes ─▶ Knock to organizer ─▶ Challenge ─▶ Confirm ─▶ Admit
                            │                                                     └──▶ Reject

@@ -1,7 +1,7 @@
 """What the relay keeps on disk: organizer accounts and ancillary, billing-like records.
 
-The relay promises to store nothing of session content (DESIGN §3). This module is the only
-place the relay writes to disk besides its TLS certificate, and its schema is the proof of that
+The relay promises to store nothing of session content (docs/design.md §3.6). This module is the
+only place the relay writes to disk besides its TLS certificate, and its schema is the proof of that
 promise: accounts (a name and an argon2id hash, never a password), session records (which session
 ID, which organizer, when, how many members, how many bytes and messages were switched),
 security events (failed logins and joins, lockouts) and the operator's address bans. No column

@@ -1,6 +1,6 @@
 """The relay's TLS identity: a self-signed certificate made on first start, and its context.
 
-DESIGN §4.1: the relay speaks TLS 1.3 with either an operator-provided certificate or one it
+docs/design.md §4.1: the relay speaks TLS 1.3 with either an operator-provided certificate or one it
 generates itself. Clients do not check a CA chain; they pin the SHA-256 fingerprint of this
 certificate (:mod:`core.tlspin`). So the certificate's job is to be *stable*: generate once,
 reuse on every start, and never replace it behind the operator's back, because a new
@@ -259,10 +259,10 @@ def server_ssl_context(
 ) -> ssl.SSLContext:
     """The relay's TLS context: TLS 1.3 only, ALPN offered, no client certificates.
 
-    Clients authenticate inside the protocol (organizer login, session password via SPAKE2),
-    not with certificates. ALPN names the protocol so the same port can later also serve
-    HTTP/1.1 (WebSocket fallback, DESIGN §4.1) by adding ``"http/1.1"`` to ``alpn``; the relay
-    should refuse connections whose ``selected_alpn_protocol()`` it does not speak.
+    Clients authenticate inside the protocol (organizer login, session password via SPAKE2), not
+    with certificates. ALPN names the protocol so the same port also serves HTTP/1.1 (the WebSocket
+    path, docs/design.md §4.1) by adding ``"http/1.1"`` to ``alpn``; the relay should refuse
+    connections whose ``selected_alpn_protocol()`` it does not speak.
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_3

@@ -1,6 +1,6 @@
 """The relay's HTTP/1.1 side of its one TLS port (ALPN ``http/1.1``, or no ALPN at all).
 
-A network that lets nothing but HTTPS out still reaches the relay (DESIGN §4.1): on the same
+A network that lets nothing but HTTPS out still reaches the relay (docs/design.md §4.1): on the same
 port, a TLS client that negotiated ``http/1.1`` gets a deliberately tiny web server:
 
 ``GET /ws`` (WebSocket upgrade)

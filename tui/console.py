@@ -1,6 +1,7 @@
 """A line-mode session console: roster, knocks, consent prompts and chat on a plain terminal.
 
-This is what ``porthole demo`` and ``porthole join`` drive until the Textual TUI lands: every
+This is what ``porthole demo``, ``join`` and ``create`` run without a terminal or with
+``--console``: every
 line in is a command or a chat message, every event out is one readable line. It never prints
 anything it did not validate (names and chat have passed the wire codec's control-character
 checks), and it holds chat only long enough to print it.

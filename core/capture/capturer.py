@@ -1,15 +1,15 @@
 """Grab frames of a monitor, a region or a window, with masks already blacked out.
 
-This is the privacy boundary of the screen pipeline (DESIGN §6): the pixels a
+This is the privacy boundary of the screen pipeline (docs/design.md §6.1): the pixels a
 :class:`CapturedFrame` carries are the only pixels that ever leave :meth:`Capturer.grab`, and
 masked rectangles are zero in them, so nothing downstream (diff, encode, seal, send) can leak
 what a mask hides. Pausing ("hide screen") lives one level up: a paused sharer simply does not
 call ``grab()``.
 
 Pixels come from mss (MIT-SHM when the server has it) as BGRX rows; one ``np.empty`` plus three
-strided channel copies turns them into RGB, which measured ~3x faster than
-``np.ascontiguousarray(bgra[..., 2::-1])`` and ~6x faster than a Pillow ``BGRX`` decode on a
-1280x800 frame. That is the only allocation per frame besides mss's own buffer copy.
+strided channel copies turns them into RGB, faster than ``np.ascontiguousarray(bgra[..., 2::-1])``
+or a Pillow ``BGRX`` decode (figures: bench/README.md, "Measurements behind design choices").
+That is the only allocation per frame besides mss's own buffer copy.
 
 **Incremental capture** (:meth:`Capturer.grab_changes`, what the presenter uses) keeps the last
 frame and brings it up to date instead of reading the whole area every time. With XDAMAGE

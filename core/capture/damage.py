@@ -14,7 +14,7 @@ server runs before the subtract is in the collected region, so the pixels read a
 include it; a drawing it runs after the subtract raises a new event, which the next look sees.
 
 Why not the *delta rectangles* level, whose events carry the rectangles and so spare the round
-trip: measured while typing, it split one keystroke into two updates about one time in six. A
+trip: measured while typing, it often split one keystroke into two updates. A
 terminal draws the glyph and then the cursor; the round trip of a look gives the second drawing
 the time to land in the same look, where a look without one took the glyph alone.
 

@@ -3,10 +3,10 @@
 Why not python-xlib, which the rest of :mod:`core.capture` uses: a keystroke on a shared screen
 costs the presenter a damage look (two requests, one reply), now and then a pointer query, and
 reading a glyph's worth of pixels. Through python-xlib each request is a few dozen Python calls
-(request objects, struct packing, a ``select`` per read); profiled while typing, that was a
-fifth of the presenter's CPU. Here a request is one ``struct.pack`` and one ``xcb_send_request``,
-a reply one ``xcb_wait_for_reply``, and events are parsed by libxcb in C. libxcb is already
-loaded in the process: mss reads the screen through it.
+(request objects, struct packing, a ``select`` per read); profiled while typing, that was a large
+share of the presenter's CPU (bench/README.md, "Measurements behind design choices"). Here a request
+is one ``struct.pack`` and one ``xcb_send_request``, a reply one ``xcb_wait_for_reply``, and events
+are parsed by libxcb in C. libxcb is already loaded in the process: mss reads the screen through it.
 
 Requests are written by hand from the X protocol specification (core, DAMAGE 1.1, XFIXES 2.0),
 in the client's native byte order (the byte order libxcb announces when it connects), and sent

@@ -1,10 +1,10 @@
 """A member's view of one session: keys, sealed content, roster, actions and consent.
 
-:class:`OrganizerSession` is the leader of DESIGN §4.3: it runs the admission handshake for each
-knock, signs member certificates, and re-keys on every membership change.
+:class:`OrganizerSession` is the leader of docs/design.md §4.3: it runs the admission handshake for
+each knock, signs member certificates, and re-keys on every membership change.
 :class:`MemberSession` is everyone else: it opens the grant, follows re-keys, and verifies every
-roster it is given. Both seal what they send and open what they receive; anything that fails to
-open is dropped and counted, never surfaced as content.
+roster it is given. Both seal what they send and open what they receive; anything that fails to open
+is dropped and counted, never surfaced as content.
 
 Sessions are driven by the :class:`~core.client.client.RelayClient` reader task, which calls
 ``_handle`` for each message; programs consume :attr:`SessionBase.events`.

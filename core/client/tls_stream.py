@@ -1,12 +1,12 @@
 """The client's TLS 1.3 stream to a relay: ``trio.SSLStream``'s job, minus two trips through the
 scheduler per message.
 
-The presenter sends one message per keystroke. Through ``trio.SSLStream`` each ``send_all``
-passes the scheduler twice even when the socket takes the bytes at once (its inner send lock,
-then the socket's own checkpoint), and each trip costs tens of microseconds of cold CPU; a
-typing benchmark measured the presenter 4 % cheaper without them. Here ``send_all`` encrypts,
-writes what the socket takes right away, and only waits (a schedule point) when the socket is
-full. It is still a cancel point: a cancelled task sends nothing.
+The presenter sends one message per keystroke. Through ``trio.SSLStream`` each ``send_all`` passes
+the scheduler twice even when the socket takes the bytes at once (its inner send lock, then the
+socket's own checkpoint), and each trip costs tens of microseconds of cold CPU (what that saves the
+presenter: bench/README.md, "Measurements behind design choices"). Here ``send_all`` encrypts,
+writes what the socket takes right away, and only waits (a schedule point) when the socket is full.
+It is still a cancel point: a cancelled task sends nothing.
 
 It can also be written from one worker thread (the presenter's, see
 :mod:`core.stream.presenter`): :meth:`ClientTLSStream.write_nowait` encrypts and writes what the

@@ -1,6 +1,6 @@
 """The ways a client reaches a relay's one TLS port, and the HTTP CONNECT proxy tunnel.
 
-Three paths, tried in this order by ``transport="auto"`` (DESIGN §4.1):
+Three paths, tried in this order by ``transport="auto"`` (docs/design.md §4.1):
 
 ==============  ================================================================================
 ``tls``         framed ``porthole/1`` over TLS, ALPN ``porthole/1`` (the native path)

@@ -1,4 +1,4 @@
-"""The screen codec: captured frames to compact, validated updates and back (DESIGN §6).
+"""The screen codec: captured frames to compact, validated updates and back (docs/design.md §6.2).
 
     encoder = Encoder(1280, 800)
     update = encoder.encode(rgb_frame)            # None when nothing changed

@@ -4,7 +4,7 @@ Both ends hold 256 colour slots, all undefined after a keyframe. A PALETTE opera
 (re)defines the slots it needs that the other end does not have yet, then sends one slot number
 per pixel. Because a colour keeps its slot from one tile and one update to the next, the same
 glyph yields the same index bytes wherever it appears, and the persistent zlib stream finds it
-again: on scrolling terminal text that is 2–3× smaller than a palette per tile.
+again: on scrolling terminal text that is much smaller than a palette per tile.
 
 The encoder evicts the least recently used slots, never one the current rectangle uses.
 """

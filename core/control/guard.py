@@ -1,6 +1,6 @@
 """Who may drive this presenter's screen: decided here, by this user's own acts.
 
-Consent lives at the edge (DESIGN §3). The relay's roster says who *the relay* thinks has
+Consent lives at the edge (docs/design.md §3.5). The relay's roster says who *the relay* thinks has
 control; that is a second wall, not a permission. Input is injected only when all of these hold:
 
 * this user granted control to that member themselves (answered a request with yes, or offered

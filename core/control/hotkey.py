@@ -1,6 +1,6 @@
 """The presenter's global revoke hotkey: Ctrl+F12 takes remote control back, instantly.
 
-DESIGN §5 promises the presenter they can always revoke with one chord, whatever the
+docs/design.md §3.5 promises the presenter they can always revoke with one chord, whatever the
 controller is doing with their pointer and keyboard. :class:`RevokeHotkey` listens with pynput's
 ``GlobalHotKeys`` for ``<ctrl>+<f12>`` (``<ctrl>+<esc>`` on macOS, where F12 belongs to the
 system and Fn-row keys often need Fn) and calls ``on_revoke``.
@@ -15,8 +15,7 @@ How the controller's own input interacts with it (X11; verified in test_control_
 * pynput's chord matching only looks at the chord's own keys, in any order: extra keys or
   buttons held by the controller (shift, alt, letters) do not stop Ctrl+F12 from firing, and
   F12-then-Ctrl fires too. Plain F12, Ctrl alone, Shift+F12, Alt+F12 and Ctrl+F11 do not.
-* A flood of controller input does not delay it (the rate budget bounds the flood; measured
-  ~8 ms from ``xdotool key ctrl+F12`` to the callback, including starting xdotool).
+* A flood of controller input does not delay it: the rate budget bounds the flood.
 * The controller can only release keys it pressed itself (the injector refuses other
   releases), so it cannot "lift" the presenter's ctrl in the listener's view. One theoretical
   race remains: a controller that presses *and* releases ctrl exactly while the presenter holds

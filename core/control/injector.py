@@ -1,7 +1,7 @@
 """The presenter's input injector: remote-control events in, real pointer and keys out.
 
-This is the last wall of "consent at the edge" (DESIGN §3): the session layer feeds it only
-events from the member the presenter granted control to, and the injector itself makes sure
+This is the last wall of "consent at the edge" (docs/design.md §3.5): the session layer feeds it
+only events from the member the presenter granted control to, and the injector itself makes sure
 that even that member
 
 * cannot move the pointer outside the shared area (coordinates are clamped into it),

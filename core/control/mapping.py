@@ -8,7 +8,7 @@ Two jobs, both without X or pynput so they are testable anywhere:
   is normally the same size; a viewer that down-scaled, or a capture that changed size since
   the frame was sent, makes them differ) and **clamps into the area**: whatever a controller
   sends, the pointer can never leave the region the presenter chose to share. That is the
-  consent boundary of §3 applied to the pointer.
+  consent boundary of docs/design.md §3.5 applied to the pointer.
 
 * **Keys.** Key names form a fixed allow-list (:data:`KEY_NAMES`). Anything else is refused,
   so a controller cannot reach keys we never thought about (media keys, power, SysRq, keypad

@@ -5,7 +5,8 @@ stalls between KEY_DOWN and KEY_UP would keep typing on someone else's machine
 (:meth:`~core.control.injector.Injector.release_if_idle` explains). The check runs every
 :data:`CHECK_EVERY` seconds, but only while the controller holds a key or button: a loop that
 woke twice a second for the whole session cost the presenter more CPU at rest than watching the
-screen did (every wake-up of the trio loop costs about a quarter of a millisecond).
+screen did (a wake-up of the trio loop is not cheap: bench/README.md, "Measurements behind design
+choices").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""End-to-end crypto of ``porthole/1`` (DESIGN §4.3): admission, pair channels, content sealing.
+"""End-to-end crypto of ``porthole/1`` (docs/design.md §4): admission, pair channels, sealing.
 
 Pure functions and small state machines: no I/O, no clocks (callers pass ``now``), randomness
 only from the OS via ``secrets``/``cryptography``. Secrets never appear in a ``repr``.

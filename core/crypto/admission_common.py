@@ -1,4 +1,4 @@
-"""What both sides of an admission compute the same way (DESIGN §4.3 steps 2–4).
+"""What both sides of an admission compute the same way (docs/design.md §4.3 steps 2–4).
 
 The handshake, with the relay-assigned peer id ``p`` and the leader's per-session key LPK::
 

@@ -12,7 +12,7 @@ the security code (:func:`~core.crypto.code.security_code`).
 
 A grant that does not open means the leader derived different pair keys, i.e. a wrong password;
 a decoy answer for an unknown session ends the same way, so the joiner cannot tell the two apart
-(DESIGN §4.3 step 6).
+(docs/design.md §4.3 step 6).
 """
 
 from __future__ import annotations

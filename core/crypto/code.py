@@ -1,4 +1,4 @@
-"""The session security code people compare to rule out an impostor leader (DESIGN §4.3 step 5).
+"""The security code people compare to rule out an impostor leader (docs/design.md §4.3 step 5).
 
 It is derived from the per-session leader public key LPK alone. A joiner verified Sig_LPK(T) over
 its own handshake, so if everyone in a call reads the same code, everyone was admitted by the same

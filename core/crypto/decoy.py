@@ -1,4 +1,4 @@
-"""The relay's answer to a JOIN for a session ID that does not exist (DESIGN §4.3 step 6).
+"""The relay's answer to a JOIN for a session ID that does not exist (docs/design.md §4.3 step 6).
 
 If the relay answered "no such session" an attacker could enumerate live session IDs. Instead it
 plays a leader that nobody's password matches: a real ephemeral key, a SPAKE2 message over a

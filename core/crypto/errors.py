@@ -32,8 +32,8 @@ class CryptoError(Exception):
 class WrongPassword(CryptoError):
     """The two sides of an admission derived different keys: the password did not match.
 
-    Also what a joiner sees after a decoy challenge for an unknown session ID (DESIGN §4.3 step
-    6), by construction: it cannot tell the two apart.
+    Also what a joiner sees after a decoy challenge for an unknown session ID (docs/design.md §4.3
+    step 6), by construction: it cannot tell the two apart.
     """
 
     reason = "wrong_password"

@@ -1,6 +1,6 @@
 """The pair channel: leader ↔ one member, keyed by that member's admission handshake.
 
-It carries the admission grant and every later re-key (DESIGN §4.3 step 4 and "Re-key"), which
+It carries the admission grant and every later re-key (docs/design.md §4.3 step 4 and §4.5), which
 the relay forwards as opaque bytes. One :class:`PairChannel` object holds both directions of one
 side: it seals with its own sending key and opens with the peer's.
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from core.errors import ErrorCode, LocalProtocolError
 from core.protocol.wire import Digits
 
-#: Domain string of the admission transcript hash T (DESIGN §4.3 step 3).
+#: Domain string of the admission transcript hash T (docs/design.md §4.3 step 3).
 TRANSCRIPT_DOMAIN = b"porthole/1 transcript"
 
 _U32 = struct.Struct(">I")

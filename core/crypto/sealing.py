@@ -1,4 +1,4 @@
-"""The content plane: seal, sign, open and verify what members share (DESIGN §4.3 "Content").
+"""The content plane: seal, sign, open and verify what members share (docs/design.md §4.4).
 
 Key schedule, per epoch ``e`` (secret ``S_e``, 32 bytes) and sender ``s``::
 

@@ -6,7 +6,7 @@ it. The control plane is readable by the relay (it has to be: it admits, routes 
 rules); the content plane is :class:`Sealed` (opaque to the relay, routed by its clear header) and
 :class:`PairSealed` / the grant inside :class:`Admit` (opaque leader↔member channel).
 
-The join flow (DESIGN §4.3) maps onto messages like this::
+The join flow (docs/design.md §4.3) maps onto messages like this::
 
     joiner ──Join──▶ relay ──Knock──▶ leader
     joiner ◀─Challenge── relay ◀─Challenge── leader

@@ -1,9 +1,9 @@
 """Structures the leader sends to one member over its pair channel, and member certificates.
 
-The pair channel is keyed by the admission handshake (DESIGN §4.3): only the leader and that one
-member can read it. It carries the admission grant (the leader's key confirmation, the current
-epoch secret and the roster) and, on every membership change, the next epoch secret. The relay
-forwards these as opaque sealed bytes.
+The pair channel is keyed by the admission handshake (docs/design.md §4.3, §4.5): only the leader
+and that one member can read it. It carries the admission grant (the leader's key confirmation, the
+current epoch secret and the roster) and, on every membership change, the next epoch secret. The
+relay forwards these as opaque sealed bytes.
 
 Member certificates bind a relay-assigned peer id to a name and a member signing key, signed by
 the per-session leader key, so a member cannot impersonate another and the relay cannot invent

@@ -1,4 +1,4 @@
-"""The session rules of DESIGN §5, once, as pure code.
+"""The session rules of docs/design.md §5, once, as pure code.
 
 The relay calls :func:`decide` to enforce, clients call it to validate before sending, and UIs
 call :func:`possible_actions` to offer only what would be allowed. Everything here is pure: no

@@ -1,6 +1,7 @@
 """The state the session rules reason about, and nothing else.
 
-:class:`SessionState` is the smallest picture of a session that decides every row of DESIGN §5:
+:class:`SessionState` is the smallest picture of a session that decides every row of the rules
+(docs/design.md §5.1):
 who organizes, who is in, who presents, who controls, and the three switches (locked, paused,
 ended). It deliberately holds no names, keys or connections: the relay and the clients keep those
 next to it, and both can rebuild the same state from the roster, so they reach the same verdicts.
@@ -39,9 +40,10 @@ class SessionState:
     """One session as the rules see it.
 
     ``has_presented`` remembers the participants who agreed to present at some point in this
-    session: DESIGN §5 lets the organizer take presenting back from such a participant without
-    asking them again. It never contains the organizer (whose consent is asked every time anyway)
-    and forgets members who leave, since a peer id is never reused for someone else's consent.
+    session: the rules (docs/design.md §5.1) let the organizer take presenting back from such a
+    participant without asking them again. It never contains the organizer (whose consent is asked
+    every time anyway) and forgets members who leave, since a peer id is never reused for someone
+    else's consent.
     """
 
     organizer: PeerId

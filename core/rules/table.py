@@ -1,6 +1,6 @@
-"""DESIGN §5 as one transition table: who may do what, to whom, with whose consent.
+"""The session rules (docs/design.md §5.1) as one table: who may do what, to whom, with whose yes.
 
-Each :class:`Rule` in :data:`RULES` is one row of the §5 table written as data: the kinds of actor
+Each :class:`Rule` in :data:`RULES` is one row of that table written as data: the kinds of actor
 who may act, what the target must be, the named preconditions (each with its refusal code and
 sentence), whose yes is needed, and the effect on the state. :func:`decide` is the only
 interpreter of the table and :func:`possible_actions` is built on :func:`decide`, so the relay
@@ -174,7 +174,7 @@ def _always(move: Move) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One row of DESIGN §5, as data.
+    """One row of the rules table (docs/design.md §5.1), as data.
 
     ``who`` is the sentence given to an actor whose kind is not in ``actors``. ``consent`` is
     needed only when ``consent_when`` holds (a password-less join, say).
@@ -742,7 +742,7 @@ def decide(
     target: PeerId | None = None,
     consented: bool = False,
 ) -> Decision:
-    """Judge one request against DESIGN §5.
+    """Judge one request against the rules table (docs/design.md §5.2).
 
     ``consented`` says the party that :class:`NeedsConsent` named has agreed to *this* request;
     it is ignored by rows that need no consent and never weakens any other check.

@@ -7,10 +7,10 @@ pipe; the wait is one ``poll(2)`` on the watched descriptor and the pipe's read 
 deadline as its timeout. Both stay registered between waits; a wait without a descriptor
 (sleeping until a deadline, or while paused) takes the watched one out of the set.
 
-Why a thread and ``poll`` rather than a trio task: measured on the 2-core test machine, a trio
-task woken by a readable socket costs ~130 µs of CPU per wake-up (the presenter wakes once per
-keystroke, after ~100 ms of other processes running, so everything it touches is cold), a
-thread woken out of ``poll`` ~40 µs.
+Why a thread and ``poll`` rather than a trio task: the presenter wakes once per keystroke, after
+~100 ms of other processes running, so everything it touches is cold, and a trio task woken by a
+readable socket then costs several times the CPU of a thread woken out of ``poll`` (figures:
+bench/README.md, "Measurements behind design choices").
 """
 
 from __future__ import annotations

@@ -5,15 +5,14 @@ not change (the encoder answers ``None`` and nothing is sent).
 
 **Its own thread.** The loop runs on one worker thread for as long as :meth:`ScreenPresenter.run`
 runs: it sleeps in ``poll(2)`` on the X connection (:class:`~core.stream.doorbell.Doorbell`),
-captures, encodes, and hands each message to a :class:`ContentOutlet`, which on framed TLS
-seals it and writes it to the socket from that same thread
+captures, encodes, and hands each message to a :class:`ContentOutlet`, which on framed TLS seals it
+and writes it to the socket from that same thread
 (:meth:`~core.client.channel.RelayChannel.send_from_thread`). A keystroke then wakes one thread
-once; the trio loop is not woken at all. Measured on the 2-core test machine, a trio task
-woken by the X socket cost ~130 µs of CPU per wake against ~40 µs for a thread out of ``poll``;
-in the benchmark a scrolling terminal costs the presenter ~10 % less CPU this way, typing a few
-percent. The trio side only sets flags and rings the doorbell (pause, keyframe requests,
-audience); a large keyframe encoding on the thread keeps the trio loop free for the network,
-as the worker threads used to.
+once; the trio loop is not woken at all, which matters because a wake-up of the trio loop costs
+several times what a thread woken out of ``poll`` costs (figures: bench/README.md, "Measurements
+behind design choices"). The trio side only sets flags and rings the doorbell (pause, keyframe
+requests, audience); a large keyframe encoding on the thread keeps the trio loop free for the
+network. docs/design.md §8.4 places this thread among the others.
 
 **Damage-driven** (X servers with XDAMAGE, i.e. all of them in practice): the loop sleeps until
 the X server reports drawing inside the shared area, then reads and encodes only the damaged
@@ -252,8 +251,8 @@ class ScreenPresenter:
                 await trio.to_thread.run_sync(self._serve, limiter=trio.CapacityLimiter(1))
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            # The stopper only ever ends cancelled: an error is the thread's, raised as the
-            # loop used to raise it (not wrapped in this nursery's group).
+            # The stopper only ever ends cancelled: an error is the thread's, raised as itself
+            # (not wrapped in this nursery's group) so callers catch it by its own type.
             errors = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
             if len(errors) == 1:
                 raise errors[0] from None

@@ -1,4 +1,4 @@
-"""Admission (DESIGN §4.3 steps 1–6): SPAKE2 + X25519 handshake, grant, roster, re-key, decoy.
+"""Admission (docs/design.md §4.3): SPAKE2 + X25519 handshake, grant, roster, re-key, decoy.
 
 Every test drives the real state machines against each other with no relay in between; the
 "relay" here is the test code itself, which is exactly what a hostile relay could do: read,

@@ -1,4 +1,4 @@
-"""Content plane (DESIGN §4.3 "Content sealing" and "Re-key"): seal, sign, open, drop and count.
+"""Content plane (docs/design.md §4.4, §4.5): seal, sign, open, drop and count.
 
 The "relay" is the test code: it can rewrite any header field, splice ciphertexts, replay, move
 messages between sessions and epochs. Members are real keys with real sealers and openers.

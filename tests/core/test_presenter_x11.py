@@ -1,7 +1,7 @@
 """The presenter's damage-driven loop on a private Xvfb: real capture, real encoder, and what
 it sends decoded by the real decoder and compared with an independent mss grab of the screen.
 
-Nothing here asserts on time (DESIGN §9): waits are "until, or fail after 10 s".
+Nothing here asserts on time (docs/design.md §9): waits are "until, or fail after 10 s".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The session rules of DESIGN §5: every row allowed and refused, and the promises between rows.
+"""The session rules (docs/design.md §5): every row allowed and refused, and the promises between.
 
 States are built by playing actions from :func:`new_session`, never by hand (except where a test
 says so), so every state a test sees is one the relay could actually reach.

@@ -1,9 +1,14 @@
-"""``porthole-relay admin --json``: the admin ops for scripts, as real subprocesses."""
+"""``porthole-relay admin``: the ops for scripts (``--json``) and the TUI, as real subprocesses."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import struct
 import subprocess
+import termios
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +150,53 @@ async def test_usage_mistakes_and_a_missing_relay(tmp_path: Path, relay: Running
     )
     for op in ("sessions.end", "lockouts.lift", "bans.add", "accounts.passwd", "events.list"):
         assert op.encode() in helped.stdout
+
+
+async def test_on_a_terminal_admin_opens_the_tui_the_tui_package_registered(
+    relay: RunningRelay,
+) -> None:
+    # The relay package names no module of the TUI (docs/design.md §2.2): the app is found
+    # through the entry point pyproject.toml registers. A real pseudo-terminal, a real process.
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    proc = subprocess.Popen(
+        [command("porthole-relay"), "admin", "--data-dir", str(relay.config.data_dir)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    shown = b""
+    try:
+        with trio.fail_after(30):
+            while b"relay admin" not in shown and b"No live sessions" not in shown:
+                await trio.lowlevel.wait_readable(primary)
+                try:
+                    shown += os.read(primary, 65536)
+                except OSError:  # EIO: the program ended and closed the terminal
+                    raise AssertionError(f"the admin TUI did not open: {shown!r}") from None
+        os.write(primary, b"q")
+        with trio.fail_after(20):
+            while proc.poll() is None:
+                with trio.move_on_after(0.1):
+                    await trio.lowlevel.wait_readable(primary)
+                    try:
+                        os.read(primary, 65536)  # keep the terminal drained while it ends
+                    except OSError:
+                        await trio.sleep(0.05)  # EIO: it closed the terminal; reap it next
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(primary)
+
+
+def test_the_admin_tui_is_found_through_its_entry_point() -> None:
+    from relay.admin_cli import _admin_ui
+    from tui.relay_admin.launch import run
+
+    assert _admin_ui() is run

@@ -1,4 +1,4 @@
-"""The admin socket against a real relay with live sessions of real clients (DESIGN §7).
+"""The admin socket against a real relay with live sessions of real clients (docs/design.md §7.6).
 
 Every op is exercised through the real blocking client (``relay.admin_client``, the one the
 ``--json`` command line uses) or by hand-made frames; the effects are checked where they land:

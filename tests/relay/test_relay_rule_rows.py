@@ -1,4 +1,4 @@
-"""Every row of the DESIGN §5 rules table, exercised through a real relay with real clients.
+"""Every row of the rules table (docs/design.md §5.1), through a real relay with real clients.
 
 The pure table is tested exhaustively in tests/core/test_rules.py; here each row is driven at
 least once over the wire, allowed and refused, to prove the relay enforces the same table.

@@ -1,4 +1,4 @@
-"""trio in guest mode on Textual's asyncio loop (DESIGN §8).
+"""trio in guest mode on Textual's asyncio loop (docs/design.md §8.3).
 
 The TUI's network side is the same trio client library the headless programs use. Rather than
 a second thread (and locks), trio runs as a *guest* of the asyncio loop Textual owns: both share

@@ -1,6 +1,6 @@
 """What the session screen shows, derived from the relay's roster: pure, no I/O, easy to test.
 
-The rules of DESIGN §5 live once in :mod:`core.rules`; the TUI offers exactly the actions
+The rules of docs/design.md §5.1 live once in :mod:`core.rules`; the TUI offers exactly the actions
 :func:`core.rules.possible_actions` allows for this member right now, so a key that would be
 refused is not even shown.
 """

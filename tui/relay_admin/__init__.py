@@ -1,4 +1,4 @@
-"""The relay admin TUI: ``porthole-relay admin`` over ``ssh -t`` (DESIGN §1, §7).
+"""The relay admin TUI: ``porthole-relay admin`` over ``ssh -t`` (docs/design.md §1.2, §7.6).
 
 A Textual app on the relay's admin socket (:mod:`relay.admin_protocol`): one screen per area
 (live sessions with drill-down, lockouts and bans, organizer accounts, records, security events),

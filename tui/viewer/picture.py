@@ -1,10 +1,11 @@
 """The window's copy of the presenter's picture, and the logic that keeps it in sync.
 
-Decoding runs on the pipe-reader thread (the viewer process is the "second core" of DESIGN §6),
-painting on Tk's main thread; one lock keeps a paint from reading a half-applied update. The same
-rules as :class:`core.stream.viewer.ScreenViewer` apply: ask for a keyframe at start, after a
-``frame_seq`` gap, after the relay dropped updates and after an update that does not decode, at
-most once per :data:`REFRESH_INTERVAL` so a broken stream cannot become a request storm.
+Decoding runs on the pipe-reader thread (the viewer process decodes on a core of its own,
+docs/design.md §6.4), painting on Tk's main thread; one lock keeps a paint from reading a
+half-applied update. The same rules as :class:`core.stream.viewer.ScreenViewer` apply: ask for a
+keyframe at start, after a ``frame_seq`` gap, after the relay dropped updates and after an update
+that does not decode, at most once per :data:`REFRESH_INTERVAL` so a broken stream cannot become a
+request storm.
 
 The framebuffer lives only in this process's memory and is dropped when the session ends.
 """

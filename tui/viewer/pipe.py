@@ -1,7 +1,7 @@
 """The pipe between the client and its viewer window process, as a sans-IO codec.
 
-The viewer is a separate process (DESIGN §6, §8): the client writes to its stdin and reads its
-stdout. Both directions carry the same framing::
+The viewer is a separate process (docs/design.md §6.4, §8.5): the client writes to its stdin and
+reads its stdout. Both directions carry the same framing::
 
     u32 length (big-endian, counts kind + body) ‖ u8 kind ‖ body
 

@@ -1,10 +1,10 @@
 """The viewer window: the presenter's picture in a Tk canvas, overlays, and remote control.
 
-Tk owns the main thread (DESIGN §8). Messages from the client arrive on the reader thread, which
-decodes updates straight into :class:`~tui.viewer.picture.Picture` and queues everything else;
-Tk polls that queue with ``after()`` and repaints at most :data:`MAX_FPS` times a second, and
-only when something changed, so updates that arrive faster than painting are coalesced into one
-paint of the latest picture.
+Tk owns the main thread (docs/design.md §8.5). Messages from the client arrive on the reader thread,
+which decodes updates straight into :class:`~tui.viewer.picture.Picture` and queues everything else;
+Tk polls that queue with ``after()`` and repaints at most :data:`MAX_FPS` times a second, and only
+when something changed, so updates that arrive faster than painting are coalesced into one paint of
+the latest picture.
 
 Remote control is opt-in per state message: only while the client says this member holds
 control are pointer and key handlers bound, so a viewer without control cannot send a single

@@ -1,6 +1,6 @@
 """The shape every consent dialog shares: a question, who asks, and two keyed answers.
 
-Each consent of DESIGN §5 has its own small dialog module (admit, become presenter, grant
+Each consent of docs/design.md §5.1 has its own small dialog module (admit, become presenter, grant
 control, take back, end) so its words can say exactly what yes means; they all answer
 ``True``/``False`` with ``y``/``n`` (Escape is no), and nothing is ever answered by default.
 """
