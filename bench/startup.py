@@ -60,7 +60,14 @@ def cwd_of(env: dict[str, str] | None) -> str | None:
 
 def time_run(argv: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
+    subprocess.run(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+        env=env,
+        cwd=cwd_of(env),
+    )
     return time.perf_counter() - start
 
 
@@ -72,7 +79,9 @@ def time_first_byte(porthole: list[str], env: dict[str, str] | None = None) -> f
         argv = [*porthole, "view", "--headless", link, "--transport", "tls"]
         listener.settimeout(30)
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd_of(env)
+        )
         try:
             conn, _ = listener.accept()
             with conn:
