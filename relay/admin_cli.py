@@ -27,12 +27,9 @@ import textwrap
 from pathlib import Path
 from typing import Any, cast
 
+from core.failures import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from relay.admin_client import AdminClient, AdminUnavailable
 from relay.admin_protocol import OPS, SOCKET_NAME, AdminError, Op, parse_cli_args
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 
 def add_admin_parser(commands: Any) -> argparse.ArgumentParser:
@@ -119,11 +116,11 @@ def run_admin(args: argparse.Namespace) -> int:
             result = client.call(op.name, op_args)
     except AdminUnavailable as exc:
         _fail(str(exc))
-        return EXIT_FAILURE
+        return EXIT_FAILED
     except AdminError as exc:
         print(json.dumps({"error": {"code": exc.code.value, "message": exc.message}}, indent=2))
         _fail(exc.message)
-        return EXIT_FAILURE
+        return EXIT_FAILED
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return EXIT_OK
 
@@ -138,14 +135,14 @@ def _run_tui(path: Path) -> int:
             client.call("relay.status")
     except (AdminUnavailable, AdminError) as exc:
         _fail(str(exc))
-        return EXIT_FAILURE
+        return EXIT_FAILED
     try:
         module = importlib.import_module("tui.relay_admin.app")
     except ModuleNotFoundError as exc:
         if exc.name is None or not exc.name.startswith("tui"):
             raise
         _fail("This installation of porthole-relay has no admin TUI; use --json OP.")
-        return EXIT_FAILURE
+        return EXIT_FAILED
     app = module.RelayAdminApp(path)
     app.run()
     return int(app.return_code or 0)
