@@ -34,8 +34,9 @@ EXIT_LOST = 3
 EXIT_INTERRUPTED = 130
 
 #: The exit codes as every command's ``--help`` (and the README) shows them.
+#: Broken by hand: raw help formatters keep it as is, the default one re-wraps it alike.
 EXIT_STATUS_HELP = (
-    "exit status: 0 ended normally, 1 refused or failed, 2 usage error, "
+    "exit status: 0 ended normally, 1 refused or failed, 2 usage error,\n"
     "3 relay unreachable or connection lost, 130 interrupted (Ctrl+C, SIGTERM)"
 )
 

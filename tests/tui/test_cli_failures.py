@@ -32,7 +32,14 @@ from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 
 from core.client import AdmitPolicy, open_relay_client
 from core.client.events import KnockReceived, RosterChanged
-from core.failures import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOST, EXIT_OK, EXIT_USAGE
+from core.failures import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_LOST,
+    EXIT_OK,
+    EXIT_STATUS_HELP,
+    EXIT_USAGE,
+)
 from core.protocol.messages import ActionCode
 
 SESSION_PASSWORD = "quince-harbour-31"
@@ -460,3 +467,35 @@ def test_relay_account_add_interrupted_while_reading_the_password_exits_130(
     outcome = run.finish()
     assert_one_sentence(outcome, EXIT_INTERRUPTED, headless=False, error=None)
     assert not (tmp_path / "relay").exists() or not any((tmp_path / "relay").iterdir())
+
+
+# --- the exit codes are documented where people look ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["porthole"],
+        ["porthole", "join"],
+        ["porthole", "view"],
+        ["porthole", "present"],
+        ["porthole", "demo"],
+        ["porthole", "create"],
+        ["porthole-relay"],
+        ["porthole-relay", "serve"],
+        ["porthole-relay", "account", "add"],
+        ["porthole-relay", "records"],
+        ["porthole-relay", "admin"],
+    ],
+)
+def test_every_commands_help_lists_the_exit_codes(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from relay.cli import main as relay_main
+    from tui.cli import main as porthole_main
+
+    main = porthole_main if argv[0] == "porthole" else relay_main
+    with pytest.raises(SystemExit) if argv[0] == "porthole" else contextlib.nullcontext():
+        main([*argv[1:], "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert EXIT_STATUS_HELP.replace("\n", " ") in shown
