@@ -25,6 +25,9 @@ def split_endpoint(text: str, *, any_port: bool = False) -> tuple[str, int]:
     Raises :class:`ValueError` with a sentence saying what is wrong. ``any_port`` allows port 0,
     which asks the system for a free port (only meaningful for listening).
     """
+    scheme, sep, _ = text.strip().partition("://")
+    if sep:
+        raise ValueError(f"{text.strip()!r} is not HOST:PORT: it starts with {scheme}://")
     host, sep, port_text = text.strip().rpartition(":")
     if not sep or not host:
         raise ValueError(f"expected HOST:PORT, got {text!r}")

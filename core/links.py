@@ -12,14 +12,17 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from core.failures import UsageError
 from core.tlspin import parse_fingerprint
 
 SCHEME = "porthole"
 _SESSION_ID = re.compile(r"[1-9][0-9]{8}")
 
 
-class BadLink(ValueError):
+class BadLink(UsageError, ValueError):
     """The text is not a porthole join link; the message says what is wrong with it."""
+
+    kind = "bad_link"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +41,15 @@ class JoinLink:
 def normalize_session_id(text: str) -> str:
     """Accept "482 913 570" or "482-913-570" as typed by people; return the 9 digits."""
     digits = re.sub(r"[\s-]", "", text)
-    if not _SESSION_ID.fullmatch(digits):
-        raise BadLink(f"{text!r} is not a session ID: it has 9 digits and does not start with 0")
-    return digits
+    if _SESSION_ID.fullmatch(digits):
+        return digits
+    if not re.fullmatch(r"[0-9]+", digits):
+        problem = "a session ID is 9 digits, like 482 913 570"
+    elif len(digits) != 9:
+        problem = f"it has {len(digits)} digits, a session ID has 9"
+    else:
+        problem = "it starts with 0, which a session ID never does"
+    raise BadLink(f"{text!r} is not a session ID: {problem}")
 
 
 def format_session_id(session_id: str) -> str:
@@ -51,7 +60,8 @@ def format_session_id(session_id: str) -> str:
 def parse_link(text: str) -> JoinLink:
     parts = urlsplit(text.strip())
     if parts.scheme != SCHEME:
-        raise BadLink(f"a join link starts with {SCHEME}://")
+        shown = f"it starts with {parts.scheme}://" if parts.scheme else "it has no scheme"
+        raise BadLink(f"{text.strip()!r} is not a {SCHEME}:// link: {shown}")
     if not parts.hostname:
         raise BadLink("the link names no relay host")
     try:

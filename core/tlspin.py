@@ -20,6 +20,8 @@ import ssl
 import string
 from collections.abc import Sequence
 
+from core.failures import Refused
+
 __all__ = [
     "ALPN_PROTOCOL",
     "FINGERPRINT_HEX_DIGITS",
@@ -96,7 +98,7 @@ def fingerprints_equal(a: str, b: str) -> bool:
     )
 
 
-class FingerprintMismatch(Exception):
+class FingerprintMismatch(Refused):
     """The relay presented a certificate other than the pinned one.
 
     The message is written for the person at the keyboard: what was expected, what arrived,
@@ -114,7 +116,9 @@ class FingerprintMismatch(Exception):
             f"relay certificate fingerprint mismatch: expected {format_fingerprint(expected)}, "
             f"{where} presented {shown}. Someone may be intercepting the connection, or the "
             f"relay's certificate changed; do not continue unless the relay operator confirms "
-            f"the new fingerprint."
+            f"the new fingerprint.",
+            next_step="",  # the sentence already says what to do
+            kind="fingerprint_mismatch",
         )
 
 

@@ -30,12 +30,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, cast
 
+from core.failures import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from relay.admin_client import AdminClient, AdminUnavailable
 from relay.admin_protocol import OPS, SOCKET_NAME, AdminError, Op, parse_cli_args
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 #: Entry-point group under which a front end registers ``run(socket_path) -> exit code``.
 ADMIN_UI_GROUP = "porthole.relay_admin_ui"
@@ -125,11 +122,11 @@ def run_admin(args: argparse.Namespace) -> int:
             result = client.call(op.name, op_args)
     except AdminUnavailable as exc:
         _fail(str(exc))
-        return EXIT_FAILURE
+        return EXIT_FAILED
     except AdminError as exc:
         print(json.dumps({"error": {"code": exc.code.value, "message": exc.message}}, indent=2))
         _fail(exc.message)
-        return EXIT_FAILURE
+        return EXIT_FAILED
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return EXIT_OK
 
@@ -144,11 +141,11 @@ def _run_tui(path: Path) -> int:
             client.call("relay.status")
     except (AdminUnavailable, AdminError) as exc:
         _fail(str(exc))
-        return EXIT_FAILURE
+        return EXIT_FAILED
     launch = _admin_ui()
     if launch is None:
         _fail("This installation of porthole-relay has no admin TUI; use --json OP.")
-        return EXIT_FAILURE
+        return EXIT_FAILED
     return launch(path)
 
 

@@ -28,13 +28,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import NoReturn, TextIO, cast
+from typing import Any, NoReturn, TextIO, cast
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from core.cli_exit import run_command
 from core.endpoints import split_endpoint
+from core.failures import EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, Failure, UsageError
 from core.humanize import duration, size, when
 from core.version import VersionAction
 from relay.admin_cli import add_admin_parser
@@ -51,23 +53,11 @@ from relay.store import (
 PROG = "porthole-relay"
 DEFAULT_LISTEN = "127.0.0.1:7443"
 DEFAULT_RECORD_LIMIT = 50
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 _DATA_DIR_HELP = (
     "relay data directory (default: $PORTHOLE_RELAY_DATA, else $XDG_DATA_HOME/porthole-relay, "
     "else ~/.local/share/porthole-relay)"
 )
-
-
-class CliError(Exception):
-    """A failure to report as one sentence, with the exit code to leave with."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -107,7 +97,16 @@ def _dir_path(value: str) -> Path:
 
 
 class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose usage errors read like ours: prog, 'error:', one sentence, exit 2."""
+    """ArgumentParser whose usage errors read like ours: prog, 'error:', one sentence, exit 2.
+
+    Every command's help ends with the exit codes (an epilog of its own comes first).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        own = kwargs.get("epilog")
+        if kwargs.get("add_help", True):
+            kwargs["epilog"] = f"{own}\n\n{EXIT_STATUS_HELP}" if own else EXIT_STATUS_HELP
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -273,24 +272,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     handler = cast(Callable[[argparse.Namespace], int], args.handler)
+    # One line on stderr and the documented exit code for every failure: core.cli_exit.
+    return run_command(lambda: _run_handler(handler, args), prefix=f"{PROG}: error: ")
+
+
+def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return handler(args)
-    except CliError as exc:
-        _fail(exc.message)
-        return exc.exit_code
     except StoreError as exc:
-        _fail(exc.message)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(file=sys.stderr)
-        return 130
+        raise Failure(exc.message) from None
+    except BrokenPipeError:
+        # `porthole-relay records | head`: the reader left; that is not an error.
+        _silence_stdout()
+        return EXIT_OK
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            # `porthole-relay records | head`: the reader left; that is not an error.
-            _silence_stdout()
-            return EXIT_OK
-        _fail(f"{exc.strerror or exc}.")
-        return EXIT_FAILURE
+        raise Failure(f"{exc.strerror or exc}.") from None
 
 
 # --- handlers -----------------------------------------------------------------------------
@@ -309,7 +305,7 @@ def _cmd_account_add(args: argparse.Namespace) -> int:
     # Check what can be checked before asking for a password or creating the data directory.
     problem = username_problem(args.name)
     if problem is not None:
-        raise CliError(problem)
+        raise Failure(problem)
     password = _read_new_password(args, f"Password for new account {args.name}: ")
     with _open_store(args, create=True) as store:
         account = store.add_account(args.name, password, now=time.time())
@@ -321,7 +317,7 @@ def _cmd_account_passwd(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         account = store.get_account(args.name)
         if account is None:
-            raise CliError(f"There is no account named {args.name!r}.")
+            raise Failure(f"There is no account named {args.name!r}.")
         password = _read_new_password(args, f"New password for {account.username}: ")
         store.set_password(account.username, password, now=time.time())
     print(f"Changed the password of {account.username!r}.")
@@ -410,39 +406,34 @@ def _read_new_password(args: argparse.Namespace, prompt: str) -> str:
         password = _password_from(sys.stdin)
         problem = password_problem(args.name, password)
         if problem is not None:
-            raise CliError(problem)
+            raise Failure(problem)
         return password
     if not sys.stdin.isatty():
-        raise CliError(
+        raise UsageError(
             "Standard input is not a terminal, so the password cannot be asked for; "
-            "pipe it in with --password-stdin.",
-            EXIT_USAGE,
+            "pipe it in with --password-stdin."
         )
     try:
         first = getpass.getpass(prompt)
         problem = password_problem(args.name, first)
         if problem is not None:
-            raise CliError(problem)
+            raise Failure(problem)
         second = getpass.getpass("Repeat the password: ")
     except EOFError:
-        raise CliError("No password was entered.") from None
+        raise Failure("No password was entered.") from None
     if first != second:
-        raise CliError("The two passwords do not match; nothing was changed.")
+        raise Failure("The two passwords do not match; nothing was changed.")
     return first
 
 
 def _password_from(stream: TextIO) -> str:
     line = stream.readline()
     if not line:
-        raise CliError("--password-stdin was given but standard input is empty.")
+        raise Failure("--password-stdin was given but standard input is empty.")
     password = line.removesuffix("\n").removesuffix("\r")
     if not password:
-        raise CliError("The password on standard input is empty.")
+        raise Failure("The password on standard input is empty.")
     return password
-
-
-def _fail(message: str) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
 def _silence_stdout() -> None:

@@ -17,13 +17,15 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.cli_exit import run_command
+from core.failures import EXIT_STATUS_HELP, Failure, Refused, UsageError, session_end_failure
 from core.known_relays import KnownRelays
-from core.links import BadLink, JoinLink, format_session_id, normalize_session_id, parse_link
+from core.links import JoinLink, format_session_id, normalize_session_id, parse_link
 from core.tlspin import format_fingerprint, parse_fingerprint
 from core.version import VersionAction
 from tui.app.start import RelayTarget, Start
 from tui.demo_relay import DEMO_ORGANIZER, prepare_demo_relay
-from tui.headless import HeadlessError, parse_relay
+from tui.headless import parse_relay
 from tui.options import (
     PRESENT_DESCRIPTION,
     VIEW_DESCRIPTION,
@@ -41,10 +43,6 @@ if TYPE_CHECKING:
 # by argparse before any of that loads (tests/tui/test_startup_imports.py holds this).
 
 
-class CliError(Exception):
-    """A failure to report as one sentence (exit status 1), never a traceback."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="porthole",
@@ -52,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
             "End-to-end encrypted screen sharing and remote support, driven from the terminal. "
             "Without a command, opens the client app. Start with `porthole demo`."
         ),
+        epilog=EXIT_STATUS_HELP,
     )
     parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -64,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
             "account, deleted on exit), create a session, and print the command that joins it "
             "from a second terminal. Knocks wait for you: type y to admit, n to decline."
         ),
+        epilog=EXIT_STATUS_HELP,
     )
     demo.add_argument("--port", type=int, default=0, help="relay port (default: any free port)")
     demo.add_argument(
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Open the client app at the organizer's login for RELAY (HOST:PORT), then create a "
             "session: a random or chosen ID, an optional password, whether you approve joins."
         ),
+        epilog=EXIT_STATUS_HELP,
     )
     create.add_argument("--relay", metavar="HOST:PORT", help="the relay to log in to")
     create.add_argument("--fingerprint", metavar="HEX", help="relay certificate fingerprint to pin")
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
             "certificate; with --relay and a bare session ID, the relay must be known "
             "(~/.config/porthole/known_relays) or you are asked to trust its fingerprint."
         ),
+        epilog=EXIT_STATUS_HELP,
     )
     join.add_argument("target", metavar="LINK_OR_ID", help="join link, or a 9-digit session ID")
     join.add_argument("--relay", metavar="HOST:PORT", help="relay address when giving a bare ID")
@@ -108,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "present",
         help="create a session and share a screen (--headless: for scripts and kiosks)",
         description=PRESENT_DESCRIPTION,
+        epilog=EXIT_STATUS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_present_arguments(present)
@@ -116,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "view",
         help="join a session and receive the shared screen (--headless: for scripts)",
         description=VIEW_DESCRIPTION,
+        epilog=EXIT_STATUS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_view_arguments(view)
@@ -137,43 +141,44 @@ def main(argv: list[str] | None = None) -> int:
         if not wants_tui(console=False):
             parser.print_help()
             return 0
-        return _run_app(None)
-    try:
-        if args.command == "demo":
-            if wants_tui(console=args.console):
-                from tui.app.launch import run_demo_app
+        return run_command(lambda: _run_app(None), prefix="porthole: ")
+    # Every failure, refusal and interruption ends as one line (and an `error` event for the
+    # headless commands) with the documented exit code: core.cli_exit.
+    headless = args.command in ("present", "view") and bool(args.headless)
+    return run_command(lambda: _run_command(args), prefix="porthole: ", headless=headless)
 
-                return run_demo_app(port=args.port, name=args.name)
-            import trio
 
-            trio.run(run_demo, args)
-        elif args.command == "create":
-            start = _create_start(args)
-            if not wants_tui(console=False):
-                raise CliError(
-                    "`porthole create` opens the client app and needs a terminal; "
-                    "scripts create sessions with `porthole present --headless`"
-                )
-            return _run_app(start)
-        elif args.command == "join":
-            if wants_tui(console=args.console) and not (args.password_file or args.ask_password):
-                return _run_app(_join_start(args))
-            import trio
+def _run_command(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        if wants_tui(console=args.console):
+            from tui.app.launch import run_demo_app
 
-            trio.run(run_join, args)
-        elif args.command == "present":
-            from tui.present import run as run_present
+            return run_demo_app(port=args.port, name=args.name)
+        import trio
 
-            return run_present(args)
-        else:
-            from tui.view import run as run_view
+        trio.run(run_demo, args)
+    elif args.command == "create":
+        start = _create_start(args)
+        if not wants_tui(console=False):
+            raise UsageError(
+                "`porthole create` opens the client app and needs a terminal",
+                next_step="Scripts create sessions with `porthole present --headless`.",
+            )
+        return _run_app(start)
+    elif args.command == "join":
+        if wants_tui(console=args.console) and not (args.password_file or args.ask_password):
+            return _run_app(_join_start(args))
+        import trio
 
-            return run_view(args)
-    except (CliError, HeadlessError) as exc:
-        print(f"porthole: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        trio.run(run_join, args)
+    elif args.command == "present":
+        from tui.present import run as run_present
+
+        return run_present(args)
+    else:
+        from tui.view import run as run_view
+
+        return run_view(args)
     return 0
 
 
@@ -197,11 +202,11 @@ def _join_start(args: argparse.Namespace) -> Start:
 def _create_start(args: argparse.Namespace) -> Start:
     if not args.relay:
         return Start(organize=True, username=args.user)
+    host, port = parse_relay(args.relay)
     try:
-        host, port = parse_relay(args.relay)
         pinned = parse_fingerprint(args.fingerprint) if args.fingerprint else None
     except ValueError as exc:
-        raise CliError(str(exc)) from None
+        raise UsageError(f"--fingerprint: {exc}") from None
     return Start(relay=RelayTarget(host, port, pinned), organize=True, username=args.user)
 
 
@@ -221,8 +226,9 @@ async def run_demo(args: argparse.Namespace) -> None:
             try:
                 info = await nursery.start(serve_relay, config)
             except OSError as exc:
-                raise CliError(
-                    f"cannot start the relay on port {args.port}: {exc.strerror}"
+                raise Failure(
+                    f"cannot start the relay on port {args.port}: {exc.strerror}",
+                    next_step="Choose another --port, or leave it out for any free port.",
                 ) from None
             async with open_relay_client("127.0.0.1", info.port, pinned=info.fingerprint) as client:
                 await client.login(DEMO_ORGANIZER, password)
@@ -255,8 +261,7 @@ Type y / n to answer knocks, text to chat, /help for commands, /end or Ctrl+D to
 
 
 async def run_join(args: argparse.Namespace) -> None:
-    from core.client import ChannelClosed, RelayUnreachable, RequestRefused, open_relay_client
-    from core.tlspin import FingerprintMismatch
+    from core.client import open_relay_client
     from tui.console import Console
 
     link = _resolve_target(args)
@@ -266,50 +271,45 @@ async def run_join(args: argparse.Namespace) -> None:
         pinned = known.lookup(link.host, link.port)
     password = _session_password(args)
     name = args.name or login_name("guest")
-    try:
-        async with open_relay_client(
-            link.host, link.port, pinned=pinned, transport=args.transport, proxy=args.proxy
-        ) as client:
-            identity = client.channel.identity
-            print(
-                f"connected to the relay over {identity.transport_description} "
-                f"({identity.transport}) in {identity.connect_ms:.0f} ms",
-                flush=True,
-            )
-            if pinned is None:
-                _trust_on_first_use(known, link, client.fingerprint)
-            print(f"knocking on session {format_session_id(link.session_id)} as {name} …")
-            session = await client.join(link.session_id, name=name, password=password)
-            print(
-                f"joined. Compare the security code with the organizer's:\n"
-                f"    {session.security_code}\n/help lists commands.",
-                flush=True,
-            )
-            await Console(session).run()
-    except FingerprintMismatch as exc:
-        raise CliError(str(exc)) from None
-    except RelayUnreachable as exc:
-        raise CliError(str(exc)) from None
-    except RequestRefused as exc:
-        raise CliError(exc.message) from None
-    except ChannelClosed as exc:
-        raise CliError(exc.message) from None
+    # Refusals (locked, declined, wrong password, ...) and a lost relay propagate as Failures.
+    async with open_relay_client(
+        link.host, link.port, pinned=pinned, transport=args.transport, proxy=args.proxy
+    ) as client:
+        identity = client.channel.identity
+        print(
+            f"connected to the relay over {identity.transport_description} "
+            f"({identity.transport}) in {identity.connect_ms:.0f} ms",
+            flush=True,
+        )
+        if pinned is None:
+            _trust_on_first_use(known, link, client.fingerprint)
+        print(f"knocking on session {format_session_id(link.session_id)} as {name} …")
+        session = await client.join(link.session_id, name=name, password=password)
+        print(
+            f"joined. Compare the security code with the organizer's:\n"
+            f"    {session.security_code}\n/help lists commands.",
+            flush=True,
+        )
+        await Console(session).run()
+    closed = session.closed
+    if closed is not None and (failure := session_end_failure(closed.code, closed.message)):
+        raise failure  # the relay went away (exit 3), or this member was removed
 
 
 def _resolve_target(args: argparse.Namespace) -> JoinLink:
-    try:
-        if args.target.startswith("porthole://"):
-            link = parse_link(args.target)
-        else:
-            if not args.relay:
-                raise CliError("give a join link, or --relay HOST:PORT with the session ID")
-            host, port = parse_relay(args.relay)
-            link = JoinLink(host, port, normalize_session_id(args.target), None)
-        if args.fingerprint:
+    if "://" in args.target:  # a link, or something meant to be one: parse_link says which
+        link = parse_link(args.target)
+    else:
+        if not args.relay:
+            raise UsageError("give a join link, or --relay HOST:PORT with the session ID")
+        host, port = parse_relay(args.relay)
+        link = JoinLink(host, port, normalize_session_id(args.target), None)
+    if args.fingerprint:
+        try:
             pinned = parse_fingerprint(args.fingerprint)
-            link = JoinLink(link.host, link.port, link.session_id, pinned)
-    except (BadLink, ValueError) as exc:
-        raise CliError(str(exc)) from None
+        except ValueError as exc:
+            raise UsageError(f"--fingerprint: {exc}") from None
+        link = JoinLink(link.host, link.port, link.session_id, pinned)
     return link
 
 
@@ -318,7 +318,7 @@ def _session_password(args: argparse.Namespace) -> str:
         try:
             return Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
-            raise CliError(f"cannot read {args.password_file}: {exc.strerror}") from None
+            raise Failure(f"cannot read {args.password_file}: {exc.strerror}") from None
     if args.ask_password:
         return getpass.getpass("session password: ")
     return ""
@@ -331,10 +331,13 @@ def _trust_on_first_use(known: KnownRelays, link: JoinLink, fingerprint: str) ->
         "Compare it with what the relay's operator gave you."
     )
     if not sys.stdin.isatty():
-        raise CliError("unknown relay and no terminal to confirm it; pass --fingerprint")
+        raise UsageError(
+            "unknown relay and no terminal to confirm it",
+            next_step="Pass --fingerprint, or join with a link (it carries the fingerprint).",
+        )
     answer = input("Trust this relay and remember it? [y/N] ").strip().lower()
     if answer != "y":
-        raise CliError("not trusted; nothing was sent to the relay")
+        raise Refused("not trusted; nothing was sent to the relay", next_step="")
     known.remember(link.host, link.port, fingerprint)
 
 

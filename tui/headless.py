@@ -1,9 +1,10 @@
 """What the headless programs share: JSON-lines output, secrets from files, pinned relays.
 
 Headless programs serve scripts, kiosks and tests: stdout carries one JSON object per line and
-nothing else; human-readable problems go to stderr as one sentence; exit status 0 means the
-session ended as asked, 1 a refusal or failure, 2 a usage error. Secrets only ever come from a
-file or stdin, never from the command line (where ``ps`` and shell history would show them).
+nothing else; human-readable problems go to stderr as one sentence, and stdout then ends with an
+``error`` event (see :mod:`core.cli_exit`); the exit codes are :mod:`core.failures`'. Secrets
+only ever come from a file or stdin, never from the command line (where ``ps`` and shell
+history would show them).
 """
 
 from __future__ import annotations
@@ -14,15 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.endpoints import split_endpoint
+from core.failures import Failure, UsageError
 from core.known_relays import KnownRelays
 from core.tlspin import parse_fingerprint
 
 if TYPE_CHECKING:
     from core.client import RelayIdentity
-
-
-class HeadlessError(Exception):
-    """A failure reported as one sentence on stderr, exit status 1."""
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -34,14 +32,14 @@ def read_secret_file(path: Path, what: str) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise HeadlessError(f"cannot read the {what} from {path}: {exc.strerror}") from None
+        raise Failure(f"cannot read the {what} from {path}: {exc.strerror}") from None
     return text.rstrip("\r\n")
 
 
 def read_secret_stdin(what: str) -> str:
     line = sys.stdin.readline()
     if not line:
-        raise HeadlessError(f"expected the {what} on standard input, got nothing")
+        raise UsageError(f"expected the {what} on standard input, got nothing")
     return line.rstrip("\r\n")
 
 
@@ -50,7 +48,7 @@ def parse_relay(text: str) -> tuple[str, int]:
     try:
         return split_endpoint(text)
     except ValueError as exc:
-        raise HeadlessError(f"--relay expects HOST:PORT ([v6addr]:PORT for IPv6): {exc}") from None
+        raise UsageError(f"--relay expects HOST:PORT ([v6addr]:PORT for IPv6): {exc}") from None
 
 
 def pinned_fingerprint(host: str, port: int, given: str | None) -> str:
@@ -60,12 +58,12 @@ def pinned_fingerprint(host: str, port: int, given: str | None) -> str:
         try:
             return parse_fingerprint(given)
         except ValueError as exc:
-            raise HeadlessError(f"--fingerprint: {exc}") from None
+            raise UsageError(f"--fingerprint: {exc}") from None
     known = KnownRelays().lookup(host, port)
     if known is None:
-        raise HeadlessError(
-            f"the relay {host}:{port} is not in your known relays; pass --fingerprint "
-            "(porthole-relay serve prints it)"
+        raise UsageError(
+            f"the relay {host}:{port} is not in your known relays",
+            next_step="Pass --fingerprint (porthole-relay serve prints it).",
         )
     return known
 

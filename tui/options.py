@@ -20,7 +20,8 @@ Log in, create a session, and share a screen (`--headless`).
 Scripts, kiosks and CI drive it; it prints JSON lines (`session`, `knock`, `joined`,
 `left`, `consent`, `paused`, `resumed`, `stats`, `ended`). SIGUSR1 toggles pause
 (hide the screen; capture stops before anything else happens), SIGINT/SIGTERM end the session
-for everyone and exit 0.
+for everyone and exit 0 (before the session exists they interrupt: exit 130). A refusal or a
+lost relay prints one line on stderr and an `error` event, and exits 1 or 3.
 
 Admission (`--admit`):
   password  (default) admit joiners who proved the session password; knocks that would need a
@@ -36,6 +37,8 @@ Join a session and keep the presenter's picture in memory (`--headless`).
 For scripts and tests: it prints JSON lines (`joined`, `paused`/`resumed`, `stats`,
 `ended`, `saved`) and, only when asked with `--save-frame PATH`, writes the current frame
 as a PNG when it exits. That explicit request is the only way a frame ever reaches a disk.
+SIGINT/SIGTERM leave the session (`ended` with code `left`, the frame still saved) and exit
+130; a refusal or a lost relay prints one line on stderr and an `error` event.
 """
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 
 import trio
 
 from core.capture import (
-    CaptureError,
     Capturer,
     CaptureSource,
     MonitorSource,
@@ -22,14 +22,7 @@ from core.capture import (
     parse_region,
     parse_window_id,
 )
-from core.client import (
-    AdmitPolicy,
-    ChannelClosed,
-    OrganizerSession,
-    RelayUnreachable,
-    RequestRefused,
-    open_relay_client,
-)
+from core.client import AdmitPolicy, OrganizerSession, open_relay_client
 from core.client.events import (
     ConsentRequested,
     ContentReceived,
@@ -51,13 +44,12 @@ from core.control import (
 from core.control import guard as guard_module
 from core.control.guard import ControlGuard
 from core.control.stuck_keys import StuckKeyWatch
+from core.failures import UsageError, session_end_failure
 from core.links import JoinLink, normalize_session_id
 from core.protocol.content import InputEvent, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
 from core.stream import ScreenPresenter
-from core.tlspin import FingerprintMismatch
 from tui.headless import (
-    HeadlessError,
     emit,
     emit_transport,
     parse_relay,
@@ -72,11 +64,8 @@ def open_capturer(args: argparse.Namespace) -> Capturer:
     try:
         masks = [parse_mask(text) for text in args.mask]
     except ValueError as exc:
-        raise HeadlessError(str(exc)) from None
-    try:
-        return Capturer(capture_source(args), masks=masks)
-    except CaptureError as exc:
-        raise HeadlessError(str(exc)) from None
+        raise UsageError(str(exc)) from None
+    return Capturer(capture_source(args), masks=masks)  # a CaptureError is a Failure as it is
 
 
 def capture_source(args: argparse.Namespace) -> CaptureSource:
@@ -90,12 +79,16 @@ def capture_source(args: argparse.Namespace) -> CaptureSource:
             return WindowSource(title=text)
         return MonitorSource(args.monitor if args.monitor is not None else 1)
     except ValueError as exc:
-        raise HeadlessError(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.headless:
-        raise HeadlessError("the interactive presenter comes with the TUI; use --headless for now")
+        raise UsageError(
+            "`porthole present` runs only with --headless",
+            next_step="To present interactively, run `porthole create` and share from the "
+            "session screen; add --headless for scripts and kiosks.",
+        )
     host, port = parse_relay(args.relay)
     fingerprint = pinned_fingerprint(host, port, args.fingerprint)
     if args.password_stdin:
@@ -138,29 +131,29 @@ async def _present(
         "ask-none": AdmitPolicy.PASSWORD,
         "all": AdmitPolicy.ALL,
     }[args.admit]
-    try:
-        async with open_relay_client(
-            host, port, pinned=fingerprint, transport=args.transport, proxy=args.proxy
-        ) as client:
-            emit_transport(client.channel.identity)
-            await client.login(args.user, password)
-            session = await client.create_session(
-                name=args.name or args.user,
-                password=session_password,
-                session_id=session_id,
-                organizer_presents=True,
-                admit_policy=policy,
+    # Refusals (wrong login, ...) and a lost relay propagate as Failures: see core.cli_exit.
+    async with open_relay_client(
+        host, port, pinned=fingerprint, transport=args.transport, proxy=args.proxy
+    ) as client:
+        emit_transport(client.channel.identity)
+        await client.login(args.user, password)
+        session = await client.create_session(
+            name=args.name or args.user,
+            password=session_password,
+            session_id=session_id,
+            organizer_presents=True,
+            admit_policy=policy,
+        )
+        link = JoinLink(host, port, session.session_id, fingerprint)
+        presenter = ScreenPresenter(session.content_outlet(), capturer, fps=args.fps)
+        await HeadlessSession(args, session, presenter).run(
+            lambda: emit(
+                "session", id=session.session_id, link=str(link), code=session.security_code
             )
-            link = JoinLink(host, port, session.session_id, fingerprint)
-            emit("session", id=session.session_id, link=str(link), code=session.security_code)
-            presenter = ScreenPresenter(session.content_outlet(), capturer, fps=args.fps)
-            await HeadlessSession(args, session, presenter).run()
-    except FingerprintMismatch as exc:
-        raise HeadlessError(str(exc)) from None
-    except (RelayUnreachable, ChannelClosed) as exc:
-        raise HeadlessError(str(exc)) from None
-    except RequestRefused as exc:
-        raise HeadlessError(exc.message) from None
+        )
+    closed = session.closed
+    if closed is not None and (failure := session_end_failure(closed.code, closed.message)):
+        raise failure  # the relay went away (exit 3), or this organizer was removed
 
 
 class HeadlessSession:
@@ -189,11 +182,13 @@ class HeadlessSession:
         # Before the first frame there is no area; (0, 0, 0, 0) makes the injector refuse.
         return self.presenter.area or (0, 0, 0, 0)
 
-    async def run(self) -> None:
+    async def run(self, announce: Callable[[], None]) -> None:
+        """Serve the session; ``announce`` tells the script it exists, once signals end it."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(self._signals)
+            announce()
             await nursery.start(self.presenter.run)
-            nursery.start_soon(self._signals)
             nursery.start_soon(self.stuck_keys.run)
             nursery.start_soon(self._revoke_hotkey)
             nursery.start_soon(self._revoker)
@@ -298,9 +293,12 @@ class HeadlessSession:
         if had:
             await self.session.request(ActionCode.REVOKE_CONTROL)
 
-    async def _signals(self) -> None:
+    async def _signals(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         wanted = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT, signal.SIGTERM)
         with trio.open_signal_receiver(*wanted) as signals:
+            task_status.started()
             async for signum in signals:
                 if signum == signal.SIGUSR1:
                     paused = not self.presenter.paused

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -16,13 +17,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from core.client import (
-    ChannelClosed,
-    MemberSession,
-    RelayUnreachable,
-    RequestRefused,
-    open_relay_client,
-)
+from core.client import MemberSession, open_relay_client
 from core.client.events import (
     ConsentRequested,
     ContentReceived,
@@ -31,12 +26,11 @@ from core.client.events import (
     SessionClosed,
     UpdatesDropped,
 )
-from core.links import BadLink, JoinLink, normalize_session_id, parse_link
+from core.failures import Interrupted, UsageError, session_end_failure
+from core.links import JoinLink, normalize_session_id, parse_link
 from core.protocol.content import Cursor, FrameUpdate, RefreshReason, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
-from core.tlspin import FingerprintMismatch
 from tui.headless import (
-    HeadlessError,
     emit,
     emit_transport,
     parse_relay,
@@ -53,16 +47,13 @@ if TYPE_CHECKING:
 
 
 def resolve(args: argparse.Namespace) -> JoinLink:
-    try:
-        if args.link:
-            link = parse_link(args.link)
-        elif args.relay and args.session:
-            host, port = parse_relay(args.relay)
-            link = JoinLink(host, port, normalize_session_id(args.session), None)
-        else:
-            raise HeadlessError("give a join link, or --relay HOST:PORT and --session ID")
-    except BadLink as exc:
-        raise HeadlessError(str(exc)) from None
+    if args.link:
+        link = parse_link(args.link)
+    elif args.relay and args.session:
+        host, port = parse_relay(args.relay)
+        link = JoinLink(host, port, normalize_session_id(args.session), None)
+    else:
+        raise UsageError("give a join link, or --relay HOST:PORT and --session ID")
     fingerprint = link.fingerprint if link.fingerprint and not args.fingerprint else None
     if fingerprint is None:
         fingerprint = pinned_fingerprint(link.host, link.port, args.fingerprint)
@@ -71,9 +62,12 @@ def resolve(args: argparse.Namespace) -> JoinLink:
 
 def run(args: argparse.Namespace) -> int:
     if not args.headless:
-        raise HeadlessError("the viewer window comes with the TUI; use --headless for now")
+        raise UsageError(
+            "`porthole view` runs only with --headless",
+            next_step="To watch in a window, run `porthole join LINK`; add --headless for scripts.",
+        )
     if args.frames is not None and args.frames < 1:
-        raise HeadlessError("--frames must be at least 1")
+        raise UsageError("--frames must be at least 1")
     link = resolve(args)
     password = (
         read_secret_file(args.session_password_file, "session password")
@@ -84,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         trio.run(_view, args, link, password, viewer_box)
     finally:
+        # Also after a refusal, a lost relay or a signal: a frame that arrived is kept.
         if args.save_frame is not None and viewer_box:
             _save(viewer_box[0], args.save_frame)
     return 0
@@ -93,30 +88,28 @@ async def _view(
     args: argparse.Namespace, link: JoinLink, password: str, viewer_box: list[ScreenViewer]
 ) -> None:
     assert link.fingerprint is not None
-    try:
-        async with open_relay_client(
-            link.host,
-            link.port,
-            pinned=link.fingerprint,
-            transport=args.transport,
-            proxy=args.proxy,
-        ) as client:
-            emit_transport(client.channel.identity)
-            session = await client.join(link.session_id, name=args.name, password=password)
-            emit("joined", id=session.session_id, peer=session.peer_id, code=session.security_code)
-            # The decoder (numpy, Pillow) loads once the relay has been reached, not before the
-            # first byte: a script polling a relay hears back sooner (bench/startup.py).
-            from core.stream.viewer import ScreenViewer
+    # Refusals (locked, declined, wrong password, ...) and a lost relay propagate as Failures.
+    async with open_relay_client(
+        link.host,
+        link.port,
+        pinned=link.fingerprint,
+        transport=args.transport,
+        proxy=args.proxy,
+    ) as client:
+        emit_transport(client.channel.identity)
+        session = await client.join(link.session_id, name=args.name, password=password)
+        # The decoder (numpy, Pillow) loads once the relay has been reached, not before the
+        # first byte: a script polling a relay hears back sooner (bench/startup.py).
+        from core.stream.viewer import ScreenViewer
 
-            viewer = ScreenViewer(lambda req: _ask_presenter(session, req))
-            viewer_box.append(viewer)
-            await _watch(args, session, viewer)
-    except FingerprintMismatch as exc:
-        raise HeadlessError(str(exc)) from None
-    except (RelayUnreachable, ChannelClosed) as exc:
-        raise HeadlessError(str(exc)) from None
-    except RequestRefused as exc:
-        raise HeadlessError(exc.message) from None
+        viewer = ScreenViewer(lambda req: _ask_presenter(session, req))
+        viewer_box.append(viewer)
+        stopped_by = await _watch(args, session, viewer)
+    if stopped_by is not None:
+        raise Interrupted(stopped_by)
+    closed = session.closed
+    if closed is not None and (failure := session_end_failure(closed.code, closed.message)):
+        raise failure  # the relay went away (exit 3), or this viewer was removed
 
 
 async def _ask_presenter(session: MemberSession, request: RefreshRequest) -> None:
@@ -125,55 +118,84 @@ async def _ask_presenter(session: MemberSession, request: RefreshRequest) -> Non
         await session.send_content(request, recipient=roster.presenter)
 
 
-async def _watch(args: argparse.Namespace, session: MemberSession, viewer: ScreenViewer) -> None:
+async def _watch(
+    args: argparse.Namespace, session: MemberSession, viewer: ScreenViewer
+) -> str | None:
+    """Watch until the session ends, the limits are reached or a signal; the signal's name."""
     deadline = math.inf if args.duration is None else trio.current_time() + args.duration
     paused: bool | None = None
     presenter: int | None = None
     share = ShareOnRequest(args, session)
+    stopped_by: list[str] = []
     with trio.move_on_at(deadline):
         async with trio.open_nursery() as nursery:
+            await nursery.start(_stop_on_signals, nursery.cancel_scope, stopped_by)
+            # Only now: a script that saw "joined" may stop us with a signal and get "ended".
+            emit("joined", id=session.session_id, peer=session.peer_id, code=session.security_code)
             if args.stats:
                 nursery.start_soon(_stats, viewer)
-            async for event in session.events:
-                match event:
-                    case ConsentRequested() as ask:
-                        await share.on_consent(ask)
-                    case EpochChanged():
-                        share.keyframe()
-                    case ContentReceived(message=RefreshRequest(reason=reason)):
-                        share.keyframe(reason)
-                    case RosterChanged(roster=roster) if share.affected_by(roster):
-                        await share.on_roster(roster, nursery)
-                        if roster.presenter not in (presenter, session.peer_id, None):
-                            await viewer.start()  # presenting moved on: watch the new one
-                        presenter = roster.presenter
-                    case RosterChanged(roster=roster):
-                        if roster.presenter != presenter:
+            try:
+                async for event in session.events:
+                    match event:
+                        case ConsentRequested() as ask:
+                            await share.on_consent(ask)
+                        case EpochChanged():
+                            share.keyframe()
+                        case ContentReceived(message=RefreshRequest(reason=reason)):
+                            share.keyframe(reason)
+                        case RosterChanged(roster=roster) if share.affected_by(roster):
+                            await share.on_roster(roster, nursery)
+                            if roster.presenter not in (presenter, session.peer_id, None):
+                                await viewer.start()  # presenting moved on: watch the new one
                             presenter = roster.presenter
-                            if presenter is not None and presenter != session.peer_id:
-                                await viewer.start()
-                        if roster.paused != paused:
-                            paused = roster.paused
-                            emit("paused" if paused else "resumed")
-                    case ContentReceived(message=FrameUpdate() as update):
-                        await viewer.on_update(update)
-                        if args.frames is not None and viewer.frames_applied >= args.frames:
+                        case RosterChanged(roster=roster):
+                            if roster.presenter != presenter:
+                                presenter = roster.presenter
+                                if presenter is not None and presenter != session.peer_id:
+                                    await viewer.start()
+                            if roster.paused != paused:
+                                if paused is not None or roster.paused:  # not "resumed" on joining
+                                    emit("paused" if roster.paused else "resumed")
+                                paused = roster.paused
+                        case ContentReceived(message=FrameUpdate() as update):
+                            await viewer.on_update(update)
+                            if args.frames is not None and viewer.frames_applied >= args.frames:
+                                break
+                        case ContentReceived(message=Cursor() as cursor):
+                            viewer.on_cursor(cursor)
+                        case UpdatesDropped():
+                            await viewer.on_dropped()
+                        case SessionClosed() as closed:
+                            code = closed.code.name.lower() if closed.code else None
+                            emit("ended", code=code, message=closed.message)
                             break
-                    case ContentReceived(message=Cursor() as cursor):
-                        viewer.on_cursor(cursor)
-                    case UpdatesDropped():
-                        await viewer.on_dropped()
-                    case SessionClosed() as closed:
-                        code = closed.code.name.lower() if closed.code else None
-                        emit("ended", code=code, message=closed.message)
-                        break
-            share.stop()
+            finally:
+                share.stop()  # also when a signal or the deadline cancels the watch
             nursery.cancel_scope.cancel()
     if args.stats:
         _emit_stats(viewer)
     if session.closed is None:
         with trio.move_on_after(2):
             await session.leave()
+    if stopped_by:
+        emit("ended", code="left", message=f"Left the session ({stopped_by[0]}).")
+        return stopped_by[0]
+    return None
+
+
+async def _stop_on_signals(
+    scope: trio.CancelScope,
+    stopped_by: list[str],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """SIGINT/SIGTERM end the watch (then the session is left and the frame saved)."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        task_status.started()
+        async for signum in signals:
+            stopped_by.append(signal.Signals(signum).name)
+            scope.cancel()
+            return
 
 
 class ShareOnRequest:

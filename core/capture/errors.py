@@ -8,9 +8,13 @@ lookup errors happen only when capture starts.
 
 from __future__ import annotations
 
+from core.failures import Failure
 
-class CaptureError(Exception):
+
+class CaptureError(Failure):
     """The screen could not be captured as asked."""
+
+    kind = "capture_failed"
 
 
 class WindowNotFound(CaptureError):

@@ -56,7 +56,7 @@ class XRequestError(CaptureError):
 
     def __init__(self, what: str, code: int, major: int, minor: int) -> None:
         super().__init__(f"the X server refused {what} (X error {code}, request {major}.{minor})")
-        self.code = code
+        self.x_error = code  # not .code: that is the relay error code of a Failure
 
 
 class _IOVec(ctypes.Structure):

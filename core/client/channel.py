@@ -46,6 +46,7 @@ from core.client.transport import (
     resolve_proxy,
 )
 from core.errors import ErrorCode, ProtocolError, RemoteProtocolError
+from core.failures import EXIT_FAILED, EXIT_LOST, ConnectionFailure
 from core.protocol import (
     CONNECTION_CLOSED,
     DEFAULT_MAX_FRAME,
@@ -69,17 +70,26 @@ CONNECT_TIMEOUT = 10.0
 log = logging.getLogger("porthole.client")
 
 
-class RelayUnreachable(Exception):
+class RelayUnreachable(ConnectionFailure):
     """The relay could not be reached or did not speak ``porthole/1``; a sentence says why."""
 
+    kind = "relay_unreachable"
 
-class ChannelClosed(Exception):
-    """The relay closed the connection; ``code`` and the message say why, when it told us."""
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message, next_step="Check the address and port, and that the relay is running."
+        )
+
+
+class ChannelClosed(ConnectionFailure):
+    """The relay closed the connection; ``code`` and the message say why, when it told us.
+
+    Without a code the connection died (exit 3); with one the relay ended it on purpose (a
+    refusal or a protocol error: exit 1).
+    """
 
     def __init__(self, code: ErrorCode | None, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code, exit_code=EXIT_LOST if code is None else EXIT_FAILED)
 
 
 def client_software() -> str:

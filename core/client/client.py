@@ -28,6 +28,7 @@ from core.client.session import AdmitPolicy, MemberSession, OrganizerSession, Se
 from core.client.transport import Transport
 from core.crypto import ChallengeValues, CryptoError, JoinerAdmission, WrongPassword
 from core.errors import ErrorCode
+from core.failures import Refused
 from core.protocol import Message
 from core.protocol.messages import (
     Admit,
@@ -44,13 +45,11 @@ from core.protocol.messages import (
 )
 
 
-class RequestRefused(Exception):
+class RequestRefused(Refused):
     """The relay (or the organizer, through it) said no; ``code`` is stable, the text human."""
 
     def __init__(self, code: ErrorCode | None, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
 @dataclass(slots=True, eq=False)

@@ -200,7 +200,9 @@ def test_a_wrong_pin_fails_the_same_way_on_every_path(
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert result.returncode == 1, result.stdout + result.stderr
-        assert '"event"' not in result.stdout  # not even a transport line: nothing connected
+        # Not even a transport line (nothing connected): only the error event for the script.
+        assert result.stdout.startswith('{"event":"error","code":"fingerprint_mismatch"')
+        assert result.stdout.count("\n") == 1
         errors.add(result.stderr.strip())
     assert len(errors) == 1, errors
     (error,) = errors

@@ -54,8 +54,8 @@ def test_join_with_a_bad_link_says_why() -> None:
         timeout=30,
         check=False,
     )
-    assert result.returncode == 1
-    assert "is not a session ID" in result.stderr
+    assert result.returncode == 2  # usage: the link itself is wrong
+    assert "is not a session ID: it has 5 digits, a session ID has 9" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -77,7 +77,8 @@ def test_create_without_a_terminal_or_with_a_bad_address_says_why(
         check=False,
         stdin=subprocess.DEVNULL,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # usage: the wrong command for a script, or a bad address
+    assert len(result.stderr.splitlines()) == 1
     for text in expected:
         assert text in result.stderr
     assert "Traceback" not in result.stderr

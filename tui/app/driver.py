@@ -53,7 +53,6 @@ from core.control.guard import ControlGuard
 from core.control.hotkey import revoke_hotkey_label
 from core.control.injector import Injector
 from core.control.stuck_keys import StuckKeyWatch
-from core.errors import ErrorCode
 from core.known_relays import KnownRelays
 from core.links import JoinLink
 from core.protocol.content import (
@@ -105,23 +104,6 @@ Post = Callable[[Message], Any]
 T = TypeVar("T")
 
 
-#: What the person is told to do next, per refusal the relay can give at login or join.
-_NEXT_STEP = {
-    ErrorCode.LOGIN_FAILED: "Check the user name and password and try again.",
-    ErrorCode.ACCOUNT_DISABLED: "Ask the relay's operator to enable the account.",
-    ErrorCode.LOCKED_OUT: "Wait until the lockout ends, then try again.",
-    ErrorCode.RATE_LIMITED: "Wait a little, then try again.",
-    ErrorCode.JOIN_REFUSED: "Check the session ID and password with the organizer.",
-    ErrorCode.KNOCK_DECLINED: "Ask the organizer whether they expect you.",
-    ErrorCode.SESSION_LOCKED: "Ask the organizer to unlock the session.",
-    ErrorCode.SESSION_FULL: "Ask the organizer to make room.",
-    ErrorCode.SESSION_ID_TAKEN: "Choose another session ID, or leave it empty for a random one.",
-    ErrorCode.CHOSEN_ID_NEEDS_PASSWORD: "Set a session password, or take a random ID.",
-    ErrorCode.WEAK_PASSWORD: "Choose a longer session password.",
-    ErrorCode.BAD_SESSION_ID: "A session ID is 9 digits.",
-}
-
-
 class Driver:
     """Owns the relay client and the session for one TUI; see the module docstring."""
 
@@ -168,10 +150,7 @@ class Driver:
         self.post(Failed(title, sentence, next_step))
 
     def _refused(self, title: str, exc: RequestRefused) -> None:
-        step = (
-            _NEXT_STEP.get(exc.code, "Try again, or ask the relay's operator.") if exc.code else ""
-        )
-        self.fail(title, exc.message, step)
+        self.fail(title, exc.message, exc.next_step)  # the table every front end shares
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -208,11 +187,7 @@ class Driver:
                 "Do not continue unless the relay's operator confirms the new fingerprint.",
             )
         except RelayUnreachable as exc:
-            self.fail(
-                "Relay unreachable",
-                str(exc),
-                "Check the address and port, and that the relay is running.",
-            )
+            self.fail("Relay unreachable", exc.message, exc.next_step)
         except ChannelClosed as exc:
             self.post(RelayDisconnected(exc.message))
         finally:

@@ -56,7 +56,7 @@ class ConnectScreen(FormScreen):
             return
         session_id = None
         try:
-            if text.startswith("porthole://"):
+            if "://" in text:  # a link, or something that meant to be one: say which
                 link = parse_link(text)
                 host, port, fingerprint = link.host, link.port, link.fingerprint
                 session_id = link.session_id

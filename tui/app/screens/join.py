@@ -38,7 +38,7 @@ class JoinScreen(FormScreen):
         name = self.field("name").value.strip()
         password = self.field("password").value
         try:
-            if typed.startswith("porthole://"):
+            if "://" in typed:
                 session_id = parse_link(typed).session_id
             else:
                 session_id = normalize_session_id(typed)
