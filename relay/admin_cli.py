@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from core.failures import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from relay.admin_client import AdminClient, AdminUnavailable
 from relay.admin_protocol import OPS, SOCKET_NAME, AdminError, Op, parse_cli_args
 
 #: Entry-point group under which a front end registers ``run(socket_path) -> exit code``.
@@ -113,6 +112,8 @@ def run_admin(args: argparse.Namespace) -> int:
         return _usage(exc.message)
     if any(a.secret for a in op.args):
         op_args["password"] = _read_password(args, op, op_args)
+    from relay.admin_client import AdminClient, AdminUnavailable  # (asyncio) when it connects
+
     try:
         with AdminClient(path) as client:
             if op.name == "events.subscribe":
@@ -136,6 +137,8 @@ def _run_tui(path: Path) -> int:
         return _usage(
             "the admin TUI needs a terminal (over SSH: ssh -t); for scripts use --json OP"
         )
+    from relay.admin_client import AdminClient, AdminUnavailable
+
     try:
         with AdminClient(path, timeout=10) as client:
             client.call("relay.status")

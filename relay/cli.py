@@ -28,11 +28,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, NoReturn, TextIO, cast
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from core.cli_exit import run_command
 from core.endpoints import split_endpoint
@@ -41,14 +37,15 @@ from core.humanize import duration, size, when
 from core.version import VersionAction
 from relay.admin_cli import add_admin_parser
 from relay.passwords import password_problem
-from relay.store import (
-    Account,
-    RelayStore,
-    SecurityEvent,
-    SessionRecord,
-    StoreError,
-    username_problem,
-)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from relay.store import Account, RelayStore, SecurityEvent, SessionRecord
+
+# The store (argon2, sqlite3) and rich load in the commands that use them, so `--help` and usage
+# errors answer at once (tests/tui/test_startup_imports.py).
 
 PROG = "porthole-relay"
 DEFAULT_LISTEN = "127.0.0.1:7443"
@@ -277,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    from relay.store import StoreError
+
     try:
         return handler(args)
     except StoreError as exc:
@@ -302,6 +301,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_account_add(args: argparse.Namespace) -> int:
+    from relay.store import username_problem
+
     # Check what can be checked before asking for a password or creating the data directory.
     problem = username_problem(args.name)
     if problem is not None:
@@ -391,6 +392,8 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 
 def _open_store(args: argparse.Namespace, *, create: bool = False) -> RelayStore:
+    from relay.store import RelayStore
+
     # close_unfinished=False: a relay may be running on this directory right now.
     return RelayStore.open(_data_dir(args), create=create, close_unfinished=False)
 
@@ -448,11 +451,16 @@ def _print_json(value: object) -> None:
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     # Piped output keeps full rows instead of squeezing the table into 80 columns.
     return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
 
 
 def _accounts_table(accounts: list[Account]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="Organizer accounts")
     table.add_column("User name")
     table.add_column("State")
@@ -465,6 +473,9 @@ def _accounts_table(accounts: list[Account]) -> Table:
 
 
 def _sessions_table(sessions: list[SessionRecord]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="Session records (newest first)")
     table.add_column("#", justify="right")
     table.add_column("Session")
@@ -495,6 +506,9 @@ def _sessions_table(sessions: list[SessionRecord]) -> Table:
 
 
 def _events_table(events: list[SecurityEvent]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="Security events (newest first)")
     table.add_column("#", justify="right")
     table.add_column("At")
