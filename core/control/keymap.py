@@ -219,7 +219,20 @@ class Keymap:
         if found is None:
             return None
         keycode, need_shift, need_level3 = found
-        if state & LOCK_MASK and self.is_alphabetic(keycode):
+        alphabetic = self.is_alphabetic(keycode)
+        return self.arrange(keycode, need_shift, need_level3, alphabetic, state, pressed)
+
+    def arrange(
+        self,
+        keycode: int,
+        need_shift: bool,
+        need_level3: bool,
+        alphabetic: bool,
+        state: int,
+        pressed: Iterable[int],
+    ) -> Stroke | None:
+        """The Shift/Level3 presses and releases around ``keycode`` (see :meth:`stroke`)."""
+        if state & LOCK_MASK and alphabetic:
             need_shift = not need_shift
         down = set(pressed)
         before: list[tuple[int, bool]] = []
@@ -257,8 +270,28 @@ class Keymap:
         return Keymap(self.min_keycode, self.per_keycode, keysyms, self.modifiers)
 
 
+def case_pair(keysym: int) -> tuple[int, int] | None:
+    """``(lower, upper)`` keysyms when ``keysym`` is a letter with a one-character other case
+    (é/É, ł/Ł, ζ/Ζ; not ß, whose upper case is "SS")."""
+    char = _keysym_char(keysym)
+    if char is None:
+        return None
+    lower, upper = char.lower(), char.upper()
+    if len(lower) != 1 or len(upper) != 1 or lower == upper:
+        return None
+    if lower.upper() != upper or upper.lower() != lower:
+        return None
+    return char_keysym(lower), char_keysym(upper)
+
+
 def spare_row(keysym: int, per_keycode: int) -> tuple[int, ...]:
-    """The mapping a spare keycode gets for ``keysym``: the keysym in every column of both
-    groups' first two levels, so Shift, Caps Lock or AltGr held meanwhile change nothing."""
+    """The mapping a spare keycode gets for ``keysym``, in both groups' first two levels.
+
+    A letter gets its lower and upper case (a key like the others, so Caps Lock works on it
+    as on any letter and the typed text can still be exact); anything else gets the keysym at
+    every level, so no modifier held meanwhile changes what it types.
+    """
+    pair = case_pair(keysym)
+    levels = pair if pair is not None else (keysym, keysym)
     columns = min(per_keycode, 4)
-    return (keysym,) * columns + (NO_SYMBOL,) * (per_keycode - columns)
+    return (levels * 2)[:columns] + (NO_SYMBOL,) * (per_keycode - columns)

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import os
 import struct
+import time
 from collections import OrderedDict
 
 from core.capture.xcb import XcbConnection
@@ -68,6 +69,8 @@ _MAPPING_NOTIFY = 34
 #: type, detail, time (0: now), root, x, y, device id (0: the core devices).
 _FAKE = struct.Struct("=BBxxII8xhh7xB")
 
+#: Pause after binding a spare keycode, before pressing it (only on a keysym's first use).
+BIND_SETTLE = 0.02
 #: Wheel buttons: up, down, left, right (X11 and pynput conventions).
 _WHEEL_UP, _WHEEL_DOWN, _WHEEL_LEFT, _WHEEL_RIGHT = 4, 5, 6, 7
 
@@ -86,6 +89,23 @@ def key_keysym(spec: KeySpec) -> int:
         raise UnsupportedKey(spec.value) from None
 
 
+def read_keymap(conn: XcbConnection) -> Keymap:
+    """The server's keyboard and modifier mappings, now (one round trip)."""
+    low, high = conn.keycode_range()
+    keys = conn.send(
+        _GET_KEYBOARD_MAPPING, 0, struct.pack("=BBxx", low, high - low + 1), reply=True
+    )
+    mods = conn.send(_GET_MODIFIER_MAPPING, 0, b"", reply=True)
+    answer = conn.reply(keys, "GetKeyboardMapping")
+    per_keycode = answer[1]
+    keysyms = struct.unpack_from(f"={(len(answer) - 32) // 4}I", answer, 32)
+    answer = conn.reply(mods, "GetModifierMapping")
+    per_modifier = answer[1]
+    codes = answer[32 : 32 + 8 * per_modifier]
+    modifiers = [codes[i * per_modifier : (i + 1) * per_modifier] for i in range(8)]
+    return Keymap(low, per_keycode, keysyms, modifiers)
+
+
 class XTestBackend:
     """Injects :mod:`~core.control.plan` actions with XTEST on one X display.
 
@@ -102,15 +122,14 @@ class XTestBackend:
             if extension is None:
                 raise XTestUnavailable(f"the X display {name!r} has no XTEST extension")
             self._xtest = extension.major_opcode
-            self._keycodes = self._conn.keycode_range()
         except BaseException:
             self._conn.close()
             raise
         self._keymap: Keymap | None = None
         #: Keycodes whose mapping was empty when we first read it: ours to bind.
         self._spares: list[int] | None = None
-        #: keysym → spare keycode bound to it, least recently used first.
-        self._bound: OrderedDict[int, int] = OrderedDict()
+        #: Mapping row (see spare_row) → the spare keycode bound to it, least recently used first.
+        self._bound: OrderedDict[tuple[int, ...], int] = OrderedDict()
         #: The keycode each held key went down on (released on that one, whatever the map).
         self._down: dict[KeySpec, int] = {}
 
@@ -145,11 +164,11 @@ class XTestBackend:
             return
         keymap = self._map()
         busy = set(self._down.values())
-        for keysym, keycode in list(self._bound.items()):
+        for row, keycode in list(self._bound.items()):
             if keycode in busy:
                 continue
             self._change_mapping(keycode, (0,) * keymap.per_keycode)
-            del self._bound[keysym]
+            del self._bound[row]
         self._sync()
 
     def close(self) -> None:
@@ -165,9 +184,10 @@ class XTestBackend:
         keysym = key_keysym(spec)
         if spec.kind is KeyKind.SPECIAL:
             # A named key goes down as it is: the controller chose the modifiers around it.
-            keycode = self._map().key_for(keysym)
+            keymap = self._map()
+            keycode = keymap.key_for(keysym)
             if keycode is None:
-                keycode = self._bind(keysym)
+                keycode = self._bind(spare_row(keysym, keymap.per_keycode))
             self._down[spec] = keycode
             self._fake(KEY_PRESS, keycode)
             return
@@ -183,7 +203,8 @@ class XTestBackend:
         if keycode is None:  # not pressed through us: release where it would have gone down
             keysym = key_keysym(spec)
             found = self._map().locate(keysym)
-            keycode = found[0] if found is not None else self._bound.get(keysym)
+            row = spare_row(keysym, self._map().per_keycode)
+            keycode = found[0] if found is not None else self._bound.get(row)
             if keycode is None:
                 return
         self._fake(KEY_RELEASE, keycode)
@@ -200,12 +221,19 @@ class XTestBackend:
             self._steps(stroke.after)
 
     def _stroke(self, keysym: int, state: int, pressed: set[int]) -> Stroke:
-        bound = self._bound.get(keysym)
-        if bound is not None:
-            self._bound.move_to_end(keysym)
-            return Stroke(bound)
-        stroke = self._map().stroke(keysym, state, pressed)
-        return stroke if stroke is not None else Stroke(self._bind(keysym))
+        keymap = self._map()
+        row = spare_row(keysym, keymap.per_keycode)
+        keycode = self._bound.get(row)
+        if keycode is None:
+            stroke = keymap.stroke(keysym, state, pressed)
+            if stroke is not None:
+                return stroke
+            keycode = self._bind(row)
+        else:
+            self._bound.move_to_end(row)
+        # A letter's spare key holds both cases (see spare_row): Shift as for any letter key.
+        stroke = keymap.arrange(keycode, row[0] != keysym, False, row[0] != row[1], state, pressed)
+        return stroke if stroke is not None else Stroke(keycode)
 
     def _steps(self, steps: tuple[tuple[int, bool], ...]) -> None:
         for keycode, press in steps:
@@ -222,8 +250,8 @@ class XTestBackend:
 
     # -- spare keycodes ------------------------------------------------------------------
 
-    def _bind(self, keysym: int) -> int:
-        """A spare keycode that types ``keysym`` at every level (bound now if need be)."""
+    def _bind(self, row: tuple[int, ...]) -> int:
+        """A spare keycode bound to ``row`` (a :func:`spare_row`) now."""
         keymap = self._map()
         if self._spares is None:
             self._spares = keymap.spare_keycodes()
@@ -237,8 +265,12 @@ class XTestBackend:
             if victim is None:
                 raise UnsupportedKey("no spare keycode left to bind")
             keycode = self._bound.pop(victim)
-        self._change_mapping(keycode, spare_row(keysym, keymap.per_keycode))
-        self._bound[keysym] = keycode
+        self._change_mapping(keycode, row)
+        self._bound[row] = keycode
+        # Let applications take in the new mapping before the key arrives: seen once (not
+        # reproducible since) an xterm typed nothing for a keycode bound a moment earlier.
+        self._sync()
+        time.sleep(BIND_SETTLE)
         return keycode
 
     def _change_mapping(self, keycode: int, row: tuple[int, ...]) -> None:
@@ -249,20 +281,7 @@ class XTestBackend:
 
     def _map(self) -> Keymap:
         if self._keymap is None:
-            low, high = self._keycodes
-            conn = self._conn
-            keys = conn.send(
-                _GET_KEYBOARD_MAPPING, 0, struct.pack("=BBxx", low, high - low + 1), reply=True
-            )
-            mods = conn.send(_GET_MODIFIER_MAPPING, 0, b"", reply=True)
-            answer = conn.reply(keys, "GetKeyboardMapping")
-            per_keycode = answer[1]
-            keysyms = struct.unpack_from(f"={(len(answer) - 32) // 4}I", answer, 32)
-            answer = conn.reply(mods, "GetModifierMapping")
-            per_modifier = answer[1]
-            codes = answer[32 : 32 + 8 * per_modifier]
-            modifiers = [codes[i * per_modifier : (i + 1) * per_modifier] for i in range(8)]
-            self._keymap = Keymap(low, per_keycode, keysyms, modifiers)
+            self._keymap = read_keymap(self._conn)
         return self._keymap
 
     def _state(self) -> tuple[int, set[int]]:
