@@ -6,13 +6,15 @@
     async with open_trio_revoke_hotkey(session.revoke_control, immediate=injector.revoke):
         injector.inject(event, frame_size=(width, height))  # False when refused (counted)
 
-Nothing here imports pynput (and so needs an X display) until input is actually injected or
-the hotkey is started. Module map: ``mapping`` (coordinates, key allow-list, text rules),
-``plan`` (event → backend actions, pure), ``ratelimit`` (token bucket), ``backend`` (pynput),
-``injector`` (held-state, budget, statistics), ``hotkey`` (Ctrl+F12).
+Nothing here connects to an X display until input is actually injected or the hotkey is
+started. Module map: ``mapping`` (coordinates, key allow-list, text rules), ``plan`` (event →
+backend actions, pure), ``ratelimit`` (token bucket), ``backend`` (which backend), ``keymap``
+(keysym → keycode and modifiers, pure), ``xtest`` (X11: every key through XTEST), ``injector``
+(held-state, budget, statistics), ``hotkey`` (Ctrl+F12), ``grab`` (keeps Ctrl+F12 from
+applications while armed).
 """
 
-from core.control.backend import PynputBackend, pynput_backend
+from core.control.backend import InputBackend, PynputBackend, default_backend, pynput_backend
 from core.control.errors import HotkeyUnavailable, RefusalReason
 from core.control.hotkey import (
     REVOKE_HOTKEY,
@@ -55,6 +57,7 @@ __all__ = [
     "HotkeyUnavailable",
     "Injector",
     "InjectorStatistics",
+    "InputBackend",
     "KeyKind",
     "KeySpec",
     "PynputBackend",
@@ -63,6 +66,7 @@ __all__ = [
     "RevokeHotkeyWhileGranted",
     "TokenBucket",
     "check_x11_record",
+    "default_backend",
     "map_point",
     "open_trio_revoke_hotkey",
     "prepare_text",
