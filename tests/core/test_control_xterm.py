@@ -286,12 +286,34 @@ async def test_ctrl_f12_revokes_and_the_xterm_gets_nothing_of_it(
     assert data == b"beforeagain\x1b[24;5~"
 
 
-def test_caps_lock_does_not_change_typed_text(
+def pressed_keycodes(display: Display) -> set[int]:
+    conn = XDisplay(display.name)
+    try:
+        keymap = conn.query_keymap()
+    finally:
+        conn.close()
+    return {i * 8 + bit for i, byte in enumerate(keymap) for bit in range(8) if byte >> bit & 1}
+
+
+def test_the_presenters_own_lock_and_held_shift_do_not_change_typed_text(
     control: Control, tty_bytes: Callable[[], bytes], display: Display
 ) -> None:
-    subprocess.run([_tool("xdotool"), "key", "Caps_Lock"], check=True, timeout=30)
+    xdotool = _tool("xdotool")
+    subprocess.run([xdotool, "key", "Caps_Lock"], check=True, timeout=30)
     try:
         control.type("aB1!é.")
         assert settled(tty_bytes, b".") == "aB1!é.".encode()
     finally:
-        subprocess.run([_tool("xdotool"), "key", "Caps_Lock"], check=True, timeout=30)
+        subprocess.run([xdotool, "key", "Caps_Lock"], check=True, timeout=30)
+    # The presenter holds Shift (their own keyboard) while the controller types: Shift is
+    # lifted around the unshifted characters and is held again afterwards.
+    subprocess.run([xdotool, "keydown", "Shift_L"], check=True, timeout=30)
+    try:
+        held = pressed_keycodes(display)
+        assert held
+        control.type("xY2@ø;")
+        assert settled(tty_bytes, b";") == "aB1!é.xY2@ø;".encode()
+        assert pressed_keycodes(display) == held
+    finally:
+        subprocess.run([xdotool, "keyup", "Shift_L"], check=True, timeout=30)
+    assert not pressed_keycodes(display)
