@@ -141,6 +141,7 @@ class XTestBackend:
 
     def apply(self, action: Action) -> None:
         """Perform one action, then wait until the server has handled it."""
+        self._take_events(read=True)  # a layout switched meanwhile is used from this key on
         match action:
             case Move(x, y):
                 self._fake(MOTION_NOTIFY, 0, x, y)
@@ -307,7 +308,11 @@ class XTestBackend:
         (someone ran setxkbmap) that arrived meanwhile are taken in."""
         conn = self._conn
         conn.reply(conn.send(_GET_INPUT_FOCUS, 0, b"", reply=True), "GetInputFocus")
-        for event in conn.poll_events(read=False):
+        self._take_events(read=False)
+
+    def _take_events(self, *, read: bool) -> None:
+        """Forget the keyboard map when the server says it changed; raise an X error."""
+        for event in self._conn.poll_events(read=read):
             if event[0] & 0x7F == _MAPPING_NOTIFY and event[4] in (0, 1):  # modifiers, keys
                 self._keymap = None
 

@@ -317,3 +317,20 @@ def test_the_presenters_own_lock_and_held_shift_do_not_change_typed_text(
     finally:
         subprocess.run([xdotool, "keyup", "Shift_L"], check=True, timeout=30)
     assert not pressed_keycodes(display)
+
+
+def test_typing_follows_the_presenters_layout_when_it_changes(
+    control: Control, tty_bytes: Callable[[], bytes], display: Display
+) -> None:
+    """A German layout: y and z swapped, @ and € on AltGr (level 3), ß on a key of its own."""
+    setxkbmap = _tool("setxkbmap")
+    control.type("yz@.")
+    assert settled(tty_bytes, b".") == b"yz@."
+    subprocess.run([setxkbmap, "-layout", "de"], check=True, timeout=30)
+    try:
+        time.sleep(0.2)  # the xterm takes in the new map (it would for a person too)
+        control.type('yz@€ß"|é;')
+        assert settled(tty_bytes, b";") == 'yz@.yz@€ß"|é;'.encode()
+    finally:
+        subprocess.run([setxkbmap, "-layout", "us"], check=True, timeout=30)
+    assert not pressed_keycodes(display)
