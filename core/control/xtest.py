@@ -69,8 +69,11 @@ _MAPPING_NOTIFY = 34
 #: type, detail, time (0: now), root, x, y, device id (0: the core devices).
 _FAKE = struct.Struct("=BBxxII8xhh7xB")
 
-#: Pause after binding a spare keycode, before pressing it (only on a keysym's first use).
+#: Pause after binding spare keycodes, before pressing them (only on a keysym's first use).
 BIND_SETTLE = 0.02
+#: A spare keycode is bound to another keysym only this long after its last key event (only
+#: when a text needs more distinct rare characters than there are spare keycodes).
+REBIND_AFTER = 0.25
 #: Wheel buttons: up, down, left, right (X11 and pynput conventions).
 _WHEEL_UP, _WHEEL_DOWN, _WHEEL_LEFT, _WHEEL_RIGHT = 4, 5, 6, 7
 
@@ -132,6 +135,8 @@ class XTestBackend:
         self._bound: OrderedDict[tuple[int, ...], int] = OrderedDict()
         #: The keycode each held key went down on (released on that one, whatever the map).
         self._down: dict[KeySpec, int] = {}
+        #: When each keycode last got a key event (only spares' are looked at).
+        self._last_used: dict[int, float] = {}
 
     # -- the backend interface the injector uses -----------------------------------------
 
@@ -214,12 +219,44 @@ class XTestBackend:
         # Every stroke puts the modifiers back as they were, so one look at the state serves
         # the whole text.
         state, pressed = self._state()
-        for char in text:
-            stroke = self._stroke(char_keysym(char), state, pressed)
-            self._steps(stroke.before)
-            self._fake(KEY_PRESS, stroke.keycode)
-            self._fake(KEY_RELEASE, stroke.keycode)
-            self._steps(stroke.after)
+        keysyms = [char_keysym(char) for char in text]
+        start = 0
+        while start < len(keysyms):
+            end = self._prepare(keysyms, start, state, pressed)
+            for keysym in keysyms[start:end]:
+                stroke = self._stroke(keysym, state, pressed)
+                self._steps(stroke.before)
+                self._fake(KEY_PRESS, stroke.keycode)
+                self._fake(KEY_RELEASE, stroke.keycode)
+                self._steps(stroke.after)
+            start = end
+
+    def _prepare(self, keysyms: list[int], start: int, state: int, pressed: set[int]) -> int:
+        """Bind spare keycodes for the keysyms from ``start`` on that need one, as many as
+        fit at once, and return where this batch ends (the next one rebinds keycodes)."""
+        keymap = self._map()
+        if self._spares is None:
+            self._spares = keymap.spare_keycodes()
+        held = set(self._down.values())
+        room = sum(1 for code in self._spares if code not in held)
+        used: set[int] = set()  # bound keycodes this batch types on: not to be rebound in it
+        missing: list[tuple[int, ...]] = []
+        end = start
+        for keysym in keysyms[start:]:
+            row = spare_row(keysym, keymap.per_keycode)
+            code = self._bound.get(row)
+            if code is not None:
+                used.add(code)
+            elif row not in missing and keymap.stroke(keysym, state, pressed) is None:
+                if len(used) + len(missing) >= room:
+                    break
+                missing.append(row)
+            end += 1
+        if end == start:
+            raise UnsupportedKey("no spare keycode left to bind")
+        if missing:
+            self._bind_all(missing, frozenset(used))
+        return end
 
     def _stroke(self, keysym: int, state: int, pressed: set[int]) -> Stroke:
         keymap = self._map()
@@ -253,28 +290,51 @@ class XTestBackend:
 
     def _bind(self, row: tuple[int, ...]) -> int:
         """A spare keycode bound to ``row`` (a :func:`spare_row`) now."""
-        keymap = self._map()
         if self._spares is None:
-            self._spares = keymap.spare_keycodes()
+            self._spares = self._map().spare_keycodes()
+        self._bind_all([row], frozenset())
+        return self._bound[row]
+
+    def _bind_all(self, rows: list[tuple[int, ...]], keep: frozenset[int]) -> None:
+        """Bind each of ``rows`` to a spare keycode, then pause once (:data:`BIND_SETTLE`).
+
+        A free spare first; else the one bound longest ago, but never a held key's or one in
+        ``keep``. Why the pauses: an application reads a new mapping when it handles the key
+        event, so a keycode rebound before it handled the last key typed on it types the new
+        keysym instead (measured: with 20 ms between, an xterm on a busy machine typed the
+        second batch's letters for the whole first batch); so a keycode is rebound only
+        :data:`REBIND_AFTER` after its last key. And in two early manual runs an xterm typed
+        nothing for keycodes bound a moment earlier (not reproduced in some forty tries since,
+        with or without the pause after binding). One pause per batch, not per character, so
+        a long text of rare characters does not hold the injector (and a revoke) for long.
+        """
+        spares = self._spares or []
         taken = set(self._bound.values())
-        free = [code for code in self._spares if code not in taken]
-        if free:
-            keycode = free[0]
-        else:
-            busy = set(self._down.values())
-            victim = next((k for k, code in self._bound.items() if code not in busy), None)
-            if victim is None:
+        free = [code for code in spares if code not in taken]
+        protected = set(self._down.values()) | keep
+        reusable = [row for row, code in self._bound.items() if code not in protected]
+        plan: list[tuple[tuple[int, ...], int]] = []
+        for row in rows:
+            if free:
+                plan.append((row, free.pop(0)))
+            elif reusable:
+                plan.append((row, self._bound.pop(reusable.pop(0))))
+            else:
                 raise UnsupportedKey("no spare keycode left to bind")
-            keycode = self._bound.pop(victim)
-        self._change_mapping(keycode, row)
-        self._bound[row] = keycode
-        # Let applications take in the new mapping before the key arrives. In two early manual
-        # runs an xterm typed nothing for keycodes bound a moment earlier; not reproduced in
-        # some forty tries since (fresh servers, fresh xterms), with or without this pause.
-        # It costs 20 ms on a character's first use only.
+        reused = [code for _, code in plan if code in taken]
+        if reused:
+            # The keys typed so far must reach the applications first (libxcb holds requests
+            # until a flush: they would arrive after the rebinding, and be looked up in it).
+            self._sync()
+            last = max(self._last_used.get(code, 0.0) for code in reused)
+            wait = last + REBIND_AFTER - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        for row, keycode in plan:
+            self._change_mapping(keycode, row)
+            self._bound[row] = keycode
         self._sync()
         time.sleep(BIND_SETTLE)
-        return keycode
 
     def _change_mapping(self, keycode: int, row: tuple[int, ...]) -> None:
         payload = struct.pack(f"=BBxx{len(row)}I", keycode, len(row), *row)
@@ -298,6 +358,8 @@ class XTestBackend:
         return state, pressed
 
     def _fake(self, kind: int, detail: int, x: int = 0, y: int = 0) -> None:
+        if kind in (KEY_PRESS, KEY_RELEASE):
+            self._last_used[detail] = time.monotonic()
         payload = _FAKE.pack(
             kind, detail, 0, self._conn.root if kind == MOTION_NOTIFY else 0, x, y, 0
         )

@@ -334,3 +334,20 @@ def test_typing_follows_the_presenters_layout_when_it_changes(
     finally:
         subprocess.run([setxkbmap, "-layout", "us"], check=True, timeout=30)
     assert not pressed_keycodes(display)
+
+
+def test_more_rare_letters_than_spare_keycodes_arrive_in_order_and_quickly(
+    control: Control, tty_bytes: Callable[[], bytes]
+) -> None:
+    # 56 letters on no key of the map, about three times as many as Xvfb has spare keycodes:
+    # bound in batches, each keycode rebound only after the keys typed on it were handled.
+    text = "абвгдежзийклмнопрстуфхцчшщъыьэюя αβγδεζηθικλμνξοπρστυφχψω."
+    started = time.monotonic()
+    control.type(text)
+    took = time.monotonic() - started
+    got = settled(tty_bytes, b".")
+    assert got.decode(errors="replace") == text
+    assert took < 2.0, f"typing took {took:.2f}s (the injector, and a revoke, waited that long)"
+    # And again, now partly on keycodes bound for the end of the first text.
+    control.type(text[::-1])
+    assert settled(tty_bytes, text[0].encode()) == (text + text[::-1]).encode()
