@@ -79,6 +79,11 @@ class InputBackend(Protocol):
         state such as keyboard-mapping changes."""
         ...
 
+    def interrupt(self) -> None:
+        """Control is being revoked: cut short any wait inside an :meth:`apply` running on
+        another thread (called without the injector's lock, so the revoke need not wait)."""
+        ...
+
     def close(self) -> None:
         """Free the backend's resources; it must not be used afterwards."""
         ...
@@ -104,6 +109,9 @@ class PynputBackend:
 
     def reset(self) -> None:
         """Nothing to undo: pynput keeps no temporary state of ours."""
+
+    def interrupt(self) -> None:
+        """Nothing to cut short: pynput's calls do not wait."""
 
     def key(self, spec: KeySpec) -> Any:
         """The value pynput's ``press``/``release`` takes for ``spec``."""

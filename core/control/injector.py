@@ -166,8 +166,10 @@ class Injector:
         """Stop accepting events, then release everything held; returns the count released.
 
         Safe to call from any thread and any number of times. Events already queued behind
-        the revoke are refused (``revoked``) until :meth:`resume`.
+        the revoke are refused (``revoked``) until :meth:`resume`. An event being injected
+        meanwhile is cut short where the backend waits (typing rare characters may).
         """
+        self._interrupt_backend()
         with self._lock:
             self._revoked = True
             released = self._release_all_locked()
@@ -185,6 +187,7 @@ class Injector:
         Call when the presenter stops presenting. A later :meth:`resume` and ``inject``
         would create a fresh backend.
         """
+        self._interrupt_backend()
         with self._lock:
             self._revoked = True
             self._released_on_revoke += self._release_all_locked()
@@ -225,6 +228,14 @@ class Injector:
             )
 
     # -- internals -----------------------------------------------------------------------
+
+    def _interrupt_backend(self) -> None:
+        backend = self._backend  # read without the lock on purpose: that is the point
+        if backend is not None:
+            try:
+                backend.interrupt()
+            except Exception:
+                log.exception("interrupting the input backend failed")
 
     def _area(self) -> Area:
         try:

@@ -29,6 +29,7 @@ import contextlib
 import logging
 import os
 import struct
+import threading
 import time
 from collections import OrderedDict
 
@@ -80,6 +81,10 @@ _WHEEL_UP, _WHEEL_DOWN, _WHEEL_LEFT, _WHEEL_RIGHT = 4, 5, 6, 7
 
 class XTestUnavailable(RuntimeError):
     """No X display, or one without the XTEST extension: nothing can be injected."""
+
+
+class Interrupted(RuntimeError):
+    """Control was revoked while an action waited; the rest of it was not done."""
 
 
 def key_keysym(spec: KeySpec) -> int:
@@ -137,6 +142,8 @@ class XTestBackend:
         self._down: dict[KeySpec, int] = {}
         #: When each keycode last got a key event (only spares' are looked at).
         self._last_used: dict[int, float] = {}
+        #: Set by :meth:`interrupt` (another thread) to cut a wait short.
+        self._interrupted = threading.Event()
 
     # -- the backend interface the injector uses -----------------------------------------
 
@@ -164,8 +171,13 @@ class XTestBackend:
                 self._type(text)
         self._sync()
 
+    def interrupt(self) -> None:
+        """Cut short a wait in the action running on another thread (see :meth:`_pause`)."""
+        self._interrupted.set()
+
     def reset(self) -> None:
         """Control ended (or stalled): unbind every spare keycode we bound."""
+        self._interrupted.clear()  # the revoke that interrupted is done with the lock now
         if not self._bound:
             return
         keymap = self._map()
@@ -327,14 +339,17 @@ class XTestBackend:
             # until a flush: they would arrive after the rebinding, and be looked up in it).
             self._sync()
             last = max(self._last_used.get(code, 0.0) for code in reused)
-            wait = last + REBIND_AFTER - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+            self._pause(last + REBIND_AFTER - time.monotonic())
         for row, keycode in plan:
             self._change_mapping(keycode, row)
             self._bound[row] = keycode
         self._sync()
-        time.sleep(BIND_SETTLE)
+        self._pause(BIND_SETTLE)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait, unless control is being revoked: then stop this action here."""
+        if seconds > 0 and self._interrupted.wait(seconds):
+            raise Interrupted("control was revoked while typing")
 
     def _change_mapping(self, keycode: int, row: tuple[int, ...]) -> None:
         payload = struct.pack(f"=BBxx{len(row)}I", keycode, len(row), *row)

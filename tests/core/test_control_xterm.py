@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -351,3 +352,27 @@ def test_more_rare_letters_than_spare_keycodes_arrive_in_order_and_quickly(
     # And again, now partly on keycodes bound for the end of the first text.
     control.type(text[::-1])
     assert settled(tty_bytes, text[0].encode()) == (text + text[::-1]).encode()
+
+
+def test_a_revoke_cuts_a_long_text_of_rare_letters_short(
+    control: Control, tty_bytes: Callable[[], bytes], display: Display
+) -> None:
+    # 120 distinct letters on no key: about six batches of spare keycodes, each rebound only
+    # a quarter second after its last key. A revoke (Ctrl+F12's immediate action runs on the
+    # hotkey's thread) must not wait for all that.
+    letters = [chr(c) for c in range(0x4E00, 0x4E00 + 120)]  # CJK ideographs
+    typing = threading.Thread(
+        target=control.send, args=(ev(InputKind.TEXT, text="".join(letters)),)
+    )
+    typing.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    control.guard.revoke()
+    took = time.monotonic() - started
+    typing.join(10)
+    assert took < 0.15, f"the revoke waited {took:.2f}s for the typing"
+    time.sleep(0.5)
+    typed = tty_bytes().decode()
+    assert 0 < len(typed) < len(letters)
+    assert typed == "".join(letters[: len(typed)])  # what was typed is right, and in order
+    assert not pressed_keycodes(display)
