@@ -51,11 +51,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from core.control.errors import HotkeyUnavailable
+
+if TYPE_CHECKING:
+    from core.control.grab import ChordGrab
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ class RevokeHotkey:
         self.hotkey = hotkey if hotkey is not None else revoke_hotkey_for()
         self.start_timeout = start_timeout
         self._listener: Any = None
-        self._grab: Any = None
+        self._grab: ChordGrab | None = None
         self._fired = 0
 
     @property
@@ -226,7 +229,7 @@ class RevokeHotkey:
         self.stop()
 
 
-def _grab_chord(hotkey: str) -> Any:
+def _grab_chord(hotkey: str) -> ChordGrab | None:
     """Keep the X11 revoke chord from the focused application (see :mod:`~.grab`); None
     elsewhere, or when the grab cannot be made (the hotkey works regardless)."""
     if hotkey != REVOKE_HOTKEY or not sys.platform.startswith("linux"):
