@@ -215,6 +215,12 @@ class XcbConnection:
         #: GetImage, built once and rewritten per read (see :meth:`prepare`).
         self._get_image: PreparedRequest | None = None
 
+    def keycode_range(self) -> tuple[int, int]:
+        """The server's smallest and largest keycode (from the connection setup)."""
+        setup = self._lib.get_setup(self._c)
+        low, high = ctypes.string_at(setup + 34, 2)  # xcb_setup_t.min_keycode, max_keycode
+        return low, high
+
     def _root_of(self, screen: int) -> int:
         lib = self._lib
         iterator = lib.roots(lib.get_setup(self._c))

@@ -6,10 +6,12 @@
     async with open_trio_revoke_hotkey(session.revoke_control, immediate=injector.revoke):
         injector.inject(event, frame_size=(width, height))  # False when refused (counted)
 
-Nothing here imports pynput (and so needs an X display) until input is actually injected or
-the hotkey is started. Module map: ``mapping`` (coordinates, key allow-list, text rules),
-``plan`` (event → backend actions, pure), ``ratelimit`` (token bucket), ``backend`` (pynput),
-``injector`` (held-state, budget, statistics), ``hotkey`` (Ctrl+F12).
+Nothing here connects to an X display until input is actually injected or the hotkey is
+started. Module map: ``mapping`` (coordinates, key allow-list, text rules), ``plan`` (event →
+backend actions, pure), ``ratelimit`` (token bucket), ``backend`` (which backend), ``keymap``
+(keysym → keycode and modifiers, pure), ``xtest`` (X11: every key through XTEST), ``injector``
+(held-state, budget, statistics), ``hotkey`` (Ctrl+F12), ``grab`` (keeps Ctrl+F12 from
+applications while armed).
 """
 
 from typing import TYPE_CHECKING
@@ -17,7 +19,9 @@ from typing import TYPE_CHECKING
 from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from core.control.backend import InputBackend as InputBackend
     from core.control.backend import PynputBackend as PynputBackend
+    from core.control.backend import default_backend as default_backend
     from core.control.backend import pynput_backend as pynput_backend
     from core.control.errors import HotkeyUnavailable as HotkeyUnavailable
     from core.control.errors import RefusalReason as RefusalReason
@@ -49,7 +53,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "backend": (
+            "InputBackend",
             "PynputBackend",
+            "default_backend",
             "pynput_backend",
         ),
         "errors": (

@@ -1,4 +1,9 @@
-"""The pynput side of injection: which pynput objects we drive and how an action reaches them.
+"""The input backends: what turns planned actions into real input, and which one is used.
+
+On X11 (Linux, BSD) that is :class:`~core.control.xtest.XTestBackend`: every key, button and
+motion through XTEST, as a keyboard would. Elsewhere (macOS, Windows) it is
+:class:`PynputBackend`, whose controllers use the platform's own injection there.
+:func:`default_backend` chooses; the injector only needs the :class:`InputBackend` shape.
 
 ``import pynput`` opens an X connection at import time and fails without ``$DISPLAY``, so it
 is imported only inside :func:`pynput_backend`. That keeps ``import core.control`` working on a
@@ -8,20 +13,16 @@ headless relay, in pure tests, and in a presenter that never grants control.
 tables, so tests may hand the injector fake pynput controllers (pynput is not our component)
 while every line of *our* translation code (:func:`apply`) still runs.
 
-What we learnt about pynput 1.8's X11 backend (see tests/core/test_control_x11.py):
-
-* Mouse actions and ``Key.*`` members go through XTEST: real device events, visible to the
-  server's key/button state (``query_keymap``, ``query_pointer``) and to RECORD listeners.
-* Printable characters (``press("a")``, ``type("text")``) go through ``XSendEvent`` to the
-  focused window with ``send_event=True`` and a modifier state from pynput's own bookkeeping.
-  Tk, GTK and Qt accept those; applications that ignore synthetic events (xterm without
-  ``allowSendEvents``) do not, and the server's key state never shows them pressed.
-* Characters missing from the keymap are typed by temporarily remapping a spare keycode.
+Why pynput is not used on X11: its X backend types printable characters (``press("a")``,
+``type("text")``) with ``XSendEvent`` to the focused window. Applications that ignore
+synthetic events (xterm with its default ``allowSendEvents: false``) drop them, and without a
+window manager there is no focused window to send them to.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,7 +59,34 @@ class KeyboardController(Protocol):
 
 
 class UnsupportedKey(LookupError):
-    """An allow-listed key that this platform's pynput has no member for."""
+    """An allow-listed key that this platform's backend cannot press."""
+
+
+class InputBackend(Protocol):
+    """What the injector drives: one backend per injector, used under its lock."""
+
+    def key(self, spec: KeySpec) -> object:
+        """Raise :class:`UnsupportedKey` if ``spec`` cannot be pressed here (asked before an
+        event's first action, so an event is refused whole, not done in part)."""
+        ...
+
+    def apply(self, action: Action) -> None:
+        """Perform one action; exceptions propagate (the injector counts them)."""
+        ...
+
+    def reset(self) -> None:
+        """The controller holds nothing any more (control ended or stalled): drop temporary
+        state such as keyboard-mapping changes."""
+        ...
+
+    def interrupt(self) -> None:
+        """Control is being revoked: cut short any wait inside an :meth:`apply` running on
+        another thread (called without the injector's lock, so the revoke need not wait)."""
+        ...
+
+    def close(self) -> None:
+        """Free the backend's resources; it must not be used afterwards."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -78,6 +106,12 @@ class PynputBackend:
         """Release the controllers' resources; the backend must not be used afterwards."""
         if self.closer is not None:
             self.closer()
+
+    def reset(self) -> None:
+        """Nothing to undo: pynput keeps no temporary state of ours."""
+
+    def interrupt(self) -> None:
+        """Nothing to cut short: pynput's calls do not wait."""
 
     def key(self, spec: KeySpec) -> Any:
         """The value pynput's ``press``/``release`` takes for ``spec``."""
@@ -106,6 +140,15 @@ class PynputBackend:
             case TypeText(text):
                 # pynput types "\n" as Return and "\t" as Tab; prepare_text allowed only those.
                 self.keyboard.type(text)
+
+
+def default_backend() -> InputBackend:
+    """XTEST on X11, pynput's controllers elsewhere (imports either only now)."""
+    if sys.platform == "darwin" or sys.platform.startswith("win"):
+        return pynput_backend()
+    from core.control.xtest import xtest_backend
+
+    return xtest_backend()
 
 
 def pynput_backend() -> PynputBackend:

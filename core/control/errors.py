@@ -22,7 +22,7 @@ class RefusalReason(StrEnum):
     BAD_KIND = "bad_kind"
     #: A key name outside the fixed allow-list (:data:`core.control.mapping.KEY_NAMES`).
     UNKNOWN_KEY = "unknown_key"
-    #: The allow-listed key does not exist on this platform's pynput (e.g. Menu on macOS).
+    #: The allow-listed key cannot be pressed on this platform (e.g. Menu on macOS).
     UNSUPPORTED_KEY = "unsupported_key"
     #: A button other than 1 (left), 2 (middle), 3 (right); wheels are WHEEL events.
     BAD_BUTTON = "bad_button"
@@ -41,7 +41,8 @@ class RefusalReason(StrEnum):
     NOT_HELD = "not_held"
     #: A button press for a button the controller already holds.
     ALREADY_HELD = "already_held"
-    #: pynput (or the X server behind it) failed; the event may have been partly applied.
+    #: The input backend (or the X server behind it) failed; the event may have been partly
+    #: applied.
     BACKEND_ERROR = "backend_error"
 
 

@@ -26,6 +26,9 @@ How the controller's own input interacts with it (X11; verified in test_control_
   X11, so a controller that sends ctrl+F12 itself revokes its own control. Harmless, and
   documented behaviour rather than an accident. (On Windows and macOS pynput flags injected
   events and ``GlobalHotKeys`` ignores them.)
+* The listener only observes: while it runs, :class:`~core.control.grab.ChordGrab` grabs the
+  chord on the root window so that the focused application does not get it too (xterm typed
+  ``;5~`` into the shell before). Other keys are not touched.
 * An exception escaping a pynput callback stops the listener for good, which would silently
   disarm the hotkey. ``on_revoke`` is therefore always called inside a catch-all.
 
@@ -47,11 +50,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from core.control.errors import HotkeyUnavailable
+
+if TYPE_CHECKING:
+    from core.control.grab import ChordGrab
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +129,7 @@ class RevokeHotkey:
         self.hotkey = hotkey if hotkey is not None else revoke_hotkey_for()
         self.start_timeout = start_timeout
         self._listener: Any = None
+        self._grab: ChordGrab | None = None
         self._fired = 0
 
     @property
@@ -164,6 +171,7 @@ class RevokeHotkey:
             listener.stop()
             raise HotkeyUnavailable(f"hotkey listener did not start: {problem}")
         self._listener = listener
+        self._grab = _grab_chord(self.hotkey)
 
     def _wait_ready(self, listener: Any) -> str | None:
         """Wait for ``listener.wait()`` with a deadline; None when ready, else why not.
@@ -192,6 +200,9 @@ class RevokeHotkey:
 
     def stop(self) -> None:
         """Remove the hotkey. Idempotent; never raises."""
+        grab, self._grab = self._grab, None
+        if grab is not None:
+            grab.close()
         listener, self._listener = self._listener, None
         if listener is None:
             return
@@ -215,6 +226,20 @@ class RevokeHotkey:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _grab_chord(hotkey: str) -> ChordGrab | None:
+    """Keep the X11 revoke chord from the focused application (see :mod:`~.grab`); None
+    elsewhere, or when the grab cannot be made (the hotkey works regardless)."""
+    if hotkey != REVOKE_HOTKEY or not sys.platform.startswith("linux"):
+        return None
+    from core.control.grab import ChordGrab
+
+    try:
+        return ChordGrab()
+    except Exception as exc:
+        log.warning("cannot keep Ctrl+F12 from applications: %s", exc)
+        return None
 
 
 def _unblock_xorg_listener(listener: Any) -> None:

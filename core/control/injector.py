@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from core.control.backend import PynputBackend, UnsupportedKey, pynput_backend
+from core.control.backend import InputBackend, UnsupportedKey, default_backend
 from core.control.errors import RefusalReason, Refused
 from core.control.mapping import MAX_TEXT_CHARS, Area, KeySpec
 from core.control.plan import (
@@ -69,7 +69,7 @@ class InjectorStatistics:
     held_keys: int
     held_buttons: int
     released_on_revoke: int
-    #: Releases in release_all()/revoke() that pynput failed (the key may still be down).
+    #: Releases in release_all()/revoke() that the backend failed (the key may still be down).
     release_failures: int
     revoked: bool
 
@@ -82,7 +82,8 @@ class Injector:
     """Injects one controller's :class:`~core.protocol.content.InputEvent` stream.
 
     ``area_provider`` is asked for the shared area on every pointer event (the shared window
-    may move); ``backend`` defaults to real pynput controllers, created on first use so that
+    may move); ``backend`` defaults to :func:`~core.control.backend.default_backend` (XTEST on
+    X11), created on first use so that
     constructing an injector needs no display. Create one per presenter; :meth:`revoke` when
     control ends and :meth:`resume` when the presenter grants it again.
     """
@@ -92,8 +93,8 @@ class Injector:
         area_provider: Callable[[], AreaTuple],
         *,
         max_events_per_second: float = DEFAULT_MAX_EVENTS_PER_SECOND,
-        backend: PynputBackend | None = None,
-        backend_factory: Callable[[], PynputBackend] = pynput_backend,
+        backend: InputBackend | None = None,
+        backend_factory: Callable[[], InputBackend] = default_backend,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._area_provider = area_provider
@@ -165,8 +166,10 @@ class Injector:
         """Stop accepting events, then release everything held; returns the count released.
 
         Safe to call from any thread and any number of times. Events already queued behind
-        the revoke are refused (``revoked``) until :meth:`resume`.
+        the revoke are refused (``revoked``) until :meth:`resume`. An event being injected
+        meanwhile is cut short where the backend waits (typing rare characters may).
         """
+        self._interrupt_backend()
         with self._lock:
             self._revoked = True
             released = self._release_all_locked()
@@ -179,11 +182,12 @@ class Injector:
             self._revoked = False
 
     def close(self) -> None:
-        """Revoke, then free the pynput controllers (their X connections). Idempotent.
+        """Revoke, then free the backend (its X connection). Idempotent.
 
         Call when the presenter stops presenting. A later :meth:`resume` and ``inject``
-        would create fresh controllers.
+        would create a fresh backend.
         """
+        self._interrupt_backend()
         with self._lock:
             self._revoked = True
             self._released_on_revoke += self._release_all_locked()
@@ -225,6 +229,14 @@ class Injector:
 
     # -- internals -----------------------------------------------------------------------
 
+    def _interrupt_backend(self) -> None:
+        backend = self._backend  # read without the lock on purpose: that is the point
+        if backend is not None:
+            try:
+                backend.interrupt()
+            except Exception:
+                log.exception("interrupting the input backend failed")
+
     def _area(self) -> Area:
         try:
             value = self._area_provider()
@@ -232,7 +244,7 @@ class Injector:
             raise Refused(RefusalReason.NO_AREA, type(exc).__name__) from None
         return Area.from_tuple(value)
 
-    def _get_backend(self) -> PynputBackend:
+    def _get_backend(self) -> InputBackend:
         if self._backend is None:
             try:
                 self._backend = self._backend_factory()
@@ -253,8 +265,8 @@ class Injector:
         self._execute(backend, plan.actions)
 
     @staticmethod
-    def _check_supported(backend: PynputBackend, plan: Plan) -> None:
-        """Refuse before doing anything if a key has no pynput member on this platform."""
+    def _check_supported(backend: InputBackend, plan: Plan) -> None:
+        """Refuse before doing anything if a key cannot be pressed on this platform."""
         for action in plan.actions:
             if isinstance(action, PressKey | ReleaseKey):
                 try:
@@ -262,8 +274,8 @@ class Injector:
                 except UnsupportedKey:
                     raise Refused(RefusalReason.UNSUPPORTED_KEY) from None
 
-    def _execute(self, backend: PynputBackend, actions: tuple[Action, ...]) -> None:
-        """Run the plan, keeping the held-set true even when pynput fails half-way.
+    def _execute(self, backend: InputBackend, actions: tuple[Action, ...]) -> None:
+        """Run the plan, keeping the held-set true even when the backend fails half-way.
 
         A press is recorded *before* it is attempted (if it fails half-done, release_all still
         releases it; releasing an unpressed key is harmless), a release is forgotten only once
@@ -282,7 +294,7 @@ class Injector:
             log.warning("input backend failed: %s", type(failure).__name__)
             raise Refused(RefusalReason.BACKEND_ERROR, type(failure).__name__)
 
-    def _apply_tracked(self, backend: PynputBackend, action: Action) -> None:
+    def _apply_tracked(self, backend: InputBackend, action: Action) -> None:
         match action:
             case PressKey(key):
                 self._held[key] = None
@@ -296,12 +308,10 @@ class Injector:
                 self._held.pop(button, None)
 
     def _release_all_locked(self) -> int:
-        if not self._held:
-            return 0
         backend = self._backend
         held = list(reversed(self._held))
         self._held.clear()  # "exactly once": forgotten now, whatever happens below
-        if backend is None:  # cannot happen (a press needs a backend), but never raise here
+        if backend is None:  # nothing was ever injected; never raise here
             return 0
         released = 0
         for item in held:
@@ -312,4 +322,8 @@ class Injector:
             except Exception as exc:
                 self._release_failures += 1
                 log.warning("release on revoke failed: %s", type(exc).__name__)
+        try:
+            backend.reset()  # e.g. unbind the spare keycodes that typed é or ø
+        except Exception as exc:
+            log.warning("resetting the input backend failed: %s", type(exc).__name__)
         return released

@@ -1,6 +1,6 @@
 """Pure translation of what a controller sends into what may touch the presenter's screen.
 
-Two jobs, both without X or pynput so they are testable anywhere:
+Two jobs, both without X so they are testable anywhere:
 
 * **Coordinates.** An :class:`~core.protocol.content.InputEvent` carries ``x, y`` in the frame
   the controller is looking at. The presenter knows which screen rectangle that frame shows
@@ -12,7 +12,7 @@ Two jobs, both without X or pynput so they are testable anywhere:
 
 * **Keys.** Key names form a fixed allow-list (:data:`KEY_NAMES`). Anything else is refused,
   so a controller cannot reach keys we never thought about (media keys, power, SysRq, keypad
-  oddities, dead keys) or smuggle a multi-character string into pynput. Printable ASCII
+  oddities, dead keys) or smuggle a multi-character string into the backend. Printable ASCII
   characters name themselves ("a", "A", "7", "!"); named keys use X11-ish spellings
   ("Return", "Page_Up", "F5"); modifiers are ``shift_l``/``ctrl_r``/… with plain ``shift``,
   ``ctrl``, ``alt``, ``meta`` as aliases of the left key.
@@ -128,11 +128,13 @@ def map_point(x: int, y: int, frame_size: tuple[int, int], area: Area) -> tuple[
 
 
 class KeyKind(Enum):
-    """How pynput is asked to produce the key."""
+    """How the backend produces the key."""
 
-    #: A printable character: pynput resolves it through the keyboard layout.
+    #: A printable character: the backend finds it in the keyboard layout (on X11 see
+    #: :mod:`core.control.keymap`).
     CHAR = "char"
-    #: A ``pynput.keyboard.Key`` member, by attribute name.
+    #: A named key, by its ``pynput.keyboard.Key`` attribute name (the X11 backend maps
+    #: these names to keysyms in :data:`core.control.keymap.SPECIAL_KEYSYMS`).
     SPECIAL = "special"
 
 

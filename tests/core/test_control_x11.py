@@ -367,16 +367,37 @@ def typed(seen: list[Seen]) -> str:
     return "".join(out)
 
 
-def test_typed_text_arrives_in_order(injector: Injector, rec: Recorder) -> None:
-    text = "Hello, World! 1+1=2\n\tok (42) ~/a_b"
+MODIFIER_NAMES = {"Shift_L", "Shift_R", "ISO_Level3_Shift", "Control_L", "Alt_L"}
+
+
+def test_typed_text_arrives_in_order(injector: Injector, rec: Recorder, xdisplay: Any) -> None:
+    # ASCII with Shift, a level-3 character of the default map (¦: AltGr+Shift on the <> key),
+    # and letters that are on no key of a US map (typed on a temporarily bound spare keycode).
+    text = "Hello, World! 1+1=2\n\tok (42) ~/a_b ¦ éßø ÉŁ€ ζ"
     assert injector.inject(ev(InputKind.TEXT, text=text), FRAME)
-    seen = rec.until(lambda s: typed(s).endswith("a_b"), "the typed text")
+    seen = rec.until(lambda s: typed(s).endswith("ζ"), "the typed text")
     assert typed(seen) == text
-    presses = [s for s in seen if s.what == "kp"]
+    presses = [s for s in seen if s.what == "kp" and s.name not in MODIFIER_NAMES]
     assert len(presses) == len(text)
-    # pynput types printable characters with XSendEvent, and Return/Tab through XTEST.
-    assert {s.synthetic for s in presses if s.name not in ("Return", "Tab")} == {True}
-    assert {s.synthetic for s in presses if s.name in ("Return", "Tab")} == {False}
+    # Every key through XTEST: real device events, no XSendEvent.
+    assert not any(s.synthetic for s in seen)
+    # Shift and AltGr were pressed only around the characters that need them, and let go.
+    assert {s.name for s in seen if s.what == "kp"} & MODIFIER_NAMES == {
+        "Shift_L",
+        "ISO_Level3_Shift",
+    }
+    assert not pressed_keycodes(xdisplay)
+    # The spare keycodes stay bound until control ends, then the map is as it was.
+    before = xdisplay.get_keyboard_mapping(8, 248)
+    assert any(XK.string_to_keysym("eacute") in row for row in before)
+    assert injector.revoke() == 0
+    after = XDisplay(os.environ["DISPLAY"])
+    try:
+        restored = after.get_keyboard_mapping(8, 248)
+    finally:
+        after.close()
+    assert [list(row) for row in restored] != [list(row) for row in before]
+    assert not any(XK.string_to_keysym("eacute") in row for row in restored)
 
 
 def test_special_keys_with_modifiers_arrive_in_order(injector: Injector, rec: Recorder) -> None:
@@ -448,17 +469,20 @@ def test_release_all_leaves_nothing_held(injector: Injector, rec: Recorder, xdis
         ev(InputKind.KEY_DOWN, key="q"),
     ]:
         assert injector.inject(event, FRAME)
-    rec.until(lambda s: ("kp", "Q") in keys_only(s), "the held keys")  # q under shift
-    assert {shift, ctrl_r} <= pressed_keycodes(xdisplay)
+    # q under shift; a held key autorepeats (a real key press), so do not wait for quiet.
+    rec.until(lambda s: ("kp", "Q") in keys_only(s), "the held keys", settle=False)
+    assert {shift, ctrl_r, keycode(xdisplay, "q")} <= pressed_keycodes(xdisplay)
     assert pointer_buttons(xdisplay) == X.Button1Mask | X.Button3Mask
 
     assert injector.release_all() == 5
     seen = rec.until(lambda s: count(s, "kr", "Shift_L") == 1, "the releases")
-    assert not pressed_keycodes(xdisplay) & {shift, ctrl_r}
+    assert not pressed_keycodes(xdisplay)
     assert pointer_buttons(xdisplay) == 0
-    # Exactly once each, in reverse order of pressing.
-    assert keys_only(seen) + buttons_only(seen) == [
-        ("kr", "Q"),  # released while shift is still down: pynput resolves it as "Q"
+    # Exactly once each, in reverse order of pressing (after any autorepeat of Q).
+    keys = keys_only(seen)
+    assert set(keys[:-3]) <= {("kr", "Q"), ("kp", "Q")}
+    assert keys[-3:] + buttons_only(seen) == [
+        ("kr", "Q"),  # released while shift is still down
         ("kr", "Control_R"),
         ("kr", "Shift_L"),
         ("br", "3", 250, 200),
@@ -626,7 +650,12 @@ def test_a_flood_of_controller_input_does_not_delay_the_hotkey(
         flood_started = time.monotonic()
         flooder.start()
         try:
-            time.sleep(0.5)
+            # Press the chord only once the flood is past its budget (on a loaded machine
+            # each accepted event costs milliseconds, so a fixed wait may not get there).
+            deadline = time.monotonic() + 10
+            while not injector.statistics().refused_by_reason and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)
             started = time.monotonic()
             xdotool("key", "ctrl+F12")
             assert fired.wait(1.0)
@@ -637,7 +666,7 @@ def test_a_flood_of_controller_input_does_not_delay_the_hotkey(
             flood_seconds = time.monotonic() - flood_started
     # The budget held: one second's burst plus 200/s, out of many thousands attempted.
     assert sum(paid) <= 200 + 200 * flood_seconds + 5
-    assert len(paid) > 2 * sum(paid)
+    assert len(paid) > sum(paid) + 100
     assert injector.statistics().refused_by_reason[RefusalReason.RATE_LIMITED] > 0
 
 

@@ -1,7 +1,7 @@
 """Remote control end to end: a real relay, `porthole present --headless` on Xvfb, real members.
 
-The controller is a real client in this process; the presenter is a subprocess injecting with
-pynput; a Tk window in its own process records what reaches the display, and xdotool reads the
+The controller is a real client in this process; the presenter is a subprocess injecting through
+XTEST; a Tk window in its own process records what reaches the display, and xdotool reads the
 pointer. Consent is the presenter's own: `--allow-control-from Cleo` is its user's policy.
 """
 

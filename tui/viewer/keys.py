@@ -4,7 +4,9 @@ The presenter refuses any name outside its allow-list, so sending one would only
 budget; worse, a name that is *almost* right could press the wrong key. So the window maps
 exactly: X keysyms 0x21–0x7E are the printable ASCII characters themselves (Tk calls them
 ``exclam``, ``bracketleft``…), a fixed table covers named keys, and everything else (media keys,
-dead keys, keypad oddities, non-ASCII letters) is not sent at all.
+dead keys, keypad oddities) is not sent as a key at all. A character with no key name (é, ß,
+ø, any non-Latin letter) is sent as TEXT instead (:func:`typed_text`): the presenter types it
+whatever its own keyboard layout is.
 """
 
 from __future__ import annotations
@@ -85,3 +87,16 @@ def modifiers_of(state: int) -> int:
         if state & mask:
             bits |= int(modifier)
     return bits
+
+
+def typed_text(char: str, state: int) -> str | None:
+    """The text to send for a key press that has no allow-listed name, or ``None``.
+
+    Only a single printable non-ASCII character (ASCII ones all have names), and only without
+    Ctrl, Alt or Super held: TEXT carries no modifiers, so Ctrl+é would arrive as a plain é.
+    """
+    if len(char) != 1 or ord(char) < 0xA0 or not char.isprintable():
+        return None
+    if modifiers_of(state) & ~int(Modifier.SHIFT):
+        return None
+    return char

@@ -25,7 +25,7 @@ from typing import Final
 from PIL import Image, ImageTk
 
 from core.protocol.content import Cursor, InputEvent, InputKind
-from tui.viewer.keys import key_name, modifiers_of
+from tui.viewer.keys import key_name, modifiers_of, typed_text
 from tui.viewer.layout import Layout
 from tui.viewer.picture import Picture
 from tui.viewer.pipe import (
@@ -357,6 +357,7 @@ class ViewerWindow:
         wheel_dy: int = 0,
         modifiers: int = 0,
         key: str = "",
+        text: str = "",
     ) -> None:
         if not self._control:
             return
@@ -369,7 +370,7 @@ class ViewerWindow:
             wheel_dy=wheel_dy,
             modifiers=modifiers,
             key=key,
-            text="",
+            text=text,
         )
         self._writer.send(Input(event))
 
@@ -439,9 +440,13 @@ class ViewerWindow:
 
     def _on_key_press(self, event: tk.Event[tk.Misc]) -> str:
         name = key_name(str(event.keysym), int(event.keysym_num))
-        if name is not None and self._state.state is ViewerState.LIVE:
+        if self._state.state is not ViewerState.LIVE:
+            pass
+        elif name is not None:
             self._keys[int(event.keycode)] = name
             self._send(InputKind.KEY_DOWN, key=name, modifiers=modifiers_of(int(event.state)))
+        elif (text := typed_text(str(event.char), int(event.state))) is not None:
+            self._send(InputKind.TEXT, text=text)  # é, ß, ø…: no key name, typed as text
         # "break": Tab must not move Tk's focus, and no other binding sees a remote key.
         return "break"
 
