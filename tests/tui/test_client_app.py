@@ -45,6 +45,7 @@ from tui.app.dialogs import (
     EndSessionDialog,
     ErrorDialog,
     GrantControlDialog,
+    LeaveDialog,
     PickMemberDialog,
     ShareDialog,
     TakeBackDialog,
@@ -288,6 +289,8 @@ def test_join_by_id_shows_the_same_security_code_and_leaving_updates_the_roster(
             await olga.event(RosterChanged, lambda r: len(r.roster.members) == 2)
             await until(pilot, lambda: screen.view is not None, "the roster")
             await pilot.press("l")
+            await on_screen(pilot, LeaveDialog)  # asked first, as `e` is
+            await pilot.press("y")
             await olga.event(RosterChanged, lambda r: len(r.roster.members) == 1, "Ana left")
 
     run(scenario)
@@ -522,8 +525,24 @@ def test_no_answers_change_nothing_chat_arrives_and_quitting_ends_the_session(
             await ana.do(ana.session.send_content, Chat(text="hi Olga"))
             log = screen.query_one("#log", RichLog)
             await until(pilot, lambda: any("Ana: hi Olga" in ln.text for ln in log.lines), "chat")
+            mine = [ln.text for ln in log.lines if "hello Ana" in ln.text]
+            assert mine == ["Olga (you): hello Ana"], "the sender sees their own line"
 
-            await pilot.press("escape", "ctrl+q")
+            # A toggling key says what it does now, and the lock shows beside the session ID.
+            await pilot.press("escape", "k")
+            await until(pilot, lambda: screen.view is not None and screen.view.locked, "locked")
+            keys = {k: b.binding.description for k, b in screen.active_bindings.items()}
+            assert keys["k"] == "Unlock"
+            assert "locked" in str(screen.query_one("#session-id", Label).render())
+            assert any("The session is locked" in ln.text for ln in log.lines)
+            await pilot.press("k")
+            await until(pilot, lambda: screen.view is not None and not screen.view.locked, "open")
+            keys = {k: b.binding.description for k, b in screen.active_bindings.items()}
+            assert keys["k"] == "Lock"
+
+            await pilot.press("ctrl+q")
+            await on_screen(pilot, LeaveDialog)  # the organizer's quit ends it: asked first
+            await pilot.press("y")
         closed = await ana.event(SessionClosed)
         assert "left" in closed.message or "ended" in closed.message
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.protocol.messages import MemberState, Roster, RosterEntry
 from core.rules import Action
 from tui.app.driver import viewer_state
-from tui.app.model import SessionView
+from tui.app.model import SessionView, changes
 from tui.viewer.link import ViewerState
 
 
@@ -14,20 +14,23 @@ def roster(
     presenter: int | None = None,
     controller: int | None = None,
     paused: bool = False,
+    locked: bool = False,
     has_presented: tuple[int, ...] = (),
     ana_state: MemberState = MemberState.CONNECTED,
+    without: tuple[int, ...] = (),
 ) -> Roster:
+    entries = (
+        RosterEntry(1, "Olga", True, MemberState.CONNECTED),
+        RosterEntry(2, "Ana", False, ana_state),
+        RosterEntry(3, "Ben", False, MemberState.CONNECTED),
+    )
     return Roster(
         session_id="123456789",
-        members=(
-            RosterEntry(1, "Olga", True, MemberState.CONNECTED),
-            RosterEntry(2, "Ana", False, ana_state),
-            RosterEntry(3, "Ben", False, MemberState.CONNECTED),
-        ),
+        members=tuple(e for e in entries if e.peer_id not in without),
         presenter=presenter,
         controller=controller,
         has_presented=has_presented,
-        locked=False,
+        locked=locked,
         paused=paused,
         has_password=True,
     )
@@ -67,3 +70,47 @@ def test_the_viewer_overlay_follows_pause_and_the_presenters_connection() -> Non
         roster(presenter=2, paused=True, ana_state=MemberState.RECONNECTING), me=3
     )
     assert viewer_state(away) is ViewerState.RECONNECTING
+
+
+def log_of(
+    before: Roster, after: Roster, me: int, removed: frozenset[int] = frozenset()
+) -> list[str]:
+    return changes(
+        SessionView.from_roster(before, me=me), SessionView.from_roster(after, me=me), removed
+    )
+
+
+def test_the_log_says_who_came_went_or_was_removed() -> None:
+    assert changes(None, SessionView.from_roster(roster(), me=1)) == []
+    assert log_of(roster(without=(2,)), roster(), me=1) == ["Ana joined."]
+    assert log_of(roster(), roster(without=(2,)), me=1) == ["Ana left."]
+    assert log_of(roster(), roster(without=(2,)), me=1, removed=frozenset({2})) == [
+        "Ana was removed."
+    ]
+    assert log_of(roster(), roster(), me=1) == []
+
+
+def test_the_log_says_who_presents_pauses_locks_and_controls() -> None:
+    assert log_of(roster(), roster(presenter=2), me=1) == ["Ana is presenting now."]
+    assert log_of(roster(), roster(presenter=1), me=1) == ["You are presenting now."]
+    assert log_of(roster(presenter=2), roster(), me=3) == ["Nobody is presenting now."]
+    assert log_of(roster(presenter=2), roster(presenter=2, paused=True), me=1) == [
+        "Ana paused the screen."
+    ]
+    assert log_of(roster(presenter=1, paused=True), roster(presenter=1), me=1) == [
+        "You resumed sharing."
+    ]
+    assert log_of(roster(), roster(locked=True), me=3) == [
+        "The session is locked: nobody new can join."
+    ]
+    assert log_of(roster(presenter=1), roster(presenter=1, controller=3), me=3) == [
+        "You now control Olga's screen."
+    ]
+    assert log_of(roster(presenter=1, controller=3), roster(presenter=1), me=3) == [
+        "Your remote control ended."
+    ]
+    assert log_of(roster(presenter=1), roster(presenter=1, controller=3), me=2) == [
+        "Ben now controls Olga's screen."
+    ]
+    # The presenter's own lines come from its control guard (with the reason), not from here.
+    assert log_of(roster(presenter=1), roster(presenter=1, controller=3), me=1) == []

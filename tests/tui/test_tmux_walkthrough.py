@@ -43,29 +43,68 @@ def wait_for(index: int, check: Callable[[str], bool], what: str, timeout: float
     raise AssertionError(f"pane {index}: timed out waiting for {what}; it shows:\n{text}")
 
 
-def flat(text: str) -> str:
-    """The pane's lines joined without their wrapping (a long link spans several lines)."""
-    return "".join(line.rstrip() for line in text.splitlines())
-
-
-@pytest.fixture
-def panes(tmp_path: Path) -> Iterator[None]:
+def start_demo(tmp_path: Path, width: int, height: int) -> Iterator[None]:
     if shutil.which("tmux") is None:
         if os.environ.get("CI"):
             pytest.fail("tmux is missing; .ci/run installs it")
         pytest.skip("tmux is not installed")
     env = f"HOME={tmp_path} XDG_CONFIG_HOME={tmp_path}/config TERM=xterm-256color"
     demo = f"env {env} {command('porthole')} demo --name Olga; sleep 60"
-    tmux("new-session", "-d", "-s", SESSION, "-x", "100", "-y", "30", demo)
+    tmux("new-session", "-d", "-s", SESSION, "-x", str(width), "-y", str(height), demo)
+    # What an application copies with OSC 52 becomes a tmux paste buffer (as in a terminal
+    # that honours OSC 52, it becomes the clipboard).
+    tmux("set-option", "-s", "set-clipboard", "on")
     try:
         yield
     finally:
         subprocess.run(["tmux", "-L", SESSION, "kill-server"], capture_output=True, check=False)
 
 
+@pytest.fixture
+def panes(tmp_path: Path) -> Iterator[None]:
+    yield from start_demo(tmp_path, 100, 30)
+
+
+JOIN_LINE = re.compile(r"^\s*porthole join '(porthole://[^'…]*)('|…)\s*$", re.M)
+
+
+def copied_join_command() -> str:
+    """Press j in the organizer's pane and return what it put on the clipboard."""
+    before = tmux("list-buffers", "-F", "#{buffer_name}")
+    tmux("send-keys", "-t", f"{SESSION}:0", "j")
+    deadline = time.monotonic() + 10
+    while tmux("list-buffers", "-F", "#{buffer_name}") == before:
+        if time.monotonic() > deadline:
+            raise AssertionError("j put nothing on the clipboard (no OSC 52 reached tmux)")
+        time.sleep(0.1)
+    return tmux("show-buffer")
+
+
+@pytest.mark.parametrize(("width", "height"), [(80, 24), (120, 40)])
+def test_the_join_command_is_one_line_and_j_copies_it_whole(
+    tmp_path: Path, width: int, height: int
+) -> None:
+    """Never split inside the command (a pasted wrap runs `porthole join` alone); where it does
+    not fit, the screen says it is cut and `j` copies all of it."""
+    for _ in start_demo(tmp_path, width, height):
+        shown = wait_for(0, lambda t: JOIN_LINE.search(t) is not None, "the join command line")
+        line = JOIN_LINE.search(shown)
+        assert line is not None
+        cut = line.group(2) == "…"
+        assert ("cut to fit" in shown) == cut, shown
+        assert all(len(row) <= width for row in shown.splitlines())
+        command_text = copied_join_command()
+        copied = re.fullmatch(r"porthole join '(porthole://[^']+)'", command_text)
+        assert copied is not None, command_text
+        assert copied.group(1).startswith(line.group(1))
+        assert re.search(r"\?fp=[0-9a-f]{64}$", copied.group(1)), "the whole fingerprint"
+        if not cut:
+            assert copied.group(1) == line.group(1)
+
+
 def test_demo_then_join_from_a_second_pane_all_by_keyboard(panes: None, tmp_path: Path) -> None:
-    shown = wait_for(0, lambda t: "porthole join" in t and "'" in flat(t)[-200:], "the link")
-    link = re.search(r"porthole join'(porthole://[^']+)'", flat(shown))
+    wait_for(0, lambda t: JOIN_LINE.search(t) is not None, "the join command")
+    link = re.fullmatch(r"porthole join '(porthole://[^']+)'", copied_join_command())
     assert link is not None
     env = f"HOME={tmp_path} XDG_CONFIG_HOME={tmp_path}/config TERM=xterm-256color"
     join = f"env {env} {command('porthole')} join '{link.group(1)}' --name Ana; sleep 60"

@@ -31,6 +31,7 @@ from tui.app.dialogs import (
     EndSessionDialog,
     ErrorDialog,
     GrantControlDialog,
+    LeaveDialog,
     ShareDialog,
     TakeBackDialog,
     TrustDialog,
@@ -116,7 +117,25 @@ class PortholeApp(App[int]):
         await self.guest.aclose()
 
     async def action_quit(self) -> None:
-        """Leave the session properly (the others see it at once), then stop."""
+        """Leave the session properly (the others see it at once), then stop.
+
+        In a session this asks first, as `e` and `l` do: for an organizer, quitting ends the
+        session for everyone."""
+        view = self.driver.view
+        if self.driver.session is not None and view is not None and not self.quitting:
+            if isinstance(self.screen, LeaveDialog):
+                return  # already asking
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.quitting = True
+                    self.call_later(self.action_quit)
+
+            self.push_screen(
+                LeaveDialog(organizer=view.i_organize, others=len(view.others), quitting=True),
+                answered,
+            )
+            return
         self.quitting = True  # what the leave brings back (session over) needs no dialog
         if self.driver.session is not None:
             with contextlib.suppress(GuestNotRunning, TimeoutError):

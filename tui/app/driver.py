@@ -307,6 +307,7 @@ class Driver:
         session = self.session
         if session is not None and session.closed is None and text.strip():
             await session.send_content(Chat(text=text[:4000]))
+            self.post(Notice(f"{self._name(session.peer_id)} (you): {text[:4000]}"))
 
     async def reopen_viewer(self) -> None:
         self._viewer_closed_by_user = False

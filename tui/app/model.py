@@ -116,3 +116,53 @@ def state_from_roster(roster: Roster, organizer: int) -> SessionState:
 
 def _connection_words(state: MemberState) -> str:
     return state.name.lower().replace("_", " ")
+
+
+def changes(
+    before: SessionView | None, after: SessionView, removed: frozenset[int] = frozenset()
+) -> list[str]:
+    """Log lines for what changed between two rosters, as this member should read them.
+
+    Who joined, left or was removed (``removed``: whom this member asked the relay to remove),
+    who presents, pause and resume, lock and unlock, and remote control
+    between other members (the presenter's own "X controls your screen" comes from the control
+    guard instead, which knows the reason a grant ended). The first roster says nothing: the
+    screen itself shows it.
+    """
+    if before is None:
+        return []
+    lines: list[str] = []
+    old = {row.peer_id: row for row in before.members}
+    new = {row.peer_id: row for row in after.members}
+    lines += [f"{new[p].name} joined." for p in new if p not in old and p != after.me]
+    lines += [
+        f"{old[p].name} was removed." if p in removed else f"{old[p].name} left."
+        for p in old
+        if p not in new
+    ]
+    if after.presenter != before.presenter:
+        if after.presenter is None:
+            lines.append("Nobody is presenting now.")
+        elif after.i_present:
+            lines.append("You are presenting now.")
+        else:
+            lines.append(f"{after.name_of(after.presenter)} is presenting now.")
+    if after.paused != before.paused and after.presenter is not None:
+        who = "You" if after.i_present else after.name_of(after.presenter)
+        lines.append(f"{who} paused the screen." if after.paused else f"{who} resumed sharing.")
+    if after.locked != before.locked:
+        lines.append(
+            "The session is locked: nobody new can join."
+            if after.locked
+            else "The session is unlocked: people can knock again."
+        )
+    if after.controller != before.controller and not after.i_present:
+        presenter = after.name_of(after.presenter)
+        if after.controller is None:
+            who = "Your" if before.controller == after.me else "The"
+            lines.append(f"{who} remote control ended.")
+        elif after.i_control:
+            lines.append(f"You now control {presenter}'s screen.")
+        else:
+            lines.append(f"{after.name_of(after.controller)} now controls {presenter}'s screen.")
+    return lines

@@ -6,6 +6,7 @@ from tui.app.dialogs.become_presenter import BecomePresenterDialog
 from tui.app.dialogs.end_session import EndSessionDialog
 from tui.app.dialogs.error import ErrorDialog
 from tui.app.dialogs.grant_control import GrantControlDialog
+from tui.app.dialogs.leave import LeaveDialog
 from tui.app.dialogs.pick_member import PickMemberDialog
 from tui.app.dialogs.share import ShareDialog
 from tui.app.dialogs.take_back import TakeBackDialog
@@ -17,6 +18,7 @@ __all__ = [
     "EndSessionDialog",
     "ErrorDialog",
     "GrantControlDialog",
+    "LeaveDialog",
     "PickMemberDialog",
     "ShareDialog",
     "TakeBackDialog",

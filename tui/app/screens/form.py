@@ -43,6 +43,14 @@ class FormScreen(Screen[None]):
     def fields(self) -> ComposeResult:
         yield from ()
 
+    def on_screen_resume(self) -> None:
+        # A form always has a field to type into: also when it comes back under a dialog (the
+        # connect screen after a session ends), where nothing had focus to restore.
+        if self.focused is None:
+            first = next(iter(self.query(Input)), None)
+            if first is not None:
+                first.focus()
+
     def field(self, field_id: str) -> Input:
         return self.query_one(f"#{field_id}", Input)
 

@@ -1,8 +1,13 @@
 """The session: roster with roles, the security code, who presents, control state, the log.
 
 Every action has a key shown in the footer, and only the actions the rules allow this member
-right now are shown (:func:`core.rules.possible_actions` via :class:`SessionView`). While
-someone controls this member's screen a banner says who, and that Ctrl+F12 revokes.
+right now are shown (:func:`core.rules.possible_actions` via :class:`SessionView`); a key that
+toggles says what it does now (Pause or Resume, Lock or Unlock). While someone controls this
+member's screen a banner says who, and that Ctrl+F12 revokes.
+
+The organizer sees the join command on one line of its own, never wrapped: a wrapped command
+pastes as two commands. Where the terminal is too narrow for it, the line says it is cut and
+``j`` copies the whole command to the clipboard (OSC 52, through SSH and tmux too).
 """
 
 from __future__ import annotations
@@ -19,23 +24,28 @@ from core.control.hotkey import revoke_hotkey_label
 from core.links import format_session_id
 from core.protocol.messages import ActionCode
 from core.rules import Action, possible_targets
-from tui.app.dialogs import PickMemberDialog
-from tui.app.model import SessionView, state_from_roster
+from tui.app.dialogs import LeaveDialog, PickMemberDialog
+from tui.app.model import SessionView, changes, state_from_roster
 
 if TYPE_CHECKING:
     from tui.app.app import PortholeApp
 
 #: Which rules action each key stands for (shown only while the rules allow it).
+#: A key that toggles has one binding per meaning, and only the one that applies shows.
 _KEY_ACTIONS: dict[str, frozenset[Action]] = {
-    "present": frozenset({Action.PRESENT, Action.TAKE_BACK}),
+    "present": frozenset({Action.PRESENT}),
+    "take_back": frozenset({Action.TAKE_BACK}),
     "propose": frozenset({Action.PROPOSE_PRESENTER}),
     "hand_back": frozenset({Action.HAND_TO_ORGANIZER}),
     "share": frozenset({Action.SHARE}),
-    "pause": frozenset({Action.PAUSE, Action.RESUME}),
+    "pause": frozenset({Action.PAUSE}),
+    "resume": frozenset({Action.RESUME}),
     "request_control": frozenset({Action.REQUEST_CONTROL}),
     "grant_control": frozenset({Action.GRANT_CONTROL}),
-    "revoke": frozenset({Action.REVOKE_CONTROL, Action.RELEASE_CONTROL}),
-    "lock": frozenset({Action.LOCK, Action.UNLOCK}),
+    "revoke": frozenset({Action.REVOKE_CONTROL}),
+    "release": frozenset({Action.RELEASE_CONTROL}),
+    "lock": frozenset({Action.LOCK}),
+    "unlock": frozenset({Action.UNLOCK}),
     "remove": frozenset({Action.KICK}),
     "end": frozenset({Action.END_SESSION}),
 }
@@ -44,16 +54,21 @@ _KEY_ACTIONS: dict[str, frozenset[Action]] = {
 class SessionScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "present", "Present"),
+        Binding("p", "take_back", "Take back"),
         Binding("o", "propose", "Propose"),
         Binding("h", "hand_back", "Hand back"),
         Binding("s", "share", "Share"),
         Binding("space", "pause", "Pause", key_display="␣"),
+        Binding("space", "resume", "Resume", key_display="␣"),
         Binding("c", "request_control", "Ask control"),
         Binding("g", "grant_control", "Grant"),
         Binding("r", "revoke", "Revoke"),
+        Binding("r", "release", "Release"),
         Binding("k", "lock", "Lock"),
+        Binding("k", "unlock", "Unlock"),
         Binding("x", "remove", "Remove"),
         Binding("v", "viewer", "Viewer"),
+        Binding("j", "copy_join", "Copy join"),
         Binding("t", "chat", "Chat"),
         Binding("e", "end", "End"),
         Binding("l", "leave", "Leave"),
@@ -67,6 +82,8 @@ class SessionScreen(Screen[None]):
         self.link = link
         self.view: SessionView | None = None
         self.controller_name: str | None = None
+        #: Whom this member asked the relay to remove (their leaving reads "was removed").
+        self.removing: set[int] = set()
 
     @property
     def porthole(self) -> PortholeApp:
@@ -80,12 +97,15 @@ class SessionScreen(Screen[None]):
         with Horizontal(id="session-top"):
             yield DataTable(id="roster", cursor_type="row", zebra_stripes=True)
             with Vertical(id="session-facts"):
-                yield Label(f"Session {format_session_id(self.session_id)}", id="session-id")
+                yield Label(self._session_label(locked=False), id="session-id")
                 yield Label("Security code (all see the same):", classes="muted")
                 yield Static(_group_code(self.security_code), id="security-code")
                 yield Label("", id="presenting")
                 yield Label("", id="sharing")
                 yield Label("", id="control-state")
+        if self.link:
+            yield Label("", id="join-hint", classes="muted")
+            yield Static(self.join_command, id="join-command", markup=False)
         yield RichLog(id="log", wrap=True, markup=False, max_lines=500)
         yield Input(
             placeholder="chat (end-to-end encrypted) · enter sends · escape leaves", id="chat"
@@ -99,15 +119,34 @@ class SessionScreen(Screen[None]):
         table.add_columns("#", "name", "role", "link")
         table.focus()
         self.query_one("#chat", Input).display = False
-        if self.organizer and self.link:
-            self.log_line("In a second terminal, others join with:")
-            self.log_line(f"porthole join '{self.link}'")
         self.query_one("#control-banner", Static).display = False
+
+    @property
+    def join_command(self) -> str:
+        return f"porthole join '{self.link}'" if self.link else ""
+
+    def on_resize(self) -> None:
+        if not self.link:
+            return
+        fits = len(self.join_command) <= self.query_one("#join-command", Static).size.width
+        self.query_one("#join-hint", Label).update(
+            "In a second terminal, others join with (j copies it):"
+            if fits
+            else "In a second terminal, others join with (cut to fit: j copies it whole):"
+        )
+
+    def _session_label(self, *, locked: bool) -> str:
+        label = f"Session {format_session_id(self.session_id)}"
+        return f"{label} · locked" if locked else label
 
     # -- updates from the network side ---------------------------------------------------------
 
     def show_view(self, view: SessionView) -> None:
+        for line in changes(self.view, view, frozenset(self.removing)):
+            self.log_line(line)
+        self.removing &= {row.peer_id for row in view.members}
         self.view = view
+        self.query_one("#session-id", Label).update(self._session_label(locked=view.locked))
         table = self.query_one("#roster", DataTable)
         table.clear()
         for row in view.members:
@@ -126,8 +165,6 @@ class SessionScreen(Screen[None]):
         if view.controller is not None:
             who = "you" if view.i_control else view.name_of(view.controller)
             control = f"remote control: {who}"
-        if view.locked:
-            control += " · session locked"
         self.query_one("#control-state", Label).update(control)
         self.refresh_bindings()
 
@@ -158,6 +195,8 @@ class SessionScreen(Screen[None]):
             if action == "viewer":
                 view = self.view
                 return bool(view and view.presenter is not None and not view.i_present)
+            if action == "copy_join":
+                return bool(self.link)
             return True
         view = self.view
         return bool(view is not None and view.actions & wanted)
@@ -173,6 +212,9 @@ class SessionScreen(Screen[None]):
             return
         self.porthole.confirm_presenting(view)
 
+    def action_take_back(self) -> None:
+        self.action_present()  # the same dialog: it says whose screen stops being shown
+
     def action_propose(self) -> None:
         self._pick("Who should present?", ActionCode.PROPOSE_PRESENTER, Action.PROPOSE_PRESENTER)
 
@@ -183,9 +225,10 @@ class SessionScreen(Screen[None]):
         self.porthole.pick_share()
 
     def action_pause(self) -> None:
-        view = self.view
-        if view is not None:
-            self._request(ActionCode.RESUME if view.paused else ActionCode.PAUSE)
+        self._request(ActionCode.PAUSE)
+
+    def action_resume(self) -> None:
+        self._request(ActionCode.RESUME)
 
     def action_request_control(self) -> None:
         self._request(ActionCode.REQUEST_CONTROL)
@@ -194,21 +237,24 @@ class SessionScreen(Screen[None]):
         self._pick("Give remote control to", ActionCode.GRANT_CONTROL, Action.GRANT_CONTROL)
 
     def action_revoke(self) -> None:
-        view = self.view
-        if view is None:
-            return
-        if Action.REVOKE_CONTROL in view.actions:
-            self._request(ActionCode.REVOKE_CONTROL)
-        else:
-            self._request(ActionCode.RELEASE_CONTROL)
+        self._request(ActionCode.REVOKE_CONTROL)
+
+    def action_release(self) -> None:
+        self._request(ActionCode.RELEASE_CONTROL)
 
     def action_lock(self) -> None:
-        view = self.view
-        if view is not None:
-            self._request(ActionCode.UNLOCK if view.locked else ActionCode.LOCK)
+        self._request(ActionCode.LOCK)
+
+    def action_unlock(self) -> None:
+        self._request(ActionCode.UNLOCK)
 
     def action_remove(self) -> None:
         self._pick("Remove whom from the session?", ActionCode.KICK, Action.KICK)
+
+    def action_copy_join(self) -> None:
+        if self.link:
+            self.app.copy_to_clipboard(self.join_command)
+            self.porthole.notify("The join command is on the clipboard.")
 
     def action_viewer(self) -> None:
         self.porthole.run_network(self.porthole.driver.reopen_viewer)
@@ -219,7 +265,15 @@ class SessionScreen(Screen[None]):
             self.porthole.confirm_end(len(view.others))
 
     def action_leave(self) -> None:
-        self.porthole.run_network(self.porthole.driver.leave)
+        view = self.view
+        organizer = bool(view and view.i_organize)
+        others = len(view.others) if view is not None else 0
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.porthole.run_network(self.porthole.driver.leave)
+
+        self.app.push_screen(LeaveDialog(organizer=organizer, others=others), answered)
 
     def action_chat(self) -> None:
         chat = self.query_one("#chat", Input)
@@ -258,6 +312,8 @@ class SessionScreen(Screen[None]):
 
         def picked(peer_id: int | None) -> None:
             if peer_id is not None:
+                if code is ActionCode.KICK:
+                    self.removing.add(peer_id)
                 self._request(code, peer_id)
 
         self.app.push_screen(PickMemberDialog(title, choices), picked)
