@@ -71,6 +71,20 @@ class Rect:
             and other.bottom <= self.bottom
         )
 
+    def minus(self, other: Rect) -> list[Rect]:
+        """The parts of this rectangle outside ``other``, as up to four rectangles (the bands
+        above and below it, then the pieces left and right of it)."""
+        inside = self.intersection(other)
+        if inside is None:
+            return [self]
+        parts = [
+            (self.x, self.y, self.width, inside.y - self.y),
+            (self.x, inside.bottom, self.width, self.bottom - inside.bottom),
+            (self.x, inside.y, inside.x - self.x, inside.height),
+            (inside.right, inside.y, self.right - inside.right, inside.height),
+        ]
+        return [Rect(*part) for part in parts if part[2] > 0 and part[3] > 0]
+
     def contains_point(self, x: int, y: int) -> bool:
         return self.x <= x < self.right and self.y <= y < self.bottom
 

@@ -358,16 +358,20 @@ class XcbConnection:
         x, y = struct.unpack_from("=hh", answer, 16)
         return x, y
 
-    def get_image(self, x: int, y: int, width: int, height: int) -> bytes | None:
-        """``GetImage`` of a root-window rectangle as 32-bit pixels, 4 bytes each in the X
-        server's byte order (BGRX on a little-endian server, what mss gives), or None when
-        the server's pixels are not 32-bit (the caller then reads another way). Meant for
-        small rectangles: the pixels come through the socket, where mss uses shared memory."""
+    def get_image(
+        self, x: int, y: int, width: int, height: int, drawable: int | None = None
+    ) -> bytes | None:
+        """``GetImage`` of a rectangle of the root window (or of ``drawable``, e.g. a window's
+        composite pixmap) as 32-bit pixels, 4 bytes each in the X server's byte order (BGRX on
+        a little-endian server, what mss gives), or None when the server's pixels are not
+        32-bit (the caller then reads another way). The pixels come through the socket, where
+        mss uses shared memory: the root window is read this way only for small rectangles."""
         request = self._get_image
         if request is None:
             blank = bytes(_GET_IMAGE_REQUEST.size)
             request = self._get_image = self.prepare(_GET_IMAGE, _Z_PIXMAP, blank, reply=True)
-        _GET_IMAGE_REQUEST.pack_into(request.body, 4, self.root, x, y, width, height, _ALL_PLANES)
+        target = self.root if drawable is None else drawable
+        _GET_IMAGE_REQUEST.pack_into(request.body, 4, target, x, y, width, height, _ALL_PLANES)
         answer = self.reply(self.send_prepared(request), "GetImage")
         size = width * height * 4
         if len(answer) - _REPLY_HEADER != size or answer[1] not in (24, 32):
