@@ -683,6 +683,134 @@ def test_window_inside_a_window_manager_frame(desk: Desk) -> None:
         window.pump()
 
 
+# -- what covers a shared window ----------------------------------------------------------------
+
+#: The colour of the window that covers the shared one: in no pattern, and where it shows up in a
+#: frame, another window's pixels were captured.
+COVER = "#ff00ff"
+
+
+def _cover(desk: Desk, rect: Rect) -> tk.Toplevel:
+    """A plain window of the cover colour over ``rect`` (override-redirect: placed exactly)."""
+    cover = tk.Toplevel(desk.root, bg=COVER, borderwidth=0, highlightthickness=0)
+    cover.overrideredirect(True)
+    cover.geometry(f"{rect.width}x{rect.height}+{rect.x}+{rect.y}")
+
+    def shown() -> bool | None:
+        desk.pump()
+        painted = _has_colour(_crop(_reference_screen(), rect), COVER, everywhere=True)
+        return True if painted else None
+
+    _wait_for(shown, "the cover to show")
+    return cover
+
+
+def _has_colour(pixels: Image3, colour: str, *, everywhere: bool = False) -> bool:
+    hits = np.all(pixels == np.array(_rgb(colour), dtype=np.uint8), axis=2)
+    return bool(hits.all() if everywhere else hits.any())
+
+
+def _canvas(window: PatternWindow) -> tk.Canvas:
+    (canvas,) = [w for w in window.root.winfo_children() if isinstance(w, tk.Canvas)]
+    return canvas
+
+
+@pytest.mark.parametrize("composite", [True, False], ids=["own-pixmap", "covers-black"])
+def test_a_window_over_the_shared_one_is_never_captured(desk: Desk, composite: bool) -> None:
+    """Another window lying over the shared one: with XComposite the frame is the shared
+    window's own pixels, as if nothing covered it; without (``composite=False``), the covered
+    part is black. Never the other window's pixels, whether it was there before capture
+    started or came over it later, and whatever the shared window draws under it."""
+    window = desk.open(x=300, y=200)
+    rect = window.rect()
+    uncovered = _crop(_settled_screen(desk), rect)
+    covered = Rect(420, 260, 200, 150)  # the window's right part and beyond
+    hidden = covered.intersection(rect)
+    assert hidden is not None
+    cover = _cover(desk, covered)
+    expected = uncovered if composite else _expected_masked(uncovered, rect, [covered])
+
+    with Capturer(WindowSource(xid=window.xid), composite=composite) as capturer:
+        assert capturer.own_pixels is composite
+
+        def exact() -> bool | None:
+            desk.pump()  # the window repaints what redirection exposed
+            frame = capturer.grab()
+            assert not _has_colour(frame.pixels, COVER)
+            return True if np.array_equal(frame.pixels, expected) else None
+
+        _wait_for(exact, "the frame to show the window and nothing over it")
+        frame = capturer.grab_changes()
+        assert not _has_colour(frame.pixels, COVER)
+        assert np.array_equal(frame.pixels, expected)
+
+        # The window draws under the cover: its own pixels know it, the screen does not.
+        seen = capturer.statistics().damage_events
+        _canvas(window).create_rectangle(150, 100, 200, 140, fill="#00ffff", outline="")
+        _settled_screen(desk)
+        if composite:  # the screen shows nothing of it: no damage there
+            _wait_for_damage_events(capturer, seen)
+        frame = capturer.grab_changes()
+        assert not _has_colour(frame.pixels, COVER)
+        drawn = frame.pixels[100:140, 150:200]
+        assert _has_colour(drawn, "#00ffff", everywhere=True) if composite else not drawn.any()
+
+        # The cover goes: the frame is the screen again, the drawing under it included.
+        seen = capturer.statistics().damage_events
+        cover.destroy()
+        reference = _settled_screen(desk)
+        _wait_for_damage_events(capturer, seen)
+        frame = capturer.grab_changes()
+        assert np.array_equal(frame.pixels, _crop(reference, rect))
+
+        # A cover that comes over the window while it is shared.
+        seen = capturer.statistics().damage_events
+        cover = _cover(desk, Rect(250, 300, 150, 100))  # its lower left corner
+        _wait_for_damage_events(capturer, seen)
+        frame = capturer.grab_changes()
+        assert not _has_colour(frame.pixels, COVER)
+        lower_left = frame.pixels[100:, :100]
+        if composite:
+            assert np.array_equal(frame.pixels, _crop(reference, rect))
+        else:
+            assert not lower_left.any()
+            assert np.array_equal(frame.pixels[:100], _crop(reference, rect)[:100])
+        cover.destroy()
+        desk.pump()
+
+
+def test_what_a_new_pixmap_copied_from_the_screen_stays_black_until_drawn(desk: Desk) -> None:
+    """Redirection gives the window a pixmap filled from the screen (the cover included) and
+    asks it to repaint what was covered. A window with no background that never repaints
+    keeps those pixels: they are not its own, and stay black."""
+    covered = Rect(380, 260, 200, 150)
+    cover = _cover(desk, covered)
+    conn: Any = XDisplay()
+    try:
+        # No background (X's default): nothing paints it, not even the server.
+        bare = conn.screen().root.create_window(300, 200, WIN_W, WIN_H, 0, X.CopyFromParent)
+        bare.set_wm_name(f"porthole bare {uuid.uuid4().hex[:8]}")
+        bare.map()
+        conn.sync()
+        desk.pump()
+        cover.lift()  # over the bare window now
+        screen = _settled_screen(desk)
+        rect = _xwininfo_rect(int(bare.id))
+        on_screen = _crop(screen, rect)
+        assert _has_colour(on_screen, COVER)  # the screen shows the cover over it
+
+        with Capturer(WindowSource(xid=int(bare.id))) as capturer:
+            assert capturer.own_pixels
+            time.sleep(0.2)  # whatever the server sends after redirection has arrived
+            for frame in (capturer.grab_changes(), capturer.grab(), capturer.grab_changes()):
+                assert not _has_colour(frame.pixels, COVER)
+                assert np.array_equal(frame.pixels, _expected_masked(on_screen, rect, [covered]))
+    finally:
+        conn.close()
+        cover.destroy()
+        desk.pump()
+
+
 # -- masks and cursor -----------------------------------------------------------------------
 
 
