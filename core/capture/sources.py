@@ -12,7 +12,7 @@ Coordinates are X11 root-window pixels: the origin is the top-left corner of the
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 # X11 carries coordinates as INT16 and sizes as CARD16; anything larger cannot be on a screen.
@@ -130,10 +130,13 @@ class WindowSource:
 
     A title is resolved to a window once, when capture starts; from then on the window is
     followed by id, so renaming it (a browser tab title changing) does not lose it.
+    ``label`` is the title a window picked by id had when it was picked (a share picker
+    knows it): only for naming it to people (:func:`describe`), never for finding it.
     """
 
     title: str | None = None
     xid: int | None = None
+    label: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if (self.title is None) == (self.xid is None):
@@ -147,6 +150,19 @@ class WindowSource:
 
 
 CaptureSource: TypeAlias = MonitorSource | RegionSource | WindowSource
+
+
+def describe(source: CaptureSource) -> str:
+    """What is shared, in the words dialogs and status lines use: a window by its title
+    (its id only when it has none), since "window 0x20000c" tells a person nothing."""
+    if isinstance(source, MonitorSource):
+        return "all monitors" if source.index == 0 else f"monitor {source.index}"
+    if isinstance(source, RegionSource):
+        return f"region {source.rect}"
+    name = source.title or source.label
+    if name:
+        return f"window {name!r}"
+    return f"window {source.xid:#x}"
 
 
 def _check_rect_numbers(x: int, y: int, width: int, height: int, what: str) -> None:

@@ -38,6 +38,7 @@ from core.capture import (
     WindowHidden,
     WindowNotFound,
     WindowSource,
+    describe,
     parse_mask,
     parse_region,
     parse_window_id,
@@ -346,6 +347,25 @@ def test_sources_refuse_nonsense() -> None:
         RegionSource(0, 0, 0, 5)
     with pytest.raises(ValueError, match="at least 1 pixel"):
         Rect(0, 0, 5, 0)
+
+
+def test_describe_names_a_window_by_its_title() -> None:
+    assert describe(WindowSource(xid=0x20000C, label="Terminal")) == "window 'Terminal'"
+    assert describe(WindowSource(title="Term")) == "window 'Term'"
+    assert describe(WindowSource(xid=0x20000C)) == "window 0x20000c"  # no title known
+    assert WindowSource(xid=5, label="a") == WindowSource(xid=5)  # a name, never a lookup
+    assert describe(MonitorSource(0)) == "all monitors"
+    assert describe(MonitorSource(2)) == "monitor 2"
+    assert describe(RegionSource(1, 2, 3, 4)) == "region 1,2,3,4"
+
+
+def test_rect_minus() -> None:
+    area = Rect(0, 0, 10, 10)
+    assert area.minus(Rect(20, 20, 5, 5)) == [area]
+    assert area.minus(Rect(-5, -5, 30, 30)) == []
+    parts = area.minus(Rect(3, 4, 2, 2))
+    assert parts == [Rect(0, 0, 10, 4), Rect(0, 6, 10, 4), Rect(0, 4, 3, 2), Rect(5, 4, 5, 2)]
+    assert sum(p.width * p.height for p in parts) == 100 - 4
 
 
 def test_rect_intersection() -> None:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import trio
 from textual.message import Message
 
-from core.capture import CaptureError, Capturer, CaptureSource, MonitorSource, RegionSource
+from core.capture import CaptureError, Capturer, CaptureSource, MonitorSource, describe
 from core.client import (
     AdmitPolicy,
     ChannelClosed,
@@ -701,11 +701,5 @@ def viewer_state(view: SessionView) -> ViewerState:
 
 
 def describe_source(source: CaptureSource) -> str:
-    """How the session screen names what is shared."""
-    if isinstance(source, MonitorSource):
-        return "all monitors" if source.index == 0 else f"monitor {source.index}"
-    if isinstance(source, RegionSource):
-        return f"region {source.rect}"
-    if source.title is not None:
-        return f"window {source.title!r}"
-    return f"window {source.xid:#x}"
+    """How the session screen names what is shared (a window by its title)."""
+    return describe(source)
