@@ -62,9 +62,6 @@ SMALL_READ = 16 * 1024
 #: Rows per band when a whole-area read is compared with the previous one: each band with a
 #: difference becomes one changed rectangle (its rows, the columns that differ).
 COMPARE_BAND = 32
-#: Without Composite: how many times a window capture reads again when the windows covering it
-#: changed during a read, before it gives up with a "screen keeps changing" error.
-COVER_RETRIES = 4
 
 
 def _bgrx_to_rgb(bgrx: Pixels, out: Pixels) -> None:
@@ -416,37 +413,23 @@ class Capturer:
         if self._composite is not None:
             self.pending_damage()  # which pixels the window drew since: no longer stale
             self._area_now = None
-        frame = self._grab()
-        if self._window is not None and self._composite is None:
-            for _ in range(COVER_RETRIES):
-                if self._covers_unchanged(frame.rect):
-                    return frame
-                frame = self._grab()
-            self._covers_settled(frame.rect)
-        return frame
+        return self._grab()
 
-    def _covers_unchanged(self, area: Rect) -> bool:
-        """Without composite, right after a read: whether the windows covering the area are
-        still those whose parts were blacked out (else read again: one may have come over
-        the window while it was read)."""
-        assert self._window is not None
-        covers = tuple(self._x.covering(self._window, area))
-        if covers == self._covers:
-            return True
-        self._covers = covers
-        return False
-
-    def _covers_settled(self, area: Rect) -> None:
-        if not self._covers_unchanged(area):
-            raise CaptureError(
-                "the windows over the shared window kept changing while it was read; "
-                "nothing was sent, and the next frame tries again"
-            )
+    def _late_covers(self, area: Rect) -> tuple[Rect, ...]:
+        """Without composite, right after a read: the parts of windows that came over the
+        window while it was read (not among the covers blacked out), so they are blacked out
+        too. One that came and went within the read is missed, and its drawing (damage) has
+        the area read again at the next capture."""
+        window = self._window
+        if window is None or self._composite is not None:
+            return ()
+        covers = self._covers
+        return tuple(c for c in self._x.covering(window, area) if c not in covers)
 
     def _grab(self) -> CapturedFrame:
         area = self.area()
-        masks = self._effective_masks()
         raw = self._read(area)
+        masks = self._effective_masks() + self._late_covers(area)
         self._full_reads += 1
         captured_at = time.time()
         height, width = area.height, area.width
@@ -530,16 +513,6 @@ class Capturer:
         ``pointer=False`` reuses the pointer position last asked for (a round trip saved; the
         pointer draws no damage, so a caller polls it at its own pace).
         """
-        frame = self._grab_changes(full, pointer)
-        if self._window is not None and self._composite is None and frame.changed != ():
-            for _ in range(COVER_RETRIES):
-                if self._covers_unchanged(frame.rect):
-                    return frame
-                frame = self._grab_changes(False, pointer)  # new covers: a whole read
-            self._covers_settled(frame.rect)
-        return frame
-
-    def _grab_changes(self, full: bool, pointer: bool) -> CapturedFrame:
         self._check_open()
         if self._damage is not None and not self._collected:
             # Collect before reading any pixel, so drawing after this point raises new damage.
@@ -562,6 +535,18 @@ class Capturer:
             else:
                 changed = ()
                 self._skipped += 1
+        if changed != ():  # pixels were read: were they all the window's?
+            late = self._late_covers(area)
+            if late:
+                rgb = self._held_rgb
+                assert rgb is not None
+                blacked = self._apply_masks(rgb, area, late, area)
+                masks = self._held_masks = masks + late
+                self._area_now = None  # the next capture looks the covers up again
+                if changed is not None:
+                    changed += tuple(
+                        Rect(p.x - area.x, p.y - area.y, p.width, p.height) for p in blacked
+                    )
         captured_at = time.time()
         pixels = self._held_view
         assert pixels is not None

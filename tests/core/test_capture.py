@@ -799,6 +799,42 @@ def test_a_window_over_the_shared_one_is_never_captured(desk: Desk, composite: b
         desk.pump()
 
 
+def test_without_composite_a_window_that_comes_over_during_a_read_is_black(desk: Desk) -> None:
+    """The covers are looked up before the pixels are read; a window that comes over the
+    shared one in between is in what is read. Staged here by letting the capturer read the
+    damage the cover drew without looking the covers up first (as if the cover came right
+    after the look): the check after the read blacks it out all the same."""
+    window = desk.open(x=300, y=200)
+    rect = window.rect()
+    with Capturer(WindowSource(xid=window.xid), composite=False) as capturer:
+        reference = _settled_screen(desk)
+        assert np.array_equal(capturer.grab_changes().pixels, _crop(reference, rect))
+        seen = capturer.statistics().damage_events
+        covered = Rect(420, 260, 200, 150)
+        cover = _cover(desk, covered)
+        _wait_for(
+            lambda: True if capturer._damage and capturer._damage.pending() else None,
+            "the cover's damage",
+        )
+        assert capturer._damage is not None
+        capturer._dirty.extend(capturer._damage.collect())  # read, but the covers not looked up
+        capturer._collected = True
+        assert capturer.statistics().damage_events > seen
+        frame = capturer.grab_changes()
+        assert frame.changed  # the damaged part was read: the cover's pixels were in it
+        assert not _has_colour(frame.pixels, COVER)
+        assert np.array_equal(
+            frame.pixels, _expected_masked(_crop(reference, rect), rect, [covered])
+        )
+        # The next capture looks the covers up: the same, so nothing is read again.
+        frame = capturer.grab_changes()
+        assert frame.changed == ()
+        assert capturer._covers == (covered.intersection(rect),)
+        assert not _has_colour(frame.pixels, COVER)
+        cover.destroy()
+        desk.pump()
+
+
 def test_what_a_new_pixmap_copied_from_the_screen_stays_black_until_drawn(desk: Desk) -> None:
     """Redirection gives the window a pixmap filled from the screen (the cover included) and
     asks it to repaint what was covered. A window with no background that never repaints
