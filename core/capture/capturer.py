@@ -664,7 +664,7 @@ class Capturer:
             raise CaptureError(
                 f"window {self._window} does not use 32-bit pixels, which porthole reads"
             )
-        out = bytearray(raw)
+        out = raw
         stale = self._stale
         if stale is not None:
             part = stale[top : top + rect.height, left : left + rect.width]

@@ -105,13 +105,13 @@ class CompositeWindow:
         """Whether a pixmap is named (after a successful :meth:`refresh`)."""
         return self._pixmap is not None
 
-    def read(self, x: int, y: int, width: int, height: int) -> bytes | None:
+    def read(self, x: int, y: int, width: int, height: int) -> bytearray | None:
         """The raw 32-bit pixels (BGRX on a little-endian server) of a rectangle in window
         coordinates (inside the border), or None when the window's pixels are not 32-bit."""
         if self._pixmap is None:
             raise CaptureError("the window's pixmap is not named yet")
         border = self._border
-        return self._x.get_image(x + border, y + border, width, height, drawable=self._pixmap)
+        return self._x.get_drawable_image(self._pixmap, x + border, y + border, width, height)
 
     def close(self) -> None:
         """Free the pixmap and end the redirection; safe to call twice, and after the server
