@@ -647,7 +647,8 @@ class FakeWindowManagerFrame:
         self.conn.close()
 
 
-def test_window_inside_a_window_manager_frame(desk: Desk) -> None:
+@pytest.mark.parametrize("composite", [True, False], ids=["own-pixmap", "covers-black"])
+def test_window_inside_a_window_manager_frame(desk: Desk, composite: bool) -> None:
     window = desk.open(x=0, y=0)
     frame = FakeWindowManagerFrame(window, 100, 90, dx=10, dy=30)
     try:
@@ -663,9 +664,10 @@ def test_window_inside_a_window_manager_frame(desk: Desk) -> None:
 
         # By title: the client (which has the title) inside the untitled frame is found, and
         # only the client area is captured, not the frame's decorations.
-        with Capturer(WindowSource(title=window.title)) as capturer:
+        with Capturer(WindowSource(title=window.title), composite=composite) as capturer:
             assert capturer.window is not None
             assert capturer.window.xid == window.xid
+            assert capturer.own_pixels is composite
             reference = _settled_screen(desk)
             frame_pixels = capturer.grab()
             assert frame_pixels.rect == Rect(110, 120, WIN_W, WIN_H)
@@ -688,7 +690,7 @@ def test_window_inside_a_window_manager_frame(desk: Desk) -> None:
             assert _has_pattern(grabbed.pixels)
 
             # By the frame's id instead: the decorations are included.
-            with Capturer(WindowSource(xid=frame.xid)) as whole:
+            with Capturer(WindowSource(xid=frame.xid), composite=composite) as whole:
                 grabbed = whole.grab()
                 assert grabbed.rect == Rect(400, 300, WIN_W + 20, WIN_H + 40)
                 assert _has_pattern(grabbed.pixels, 10, 30)
@@ -865,6 +867,54 @@ def test_what_a_new_pixmap_copied_from_the_screen_stays_black_until_drawn(desk: 
         conn.close()
         cover.destroy()
         desk.pump()
+
+
+@pytest.mark.parametrize("composite", [True, False], ids=["own-pixmap", "covers-black"])
+def test_a_frame_that_clips_the_window_and_covers_part_of_it(desk: Desk, composite: bool) -> None:
+    """Inside a window manager's frame, the frame's own children stacked above the client
+    (a title bar) and the frame's edge (smaller than the client) hide parts of it on screen:
+    without composite they are black; with it, the client's own pixels show there."""
+    window = desk.open(x=0, y=0)
+    conn: Any = XDisplay()
+    root = conn.screen().root
+    frame = root.create_window(100, 100, 200, 150, 0, X.CopyFromParent, X.InputOutput)
+    frame.change_attributes(background_pixel=0x808080)
+    frame.map()
+    client = conn.create_resource_object("window", window.xid)
+    client.reparent(frame, 10, 30)  # the client (240x160) sticks out right and below
+    bar = frame.create_window(0, 0, 200, 40, 0, X.CopyFromParent, X.InputOutput)
+    bar.change_attributes(background_pixel=0xFF00FF)  # the cover colour, over the client's top
+    bar.map()
+    conn.sync()
+    try:
+        rect = Rect(110, 130, WIN_W, WIN_H)
+
+        def placed() -> bool | None:
+            window.pump()
+            screen = _reference_screen()
+            return True if _has_colour(_crop(screen, Rect(110, 130, 10, 10)), COVER) else None
+
+        _wait_for(placed, "the client inside the frame, under the bar")
+        hidden = [Rect(100, 100, 200, 40), *rect.minus(Rect(100, 100, 200, 150))]
+        with Capturer(WindowSource(xid=window.xid), composite=composite) as capturer:
+            reference = _settled_screen(desk)
+
+            def right() -> bool | None:
+                window.pump()
+                frame_now = capturer.grab()
+                assert not _has_colour(frame_now.pixels, COVER)
+                assert frame_now.rect == rect
+                if composite:
+                    return True if _has_pattern(frame_now.pixels) else None
+                expected = _expected_masked(_crop(reference, rect), rect, hidden)
+                return True if np.array_equal(frame_now.pixels, expected) else None
+
+            _wait_for(right, "the client's frame without what hides it")
+    finally:
+        client.reparent(root, 0, 0)
+        frame.destroy()
+        conn.close()
+        window.pump()
 
 
 # -- masks and cursor -----------------------------------------------------------------------
