@@ -660,10 +660,9 @@ class Capturer:
             raw = composite.read(left, top, rect.width, rect.height)
         except XRequestError as exc:  # the window went away between its lookup and now
             raise WindowGone(f"window {self._window} can no longer be read: {exc}") from None
-        if raw is None:
-            raise CaptureError(
-                f"window {self._window} does not use 32-bit pixels, which porthole reads"
-            )
+        if raw is None:  # not 32-bit pixels: read from the screen, with the covers black
+            self._stop_composite()
+            return self._read(rect)
         out = raw
         stale = self._stale
         if stale is not None:
@@ -672,6 +671,17 @@ class Capturer:
                 np.frombuffer(out, dtype=np.uint8).reshape(rect.height, rect.width, 4)[part] = 0
         self._pixels_read += rect.width * rect.height
         return out
+
+    def _stop_composite(self) -> None:
+        """Read the window from the screen from now on (its covers are blacked out after
+        this read, see :meth:`_late_covers`, and looked up before the next)."""
+        composite, self._composite = self._composite, None
+        if composite is not None:
+            composite.close()
+        if self._damage is not None:
+            self._damage.unwatch_window()
+        self._stale = None
+        self._area_now = None
 
     def _read(self, rect: Rect) -> bytearray:
         """The raw BGRX bytes of a screen rectangle (of the window's own pixmap for a
