@@ -765,17 +765,28 @@ def test_a_window_over_the_shared_one_is_never_captured(desk: Desk, composite: b
         frame = capturer.grab_changes()
         assert not _has_colour(frame.pixels, COVER)
         assert np.array_equal(frame.pixels, expected)
+        reads = capturer.statistics().pixels_read
+        time.sleep(0.1)
+        assert capturer.grab_changes().changed == ()  # nothing drawn: nothing read
+        assert capturer.statistics().pixels_read == reads
 
         # The window draws under the cover: its own pixels know it, the screen does not.
-        seen = capturer.statistics().damage_events
+        before = capturer.statistics()
         _canvas(window).create_rectangle(150, 100, 200, 140, fill="#00ffff", outline="")
         _settled_screen(desk)
         if composite:  # the screen shows nothing of it: no damage there
-            _wait_for_damage_events(capturer, seen)
+            _wait_for_damage_events(capturer, before.damage_events)
         frame = capturer.grab_changes()
         assert not _has_colour(frame.pixels, COVER)
         drawn = frame.pixels[100:140, 150:200]
         assert _has_colour(drawn, "#00ffff", everywhere=True) if composite else not drawn.any()
+        if composite:  # the window's damage: only what it drew is read
+            after = capturer.statistics()
+            assert after.full_reads == before.full_reads
+            assert after.partial_reads > before.partial_reads
+            assert 0 < after.pixels_read - before.pixels_read < WIN_W * WIN_H / 4
+            assert frame.changed
+            assert _coverage(frame.changed, WIN_W, WIN_H)[100:140, 150:200].all()
 
         # The cover goes: the frame is the screen again, the drawing under it included.
         seen = capturer.statistics().damage_events
