@@ -121,7 +121,11 @@ class Xvfb:
         height: int = DEFAULT_HEIGHT,
         depth: int = DEFAULT_DEPTH,
         binary: str | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
+        """``extra_args`` go to Xvfb as they are, e.g. ``("-extension", "Composite")`` for a
+        server without an extension."""
+        self.extra_args = extra_args
         self.width = width
         self.height = height
         self.depth = depth
@@ -167,6 +171,7 @@ class Xvfb:
                     "-nolisten",
                     "tcp",
                     "-noreset",
+                    *self.extra_args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from core.capture.sources import Rect as Rect
     from core.capture.sources import RegionSource as RegionSource
     from core.capture.sources import WindowSource as WindowSource
+    from core.capture.sources import describe as describe
     from core.capture.sources import parse_mask as parse_mask
     from core.capture.sources import parse_region as parse_region
     from core.capture.sources import parse_window_id as parse_window_id
@@ -56,6 +57,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
             "Rect",
             "RegionSource",
             "WindowSource",
+            "describe",
             "parse_mask",
             "parse_region",
             "parse_window_id",

@@ -19,6 +19,18 @@ previous one (:attr:`CapturedFrame.changed`), so the encoder compares only those
 XDAMAGE, and on request (``full=True``, the presenter's periodic safety net for drawing that
 damage misses), it reads the whole area but compares the raw BGRX bytes with the previous read
 first (a memcmp) and converts to RGB only the bands that differ.
+
+**A window's own pixels only.** A monitor or region is the screen as it is; a window is not
+whatever happens to be drawn over it. With XComposite and XDAMAGE (every current X server) the
+window is redirected to its own pixmap (:mod:`core.capture.composite`) and every read of it
+comes from there; root-window damage then only says "look the window up again" (it may have
+moved: moving draws), and a damage object on the window says which of its pixels were drawn,
+covered or not. Parts of a freshly allocated pixmap that the server filled from the screen are
+zeroed in every read until the window's damage says they were drawn (``_stale``). Without
+Composite or XDAMAGE (or with ``composite=False``, which the tests use to exercise this path),
+the screen is read and every part that another window covers is blacked out like a mask,
+checked again right after each read so a window that came over it meanwhile is not sent either.
+Monitor and region capture never take either path.
 """
 
 from __future__ import annotations
@@ -33,11 +45,12 @@ import mss
 import numpy as np
 import numpy.typing as npt
 
+from core.capture.composite import CompositeWindow
 from core.capture.damage import ScreenDamage
-from core.capture.errors import CaptureError
+from core.capture.errors import CaptureError, WindowGone, WindowHidden
 from core.capture.sources import CaptureSource, MonitorSource, Rect, RegionSource, WindowSource
 from core.capture.windows import WindowInfo, XConnection
-from core.capture.xcb import XcbConnection
+from core.capture.xcb import XcbConnection, XRequestError
 
 Pixels = npt.NDArray[np.uint8]
 
@@ -145,6 +158,8 @@ class Capturer:
     Holds one Xlib connection (window rectangles, pointer, damage) and one mss instance
     (pixels). Not thread-safe: call it from one thread at a time (e.g. a dedicated capture
     thread). ``damage=False`` turns XDAMAGE off (every incremental capture reads the area).
+    ``composite=False`` reads a window from the screen with what covers it blacked out, as on
+    a server without XComposite (see the module docstring); it exists for tests.
     """
 
     def __init__(
@@ -154,6 +169,7 @@ class Capturer:
         masks: Sequence[Rect] = (),
         display: str | None = None,
         damage: bool = True,
+        composite: bool = True,
     ) -> None:
         self._source = source
         self._masks: tuple[Rect, ...] = tuple(masks)
@@ -193,15 +209,55 @@ class Capturer:
         self._pointer: tuple[int, int] | None = None
         self._pointer_known = False
         self._full_reads = self._partial_reads = self._pixels_read = self._skipped = 0
+        #: A window source read from its own pixmap (None: from the screen, covers blacked).
+        self._composite: CompositeWindow | None = None
+        #: The window's whole rectangle (not clipped to the screen) at the last lookup.
+        self._window_rect: Rect | None = None
+        #: Pixels of the window's pixmap (window coordinates) that the server filled from the
+        #: screen and the window has not drawn since: zeroed in every read. None: no such.
+        self._stale: npt.NDArray[np.bool_] | None = None
+        #: Whether the window was seen unmapped (its next pixmap is a new one).
+        self._was_hidden = False
+        #: Without composite: the parts of the area where other windows cover the window.
+        self._covers: tuple[Rect, ...] = ()
         try:
             self._resolve(source)
             with contextlib.suppress(CaptureError):
                 self._xcb = XcbConnection(self._x.name)
             if damage and self._xcb is not None:
                 self._damage = ScreenDamage.start(self._xcb)
+            window = self.window  # set by _resolve for a window source
+            if composite and window is not None:
+                self._redirect(window)
         except BaseException:
             self.close()
             raise
+
+    def _redirect(self, window: WindowInfo) -> None:
+        """Read ``window`` from its own pixmap when the server can (Composite, and XDAMAGE to
+        hear about drawing under covers); otherwise leave it to the covers."""
+        damage, xcb = self._damage, self._xcb
+        if damage is None or xcb is None:
+            return
+        opcode = CompositeWindow.available(xcb)
+        if opcode is None:
+            return
+        try:
+            damage.watch_window(window.xid)  # first: the repaint below is damage too
+        except XRequestError:
+            return
+        try:
+            rect, _ = self._x.window_placement(window)
+            # What the pixmap will copy from the screen where other windows cover it.
+            covered = self._x.covering(window, rect)
+        except WindowHidden:
+            rect, covered = None, []
+            self._was_hidden = True
+        self._composite = CompositeWindow.start(xcb, opcode, window.xid)
+        if self._composite is None:
+            damage.unwatch_window()
+        elif rect is not None:
+            self._mark_stale(rect, covered)
 
     def _resolve(self, source: CaptureSource) -> None:
         screen = self._x.screen
@@ -280,19 +336,100 @@ class Capturer:
             damage_driven=self._damage is not None,
         )
 
+    @property
+    def own_pixels(self) -> bool:
+        """Whether a window is read from its own pixmap (XComposite) rather than from the
+        screen with what covers it blacked out."""
+        return self._composite is not None
+
     def area(self) -> Rect:
         """Where the next frame would come from; for a window, its on-screen part right now."""
         self._check_open()
         if self._window is not None:
-            return self._x.window_area(self._window)
+            return self._window_area(self._window)
         assert self._fixed is not None
         return self._fixed
 
+    def _window_area(self, window: WindowInfo) -> Rect:
+        """The window's on-screen part; with composite, its pixmap named again (it may be a
+        new one), else what covers it looked up again."""
+        try:
+            rect, border = self._x.window_placement(window)
+        except WindowHidden:
+            self._was_hidden = True
+            raise
+        visible = rect.intersection(self._x.screen)
+        if visible is None:
+            raise WindowHidden(
+                f"window {window} is entirely off the screen (at {rect}); "
+                f"capture resumes when it is moved back"
+            )
+        composite = self._composite
+        if composite is not None:
+            old = self._window_rect
+            if self._was_hidden:  # mapped again: a new pixmap, filled from the screen
+                self._mark_stale(rect, [rect])
+            elif old is not None and (old.width, old.height) != (rect.width, rect.height):
+                # Resized: the new parts of the new pixmap come from the screen.
+                grown = Rect(rect.x, rect.y, old.width, old.height)
+                self._mark_stale(rect, rect.minus(grown))
+            with self._x.talking():
+                try:
+                    composite.refresh(border)
+                except XRequestError:
+                    self._x.window_placement(window)  # says gone or hidden
+                    raise WindowGone(f"window {window} can no longer be read") from None
+        else:
+            self._covers = tuple(self._x.covering(window, visible))
+        self._was_hidden = False
+        self._window_rect = rect
+        return visible
+
+    def _mark_stale(self, rect: Rect, parts: Sequence[Rect]) -> None:
+        """Start over the stale pixels for a pixmap of ``rect``'s size: ``parts`` (screen)."""
+        stale = np.zeros((rect.height, rect.width), dtype=np.bool_)
+        for part in parts:
+            inside = part.intersection(rect)
+            if inside is not None:
+                top, left = inside.y - rect.y, inside.x - rect.x
+                stale[top : top + inside.height, left : left + inside.width] = True
+        self._stale = stale if stale.any() else None
+
+    def _drawn(self, rects: Sequence[Rect]) -> None:
+        """The window drew these rectangles (window coordinates): no longer stale there."""
+        stale = self._stale
+        if stale is None:
+            return
+        for r in rects:
+            stale[max(0, r.y) : max(0, r.bottom), max(0, r.x) : max(0, r.right)] = False
+        if not stale.any():
+            self._stale = None
+
+    def _effective_masks(self) -> tuple[Rect, ...]:
+        return self._masks + self._covers if self._covers else self._masks
+
     def grab(self) -> CapturedFrame:
         """Capture one frame, masks applied. Raises :class:`CaptureError` (or a subclass)."""
+        if self._composite is not None:
+            self.pending_damage()  # which pixels the window drew since: no longer stale
+            self._area_now = None
+        return self._grab()
+
+    def _late_covers(self, area: Rect) -> tuple[Rect, ...]:
+        """Without composite, right after a read: the parts of windows that came over the
+        window while it was read (not among the covers blacked out), so they are blacked out
+        too. One that came and went within the read is missed, and its drawing (damage) has
+        the area read again at the next capture."""
+        window = self._window
+        if window is None or self._composite is not None:
+            return ()
+        covers = self._covers
+        return tuple(c for c in self._x.covering(window, area) if c not in covers)
+
+    def _grab(self) -> CapturedFrame:
         area = self.area()
-        masks = self._masks
         raw = self._read(area)
+        masks = self._effective_masks() + self._late_covers(area)
         self._full_reads += 1
         captured_at = time.time()
         height, width = area.height, area.width
@@ -323,10 +460,23 @@ class Capturer:
             return None
         fresh = self._damage.collect()
         self._collected = True
-        if fresh:
-            self._dirty.extend(fresh)
-            if self._window is not None:
+        if self._composite is None:
+            if fresh:
+                self._dirty.extend(fresh)
+                if self._window is not None:
+                    self._area_now = None
+        else:
+            # The screen's damage only says the window may have moved or been remapped; what
+            # it drew comes from its own damage (drawing under a cover reaches no screen).
+            own = self._damage.collect_window()
+            if fresh or own:
                 self._area_now = None
+            if own:
+                self._current_area()
+                rect = self._window_rect
+                assert rect is not None
+                self._drawn(own)
+                self._dirty.extend(Rect(r.x + rect.x, r.y + rect.y, r.width, r.height) for r in own)
         if not self._dirty:
             return 0
         held = self._held_area
@@ -364,7 +514,6 @@ class Capturer:
         pointer draws no damage, so a caller polls it at its own pace).
         """
         self._check_open()
-        masks = self._masks
         if self._damage is not None and not self._collected:
             # Collect before reading any pixel, so drawing after this point raises new damage.
             self.pending_damage()
@@ -373,6 +522,7 @@ class Capturer:
         if full or held is None or self._damage is None:
             self._area_now = None
         area = self._current_area()
+        masks = self._effective_masks()
         rebuild = held is None or area != held or masks != self._held_masks
         if rebuild or full or self._damage is None:
             self._dirty = []
@@ -385,6 +535,18 @@ class Capturer:
             else:
                 changed = ()
                 self._skipped += 1
+        if changed != ():  # pixels were read: were they all the window's?
+            late = self._late_covers(area)
+            if late:
+                rgb = self._held_rgb
+                assert rgb is not None
+                blacked = self._apply_masks(rgb, area, late, area)
+                masks = self._held_masks = masks + late
+                self._area_now = None  # the next capture looks the covers up again
+                if changed is not None:
+                    changed += tuple(
+                        Rect(p.x - area.x, p.y - area.y, p.width, p.height) for p in blacked
+                    )
         captured_at = time.time()
         pixels = self._held_view
         assert pixels is not None
@@ -477,6 +639,8 @@ class Capturer:
     def _read_small(self, rect: Rect) -> bytes | bytearray:
         """:meth:`_read` for a damaged rectangle: through libxcb's ``GetImage`` when it is
         small (mss's shared-memory path costs more Python than such a read moves bytes)."""
+        if self._composite is not None:
+            return self._read_window(rect)
         if self._xcb is not None and self._xcb_images and rect.width * rect.height <= SMALL_READ:
             raw = self._xcb.get_image(rect.x, rect.y, rect.width, rect.height)
             if raw is not None:
@@ -485,8 +649,45 @@ class Capturer:
             self._xcb_images = False  # not 32-bit pixels: mss knows how to read them
         return self._read(rect)
 
+    def _read_window(self, rect: Rect) -> bytearray:
+        """The raw BGRX bytes of a screen rectangle of the window, from its own pixmap, with
+        what is stale in it zeroed."""
+        composite, window = self._composite, self._window_rect
+        assert composite is not None
+        assert window is not None
+        left, top = rect.x - window.x, rect.y - window.y
+        try:
+            raw = composite.read(left, top, rect.width, rect.height)
+        except XRequestError as exc:  # the window went away between its lookup and now
+            raise WindowGone(f"window {self._window} can no longer be read: {exc}") from None
+        if raw is None:  # not 32-bit pixels: read from the screen, with the covers black
+            self._stop_composite()
+            return self._read(rect)
+        out = raw
+        stale = self._stale
+        if stale is not None:
+            part = stale[top : top + rect.height, left : left + rect.width]
+            if part.any():
+                np.frombuffer(out, dtype=np.uint8).reshape(rect.height, rect.width, 4)[part] = 0
+        self._pixels_read += rect.width * rect.height
+        return out
+
+    def _stop_composite(self) -> None:
+        """Read the window from the screen from now on (its covers are blacked out after
+        this read, see :meth:`_late_covers`, and looked up before the next)."""
+        composite, self._composite = self._composite, None
+        if composite is not None:
+            composite.close()
+        if self._damage is not None:
+            self._damage.unwatch_window()
+        self._stale = None
+        self._area_now = None
+
     def _read(self, rect: Rect) -> bytearray:
-        """The raw BGRX bytes of a screen rectangle."""
+        """The raw BGRX bytes of a screen rectangle (of the window's own pixmap for a
+        redirected window)."""
+        if self._composite is not None:
+            return self._read_window(rect)
         try:
             shot = self._mss.grab(
                 {"left": rect.x, "top": rect.y, "width": rect.width, "height": rect.height}
@@ -547,6 +748,8 @@ class Capturer:
             return
         self._closed = True
         self._held_raw = self._held_rgb = self._held_bgrx = self._held_view = None
+        if self._composite is not None:
+            self._composite.close()
         if self._damage is not None:
             self._damage.close()
         if self._xcb is not None:

@@ -29,6 +29,13 @@ Without XInput 2, :attr:`ScreenDamage.pointer_events` is False and the caller po
 
 The requests go over libxcb (:mod:`core.capture.xcb`): a look costs a few ctypes calls, where
 python-xlib cost a few dozen Python calls per request.
+
+**One window's own drawing** (:meth:`ScreenDamage.watch_window`): when a shared window is
+redirected with XComposite (:mod:`core.capture.composite`), its drawing goes to its own pixmap,
+so drawing under a window that overlaps it never reaches the root window's damage. A second
+damage object on the window itself reports it, in window coordinates
+(:meth:`ScreenDamage.collect_window`); both objects' events arrive on this connection and are
+told apart by the damage id they carry.
 """
 
 from __future__ import annotations
@@ -37,7 +44,13 @@ import struct
 
 from core.capture.errors import CaptureError
 from core.capture.sources import Rect
-from core.capture.xcb import GENERIC_EVENT, Extension, XcbConnection, XRequestError
+from core.capture.xcb import (
+    GENERIC_EVENT,
+    Extension,
+    PreparedRequest,
+    XcbConnection,
+    XRequestError,
+)
 
 #: XFIXES 2.0 introduced regions; the server refuses region requests from a client that
 #: announced less. DAMAGE 1.1 is what every server since 2007 speaks.
@@ -83,6 +96,13 @@ class ScreenDamage:
         self._xfixes_op = xfixes.major_opcode
         self._notify = damage_ext.first_event + _DAMAGE_NOTIFY
         self._dirty = True  # the first collect() asks the server whatever it has
+        #: The watched window's damage object and region (see watch_window), and whether it
+        #: reported drawing since its last look.
+        self._window_damage: int | None = None
+        self._window_region = 0
+        self._window_dirty = False
+        self._window_subtract: PreparedRequest | None = None
+        self._window_fetch: PreparedRequest | None = None
         self._closed = False
         self.events = 0
         """DamageNotify events seen (each means: something was drawn after the last look)."""
@@ -111,6 +131,35 @@ class ScreenDamage:
         fetch = _ONE_ID.pack(self._region)
         self._fetch = x.prepare(self._xfixes_op, _XFIXES_FETCH_REGION, fetch, reply=True)
 
+    def watch_window(self, xid: int) -> None:
+        """Also report the drawing done in window ``xid`` (and its children), through
+        :meth:`collect_window`; call it before the window is redirected, so the repaint that
+        redirection causes is reported too. Raises :class:`XRequestError` (e.g. the window
+        is gone)."""
+        x = self._x
+        region, damage = x.generate_id(), x.generate_id()
+        x.check(
+            x.send(
+                self._xfixes_op, _XFIXES_CREATE_REGION, _ONE_ID.pack(region), reply=False,
+                checked=True,
+            ),
+            "XFixesCreateRegion",
+        )  # fmt: skip
+        self._window_region = region
+        x.check(
+            x.send(
+                self._damage_op, _DAMAGE_CREATE, _CREATE.pack(damage, xid, _REPORT_NON_EMPTY),
+                reply=False, checked=True,
+            ),
+            "DamageCreate",
+        )  # fmt: skip
+        self._window_damage = damage
+        self._window_dirty = True
+        subtract = _SUBTRACT.pack(damage, 0, region)
+        self._window_subtract = x.prepare(self._damage_op, _DAMAGE_SUBTRACT, subtract, reply=False)
+        fetch = _ONE_ID.pack(region)
+        self._window_fetch = x.prepare(self._xfixes_op, _XFIXES_FETCH_REGION, fetch, reply=True)
+
     @classmethod
     def start(cls, x: XcbConnection) -> ScreenDamage | None:
         """Watch the whole screen, or None when the X server cannot report damage."""
@@ -129,6 +178,19 @@ class ScreenDamage:
         """The connection's socket: readable when the server sent something (e.g. damage)."""
         return self._x.fileno()
 
+    def unwatch_window(self) -> None:
+        """Stop what :meth:`watch_window` started (the window will not be read after all)."""
+        damage, self._window_damage = self._window_damage, None
+        if damage is None:
+            return
+        self._window_dirty = False
+        self._window_subtract = self._window_fetch = None
+        x = self._x
+        x.send(self._damage_op, _DAMAGE_DESTROY, _ONE_ID.pack(damage), reply=False)
+        region = _ONE_ID.pack(self._window_region)
+        x.send(self._xfixes_op, _XFIXES_DESTROY_REGION, region, reply=False)
+        x.flush()
+
     def pending(self, *, read: bool = True) -> bool:
         """Whether anything was drawn since the last :meth:`collect` (reads what the server sent,
         without waiting). Call it right before waiting on :meth:`fileno`: any round trip on the
@@ -136,7 +198,7 @@ class ScreenDamage:
         looks only at those queued events (no system call); what is still in the socket keeps
         :meth:`fileno` readable, so a wait on it returns at once."""
         self._drain(read=read)
-        return self._dirty
+        return self._dirty or self._window_dirty
 
     def collect(self) -> list[Rect]:
         """The screen rectangles drawn since the last call (possibly empty), and start over."""
@@ -148,9 +210,22 @@ class ScreenDamage:
         if not self._dirty:
             return []
         self._dirty = False
+        return self._look(self._subtract, self._fetch)
+
+    def collect_window(self) -> list[Rect]:
+        """What :meth:`collect` is for the screen, for the window of :meth:`watch_window`:
+        the rectangles drawn in it since the last call, relative to its top-left corner
+        inside its border. Call it after :meth:`collect` (which reads the events)."""
+        if not self._window_dirty or self._window_subtract is None:
+            return []
+        assert self._window_fetch is not None
+        self._window_dirty = False
+        return self._look(self._window_subtract, self._window_fetch)
+
+    def _look(self, subtract: PreparedRequest, fetch: PreparedRequest) -> list[Rect]:
         x = self._x
-        x.send_prepared(self._subtract)
-        answer = x.reply(x.send_prepared(self._fetch), "XFixesFetchRegion")
+        x.send_prepared(subtract)
+        answer = x.reply(x.send_prepared(fetch), "XFixesFetchRegion")
         found = []
         for rx, ry, rw, rh in _RECTANGLE.iter_unpack(answer[_FETCH_HEADER:]):
             if rw > 0 and rh > 0:
@@ -166,12 +241,15 @@ class ScreenDamage:
         return self._x.pointer()
 
     def _drain(self, *, read: bool = True) -> None:
-        notify, xi = self._notify, self._xi
+        notify, xi, window = self._notify, self._xi, self._window_damage
         for head in self._x.poll_events(read=read):
             kind = head[0] & 0x7F
             if kind == notify:
                 self.events += 1
-                self._dirty = True
+                if window is not None and _ONE_ID.unpack_from(head, 8)[0] == window:
+                    self._window_dirty = True
+                else:
+                    self._dirty = True
             elif kind == GENERIC_EVENT and head[1] == xi:
                 self.motion_events += 1
                 self.pointer_moved = True
@@ -187,6 +265,13 @@ class ScreenDamage:
                 x.send(self._damage_op, _DAMAGE_DESTROY, _ONE_ID.pack(self._damage), reply=False)
                 destroy = _ONE_ID.pack(self._region)
                 x.send(self._xfixes_op, _XFIXES_DESTROY_REGION, destroy, reply=False)
+                if self._window_damage is not None:
+                    # Destroyed with its window already, maybe: the error is an event nobody
+                    # reads any more (the connection is closed right after).
+                    window = _ONE_ID.pack(self._window_damage)
+                    x.send(self._damage_op, _DAMAGE_DESTROY, window, reply=False)
+                    region = _ONE_ID.pack(self._window_region)
+                    x.send(self._xfixes_op, _XFIXES_DESTROY_REGION, region, reply=False)
                 x.flush()
             except CaptureError:
                 pass  # the server went away meanwhile: it freed them itself

@@ -12,7 +12,7 @@ Coordinates are X11 root-window pixels: the origin is the top-left corner of the
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 # X11 carries coordinates as INT16 and sizes as CARD16; anything larger cannot be on a screen.
@@ -71,6 +71,20 @@ class Rect:
             and other.bottom <= self.bottom
         )
 
+    def minus(self, other: Rect) -> list[Rect]:
+        """The parts of this rectangle outside ``other``, as up to four rectangles (the bands
+        above and below it, then the pieces left and right of it)."""
+        inside = self.intersection(other)
+        if inside is None:
+            return [self]
+        parts = [
+            (self.x, self.y, self.width, inside.y - self.y),
+            (self.x, inside.bottom, self.width, self.bottom - inside.bottom),
+            (self.x, inside.y, inside.x - self.x, inside.height),
+            (inside.right, inside.y, self.right - inside.right, inside.height),
+        ]
+        return [Rect(*part) for part in parts if part[2] > 0 and part[3] > 0]
+
     def contains_point(self, x: int, y: int) -> bool:
         return self.x <= x < self.right and self.y <= y < self.bottom
 
@@ -116,10 +130,13 @@ class WindowSource:
 
     A title is resolved to a window once, when capture starts; from then on the window is
     followed by id, so renaming it (a browser tab title changing) does not lose it.
+    ``label`` is the title a window picked by id had when it was picked (a share picker
+    knows it): only for naming it to people (:func:`describe`), never for finding it.
     """
 
     title: str | None = None
     xid: int | None = None
+    label: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if (self.title is None) == (self.xid is None):
@@ -133,6 +150,19 @@ class WindowSource:
 
 
 CaptureSource: TypeAlias = MonitorSource | RegionSource | WindowSource
+
+
+def describe(source: CaptureSource) -> str:
+    """What is shared, in the words dialogs and status lines use: a window by its title
+    (its id only when it has none), since "window 0x20000c" tells a person nothing."""
+    if isinstance(source, MonitorSource):
+        return "all monitors" if source.index == 0 else f"monitor {source.index}"
+    if isinstance(source, RegionSource):
+        return f"region {source.rect}"
+    name = source.title or source.label
+    if name:
+        return f"window {name!r}"
+    return f"window {source.xid:#x}"
 
 
 def _check_rect_numbers(x: int, y: int, width: int, height: int, what: str) -> None:

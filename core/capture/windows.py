@@ -10,9 +10,12 @@ Under a reparenting window manager the client is a child of the frame, so its po
 from ``TranslateCoordinates`` to the root, never from ``GetGeometry``'s x/y (which are
 relative to the parent). Someone who wants the decorations can pass the frame's id instead.
 
-Capture reads the *screen* inside that rectangle (X11 cannot give an obscured window's own
-pixels without a compositor), so whatever overlaps the window on screen is captured too; masks
-are the tool for hiding it.
+Which pixels are the window's own: with XComposite (every current X server) the capturer reads
+the window's own pixmap (:mod:`core.capture.composite`), so what overlaps it on screen is never
+captured. Without it the capturer reads the screen inside the rectangle and blacks out every
+part that :meth:`XConnection.covering` reports as not showing the window: where a higher-stacked
+window (a sibling of the window or of one of its ancestors) lies over it, or where an ancestor
+(a window manager's frame) clips it.
 
 One :class:`XConnection` holds one Xlib connection for the life of a capturer; lookups,
 per-frame geometry and the pointer position all go through it.
@@ -236,6 +239,11 @@ class XConnection:
         moved or resized window is followed on the very next grab.
         Raises :class:`WindowGone` if it was destroyed, :class:`WindowHidden` if unmapped.
         """
+        return self.window_placement(window)[0]
+
+    def window_placement(self, window: WindowInfo) -> tuple[Rect, int]:
+        """:meth:`window_rect` and the window's border width (which a composite pixmap of
+        the window includes around it)."""
         handle = self._display.create_resource_object("window", window.xid)
         with self.talking():
             try:
@@ -250,7 +258,75 @@ class XConnection:
                 raise WindowGone(
                     f"window {window} was closed, so there is nothing to share"
                 ) from None
-        return Rect(int(origin.x), int(origin.y), int(geometry.width), int(geometry.height))
+        rect = Rect(int(origin.x), int(origin.y), int(geometry.width), int(geometry.height))
+        return rect, int(geometry.border_width)
+
+    def covering(self, window: WindowInfo, area: Rect) -> list[Rect]:
+        """The parts of ``area`` (screen pixels, inside the window) where the screen does not
+        show ``window``: every mapped window stacked above it or above one of its ancestors
+        (its siblings and theirs, each with its border), and whatever lies outside an
+        ancestor (a frame clips what it contains). A window's own children are its content.
+        Rectangles are whole windows' bounding boxes, so a shaped window covers at least what
+        it shows: more may be blacked out than is covered, never less.
+
+        A few round trips per level of the tree and per window above; the capturer asks
+        again whenever anything was drawn (nothing can come over the window without drawing).
+        Raises :class:`WindowGone` if the window was destroyed meanwhile.
+        """
+        covers: list[Rect] = []
+        with self.talking():
+            try:
+                current = self._display.create_resource_object("window", window.xid)
+                while True:
+                    tree = current.query_tree()
+                    parent = tree.parent
+                    if parent is None or int(parent.id) in (X.NONE, int(self._root.id)):
+                        siblings_of = self._root
+                    else:
+                        siblings_of = parent
+                    covers.extend(self._above(siblings_of, int(current.id), area))
+                    if siblings_of is self._root:
+                        return covers
+                    outer = self._outer_rect(parent, inner=True)
+                    covers.extend(area.minus(outer))
+                    current = parent
+            except _GONE:
+                raise WindowGone(
+                    f"window {window} was closed, so there is nothing to share"
+                ) from None
+
+    def _above(self, parent: Any, xid: int, area: Rect) -> list[Rect]:
+        """The mapped children of ``parent`` stacked above its child ``xid`` that overlap."""
+        children = parent.query_tree().children  # bottom of the stack first
+        ids = [int(child.id) for child in children]
+        if xid not in ids:
+            return []  # reparented meanwhile: the next lookup sees the new tree
+        found = []
+        for child in children[ids.index(xid) + 1 :]:
+            try:
+                attributes = child.get_attributes()
+                if int(attributes.map_state) != X.IsViewable:
+                    continue
+                if int(attributes.win_class) == X.InputOnly:
+                    continue  # shows no pixels (window managers and toolkits stack many)
+                part = self._outer_rect(child, inner=False).intersection(area)
+            except _GONE:
+                continue  # closed while we looked: it covers nothing any more
+            if part is not None:
+                found.append(part)
+        return found
+
+    def _outer_rect(self, handle: Any, *, inner: bool) -> Rect:
+        """A window's rectangle in screen pixels: inside its border (``inner``) or with it."""
+        geometry = handle.get_geometry()
+        origin = self._root.translate_coords(handle, 0, 0)
+        border = 0 if inner else int(geometry.border_width)
+        return Rect(
+            int(origin.x) - border,
+            int(origin.y) - border,
+            max(1, int(geometry.width) + 2 * border),
+            max(1, int(geometry.height) + 2 * border),
+        )
 
     def window_area(self, window: WindowInfo) -> Rect:
         """The part of the window's rectangle that is on the screen, ready to grab."""

@@ -12,7 +12,8 @@ Requests are written by hand from the X protocol specification (core, DAMAGE 1.1
 in the client's native byte order (the byte order libxcb announces when it connects), and sent
 with ``xcb_send_request`` without an extension descriptor, so the major opcode is the one
 ``QueryExtension`` answered and the minor opcode is the request's second byte; libxcb fills in
-the length. Only what :mod:`core.capture.damage` and the pointer need is here.
+the length. Only what :mod:`core.capture.damage`, :mod:`core.capture.composite` (which adds
+its own Composite requests the same way) and the pointer need is here.
 
 Errors: a reply request that fails raises :class:`XRequestError`; an error for a request without
 a reply arrives as an event, and :meth:`XcbConnection.poll_events` raises it there. A lost
@@ -27,6 +28,7 @@ import ctypes.util
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NoReturn
 
 from core.capture.errors import CaptureError
 
@@ -289,17 +291,22 @@ class XcbConnection:
         error = ctypes.c_void_p()
         pointer = lib.wait_for_reply(self._c, sequence, ctypes.byref(error))
         if not pointer:
-            if error.value:
-                raw = ctypes.string_at(error.value, 32)
-                lib.free(error.value)
-                raise XRequestError(what, raw[1], raw[10], raw[8] | raw[9] << 8)
-            self._check_alive()
-            raise CaptureError(f"the X display {self.name} did not answer {what}")
+            self.reply_error(error, what)
         try:
             (length,) = _REPLY_LENGTH.unpack(ctypes.string_at(pointer + 4, 4))
             return ctypes.string_at(pointer, _REPLY_HEADER + 4 * length)
         finally:
             lib.free(pointer)
+
+    def reply_error(self, error: ctypes.c_void_p, what: str) -> NoReturn:
+        """Raise what ``xcb_wait_for_reply`` gave instead of a reply: the X error, or a lost
+        connection."""
+        if error.value:
+            raw = ctypes.string_at(error.value, 32)
+            self._lib.free(error.value)
+            raise XRequestError(what, raw[1], raw[10], raw[8] | raw[9] << 8)
+        self._check_alive()
+        raise CaptureError(f"the X display {self.name} did not answer {what}")
 
     def check(self, sequence: int, what: str) -> None:
         """Wait until the server handled the ``checked`` request ``sequence``; raise its error."""
@@ -369,16 +376,45 @@ class XcbConnection:
         server's byte order (BGRX on a little-endian server, what mss gives), or None when
         the server's pixels are not 32-bit (the caller then reads another way). Meant for
         small rectangles: the pixels come through the socket, where mss uses shared memory."""
-        request = self._get_image
-        if request is None:
-            blank = bytes(_GET_IMAGE_REQUEST.size)
-            request = self._get_image = self.prepare(_GET_IMAGE, _Z_PIXMAP, blank, reply=True)
-        _GET_IMAGE_REQUEST.pack_into(request.body, 4, self.root, x, y, width, height, _ALL_PLANES)
+        request = self._image_request(self.root, x, y, width, height)
         answer = self.reply(self.send_prepared(request), "GetImage")
         size = width * height * 4
         if len(answer) - _REPLY_HEADER != size or answer[1] not in (24, 32):
             return None
         return answer[_REPLY_HEADER:]
+
+    def get_drawable_image(
+        self, drawable: int, x: int, y: int, width: int, height: int
+    ) -> bytearray | None:
+        """:meth:`get_image` of any drawable (a window's composite pixmap), for rectangles of
+        any size: the pixels are copied once, from libxcb's reply into the returned buffer
+        (a whole 1280x800 window is 4 MB)."""
+        request = self._image_request(drawable, x, y, width, height)
+        lib = self._lib
+        error = ctypes.c_void_p()
+        pointer = lib.wait_for_reply(self._c, self.send_prepared(request), ctypes.byref(error))
+        if not pointer:
+            self.reply_error(error, "GetImage")
+        try:
+            head = ctypes.string_at(pointer, 8)
+            size = width * height * 4
+            if 4 * _REPLY_LENGTH.unpack_from(head, 4)[0] != size or head[1] not in (24, 32):
+                return None
+            out = bytearray(size)
+            ctypes.memmove((ctypes.c_char * size).from_buffer(out), pointer + _REPLY_HEADER, size)
+            return out
+        finally:
+            lib.free(pointer)
+
+    def _image_request(
+        self, drawable: int, x: int, y: int, width: int, height: int
+    ) -> PreparedRequest:
+        request = self._get_image
+        if request is None:
+            blank = bytes(_GET_IMAGE_REQUEST.size)
+            request = self._get_image = self.prepare(_GET_IMAGE, _Z_PIXMAP, blank, reply=True)
+        _GET_IMAGE_REQUEST.pack_into(request.body, 4, drawable, x, y, width, height, _ALL_PLANES)
+        return request
 
     # -- lifetime ---------------------------------------------------------------------------
 

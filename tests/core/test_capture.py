@@ -38,6 +38,7 @@ from core.capture import (
     WindowHidden,
     WindowNotFound,
     WindowSource,
+    describe,
     parse_mask,
     parse_region,
     parse_window_id,
@@ -348,6 +349,25 @@ def test_sources_refuse_nonsense() -> None:
         Rect(0, 0, 5, 0)
 
 
+def test_describe_names_a_window_by_its_title() -> None:
+    assert describe(WindowSource(xid=0x20000C, label="Terminal")) == "window 'Terminal'"
+    assert describe(WindowSource(title="Term")) == "window 'Term'"
+    assert describe(WindowSource(xid=0x20000C)) == "window 0x20000c"  # no title known
+    assert WindowSource(xid=5, label="a") == WindowSource(xid=5)  # a name, never a lookup
+    assert describe(MonitorSource(0)) == "all monitors"
+    assert describe(MonitorSource(2)) == "monitor 2"
+    assert describe(RegionSource(1, 2, 3, 4)) == "region 1,2,3,4"
+
+
+def test_rect_minus() -> None:
+    area = Rect(0, 0, 10, 10)
+    assert area.minus(Rect(20, 20, 5, 5)) == [area]
+    assert area.minus(Rect(-5, -5, 30, 30)) == []
+    parts = area.minus(Rect(3, 4, 2, 2))
+    assert parts == [Rect(0, 0, 10, 4), Rect(0, 6, 10, 4), Rect(0, 4, 3, 2), Rect(5, 4, 5, 2)]
+    assert sum(p.width * p.height for p in parts) == 100 - 4
+
+
 def test_rect_intersection() -> None:
     assert Rect(0, 0, 10, 10).intersection(Rect(5, 5, 10, 10)) == Rect(5, 5, 5, 5)
     assert Rect(0, 0, 10, 10).intersection(Rect(10, 0, 5, 5)) is None
@@ -627,7 +647,8 @@ class FakeWindowManagerFrame:
         self.conn.close()
 
 
-def test_window_inside_a_window_manager_frame(desk: Desk) -> None:
+@pytest.mark.parametrize("composite", [True, False], ids=["own-pixmap", "covers-black"])
+def test_window_inside_a_window_manager_frame(desk: Desk, composite: bool) -> None:
     window = desk.open(x=0, y=0)
     frame = FakeWindowManagerFrame(window, 100, 90, dx=10, dy=30)
     try:
@@ -643,9 +664,10 @@ def test_window_inside_a_window_manager_frame(desk: Desk) -> None:
 
         # By title: the client (which has the title) inside the untitled frame is found, and
         # only the client area is captured, not the frame's decorations.
-        with Capturer(WindowSource(title=window.title)) as capturer:
+        with Capturer(WindowSource(title=window.title), composite=composite) as capturer:
             assert capturer.window is not None
             assert capturer.window.xid == window.xid
+            assert capturer.own_pixels is composite
             reference = _settled_screen(desk)
             frame_pixels = capturer.grab()
             assert frame_pixels.rect == Rect(110, 120, WIN_W, WIN_H)
@@ -668,7 +690,7 @@ def test_window_inside_a_window_manager_frame(desk: Desk) -> None:
             assert _has_pattern(grabbed.pixels)
 
             # By the frame's id instead: the decorations are included.
-            with Capturer(WindowSource(xid=frame.xid)) as whole:
+            with Capturer(WindowSource(xid=frame.xid), composite=composite) as whole:
                 grabbed = whole.grab()
                 assert grabbed.rect == Rect(400, 300, WIN_W + 20, WIN_H + 40)
                 assert _has_pattern(grabbed.pixels, 10, 30)
@@ -680,6 +702,229 @@ def test_window_inside_a_window_manager_frame(desk: Desk) -> None:
             assert "not shown" in str(error)
     finally:
         frame.close()
+        window.pump()
+
+
+# -- what covers a shared window ----------------------------------------------------------------
+
+#: The colour of the window that covers the shared one: in no pattern, and where it shows up in a
+#: frame, another window's pixels were captured.
+COVER = "#ff00ff"
+
+
+def _cover(desk: Desk, rect: Rect) -> tk.Toplevel:
+    """A plain window of the cover colour over ``rect`` (override-redirect: placed exactly)."""
+    cover = tk.Toplevel(desk.root, bg=COVER, borderwidth=0, highlightthickness=0)
+    cover.overrideredirect(True)
+    cover.geometry(f"{rect.width}x{rect.height}+{rect.x}+{rect.y}")
+
+    def shown() -> bool | None:
+        desk.pump()
+        painted = _has_colour(_crop(_reference_screen(), rect), COVER, everywhere=True)
+        return True if painted else None
+
+    _wait_for(shown, "the cover to show")
+    return cover
+
+
+def _has_colour(pixels: Image3, colour: str, *, everywhere: bool = False) -> bool:
+    hits = np.all(pixels == np.array(_rgb(colour), dtype=np.uint8), axis=2)
+    return bool(hits.all() if everywhere else hits.any())
+
+
+def _canvas(window: PatternWindow) -> tk.Canvas:
+    (canvas,) = [w for w in window.root.winfo_children() if isinstance(w, tk.Canvas)]
+    return canvas
+
+
+@pytest.mark.parametrize("composite", [True, False], ids=["own-pixmap", "covers-black"])
+def test_a_window_over_the_shared_one_is_never_captured(desk: Desk, composite: bool) -> None:
+    """Another window lying over the shared one: with XComposite the frame is the shared
+    window's own pixels, as if nothing covered it; without (``composite=False``), the covered
+    part is black. Never the other window's pixels, whether it was there before capture
+    started or came over it later, and whatever the shared window draws under it."""
+    window = desk.open(x=300, y=200)
+    rect = window.rect()
+    uncovered = _crop(_settled_screen(desk), rect)
+    covered = Rect(420, 260, 200, 150)  # the window's right part and beyond
+    hidden = covered.intersection(rect)
+    assert hidden is not None
+    cover = _cover(desk, covered)
+    expected = uncovered if composite else _expected_masked(uncovered, rect, [covered])
+
+    with Capturer(WindowSource(xid=window.xid), composite=composite) as capturer:
+        assert capturer.own_pixels is composite
+
+        def exact() -> bool | None:
+            desk.pump()  # the window repaints what redirection exposed
+            frame = capturer.grab()
+            assert not _has_colour(frame.pixels, COVER)
+            return True if np.array_equal(frame.pixels, expected) else None
+
+        _wait_for(exact, "the frame to show the window and nothing over it")
+        frame = capturer.grab_changes()
+        assert not _has_colour(frame.pixels, COVER)
+        assert np.array_equal(frame.pixels, expected)
+        reads = capturer.statistics().pixels_read
+        time.sleep(0.1)
+        assert capturer.grab_changes().changed == ()  # nothing drawn: nothing read
+        assert capturer.statistics().pixels_read == reads
+
+        # The window draws under the cover: its own pixels know it, the screen does not.
+        before = capturer.statistics()
+        _canvas(window).create_rectangle(150, 100, 200, 140, fill="#00ffff", outline="")
+        _settled_screen(desk)
+        if composite:  # the screen shows nothing of it: no damage there
+            _wait_for_damage_events(capturer, before.damage_events)
+        frame = capturer.grab_changes()
+        assert not _has_colour(frame.pixels, COVER)
+        drawn = frame.pixels[100:140, 150:200]
+        assert _has_colour(drawn, "#00ffff", everywhere=True) if composite else not drawn.any()
+        if composite:  # the window's damage: only what it drew is read
+            after = capturer.statistics()
+            assert after.full_reads == before.full_reads
+            assert after.partial_reads > before.partial_reads
+            assert 0 < after.pixels_read - before.pixels_read < WIN_W * WIN_H / 4
+            assert frame.changed
+            assert _coverage(frame.changed, WIN_W, WIN_H)[100:140, 150:200].all()
+
+        # The cover goes: the frame is the screen again, the drawing under it included.
+        seen = capturer.statistics().damage_events
+        cover.destroy()
+        reference = _settled_screen(desk)
+        _wait_for_damage_events(capturer, seen)
+        frame = capturer.grab_changes()
+        assert np.array_equal(frame.pixels, _crop(reference, rect))
+
+        # A cover that comes over the window while it is shared.
+        seen = capturer.statistics().damage_events
+        cover = _cover(desk, Rect(250, 300, 150, 100))  # its lower left corner
+        _wait_for_damage_events(capturer, seen)
+        frame = capturer.grab_changes()
+        assert not _has_colour(frame.pixels, COVER)
+        lower_left = frame.pixels[100:, :100]
+        if composite:
+            assert np.array_equal(frame.pixels, _crop(reference, rect))
+        else:
+            assert not lower_left.any()
+            assert np.array_equal(frame.pixels[:100], _crop(reference, rect)[:100])
+        cover.destroy()
+        desk.pump()
+
+
+def test_without_composite_a_window_that_comes_over_during_a_read_is_black(desk: Desk) -> None:
+    """The covers are looked up before the pixels are read; a window that comes over the
+    shared one in between is in what is read. Staged here by letting the capturer read the
+    damage the cover drew without looking the covers up first (as if the cover came right
+    after the look): the check after the read blacks it out all the same."""
+    window = desk.open(x=300, y=200)
+    rect = window.rect()
+    with Capturer(WindowSource(xid=window.xid), composite=False) as capturer:
+        reference = _settled_screen(desk)
+        assert np.array_equal(capturer.grab_changes().pixels, _crop(reference, rect))
+        seen = capturer.statistics().damage_events
+        covered = Rect(420, 260, 200, 150)
+        cover = _cover(desk, covered)
+        _wait_for(
+            lambda: True if capturer._damage and capturer._damage.pending() else None,
+            "the cover's damage",
+        )
+        assert capturer._damage is not None
+        capturer._dirty.extend(capturer._damage.collect())  # read, but the covers not looked up
+        capturer._collected = True
+        assert capturer.statistics().damage_events > seen
+        frame = capturer.grab_changes()
+        assert frame.changed  # the damaged part was read: the cover's pixels were in it
+        assert not _has_colour(frame.pixels, COVER)
+        assert np.array_equal(
+            frame.pixels, _expected_masked(_crop(reference, rect), rect, [covered])
+        )
+        # The next capture looks the covers up: the same, so nothing is read again.
+        frame = capturer.grab_changes()
+        assert frame.changed == ()
+        assert capturer._covers == (covered.intersection(rect),)
+        assert not _has_colour(frame.pixels, COVER)
+        cover.destroy()
+        desk.pump()
+
+
+def test_what_a_new_pixmap_copied_from_the_screen_stays_black_until_drawn(desk: Desk) -> None:
+    """Redirection gives the window a pixmap filled from the screen (the cover included) and
+    asks it to repaint what was covered. A window with no background that never repaints
+    keeps those pixels: they are not its own, and stay black."""
+    covered = Rect(380, 260, 200, 150)
+    cover = _cover(desk, covered)
+    conn: Any = XDisplay()
+    try:
+        # No background (X's default): nothing paints it, not even the server.
+        bare = conn.screen().root.create_window(300, 200, WIN_W, WIN_H, 0, X.CopyFromParent)
+        bare.set_wm_name(f"porthole bare {uuid.uuid4().hex[:8]}")
+        bare.map()
+        conn.sync()
+        desk.pump()
+        cover.lift()  # over the bare window now
+        screen = _settled_screen(desk)
+        rect = _xwininfo_rect(int(bare.id))
+        on_screen = _crop(screen, rect)
+        assert _has_colour(on_screen, COVER)  # the screen shows the cover over it
+
+        with Capturer(WindowSource(xid=int(bare.id))) as capturer:
+            assert capturer.own_pixels
+            time.sleep(0.2)  # whatever the server sends after redirection has arrived
+            for frame in (capturer.grab_changes(), capturer.grab(), capturer.grab_changes()):
+                assert not _has_colour(frame.pixels, COVER)
+                assert np.array_equal(frame.pixels, _expected_masked(on_screen, rect, [covered]))
+    finally:
+        conn.close()
+        cover.destroy()
+        desk.pump()
+
+
+@pytest.mark.parametrize("composite", [True, False], ids=["own-pixmap", "covers-black"])
+def test_a_frame_that_clips_the_window_and_covers_part_of_it(desk: Desk, composite: bool) -> None:
+    """Inside a window manager's frame, the frame's own children stacked above the client
+    (a title bar) and the frame's edge (smaller than the client) hide parts of it on screen:
+    without composite they are black; with it, the client's own pixels show there."""
+    window = desk.open(x=0, y=0)
+    conn: Any = XDisplay()
+    root = conn.screen().root
+    frame = root.create_window(100, 100, 200, 150, 0, X.CopyFromParent, X.InputOutput)
+    frame.change_attributes(background_pixel=0x808080)
+    frame.map()
+    client = conn.create_resource_object("window", window.xid)
+    client.reparent(frame, 10, 30)  # the client (240x160) sticks out right and below
+    bar = frame.create_window(0, 0, 200, 40, 0, X.CopyFromParent, X.InputOutput)
+    bar.change_attributes(background_pixel=0xFF00FF)  # the cover colour, over the client's top
+    bar.map()
+    conn.sync()
+    try:
+        rect = Rect(110, 130, WIN_W, WIN_H)
+
+        def placed() -> bool | None:
+            window.pump()
+            screen = _reference_screen()
+            return True if _has_colour(_crop(screen, Rect(110, 130, 10, 10)), COVER) else None
+
+        _wait_for(placed, "the client inside the frame, under the bar")
+        hidden = [Rect(100, 100, 200, 40), *rect.minus(Rect(100, 100, 200, 150))]
+        with Capturer(WindowSource(xid=window.xid), composite=composite) as capturer:
+            reference = _settled_screen(desk)
+
+            def right() -> bool | None:
+                window.pump()
+                frame_now = capturer.grab()
+                assert not _has_colour(frame_now.pixels, COVER)
+                assert frame_now.rect == rect
+                if composite:
+                    return True if _has_pattern(frame_now.pixels) else None
+                expected = _expected_masked(_crop(reference, rect), rect, hidden)
+                return True if np.array_equal(frame_now.pixels, expected) else None
+
+            _wait_for(right, "the client's frame without what hides it")
+    finally:
+        client.reparent(root, 0, 0)
+        frame.destroy()
+        conn.close()
         window.pump()
 
 

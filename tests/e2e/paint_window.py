@@ -1,6 +1,8 @@
 """A Tk window with known content for end-to-end screen tests (run as its own process).
 
-    python paint_window.py TITLE X Y W H MODE      MODE: pattern | photo | animate
+    python paint_window.py TITLE X Y W H MODE      MODE: pattern | photo | animate | #RRGGBB
+
+A colour as MODE paints the whole window in it (a window that covers another in a test).
 
 Prints "ready" once the window is mapped and painted, then serves expose events until killed,
 so its pixels stay on the screen however long the test runs.
@@ -32,12 +34,13 @@ def main() -> None:
     root = tk.Tk()
     root.title(title)
     root.geometry(f"{w}x{h}+{x}+{y}")
-    canvas = tk.Canvas(root, width=w, height=h, highlightthickness=0, bd=0, bg="#ffffff")
+    fill = mode if mode.startswith("#") else "#ffffff"
+    canvas = tk.Canvas(root, width=w, height=h, highlightthickness=0, bd=0, bg=fill)
     canvas.pack(fill="both", expand=True)
     if mode == "photo":
         image = tk.PhotoImage(width=w, height=h, data=photo_ppm(w, h), format="ppm")
         canvas.create_image(0, 0, image=image, anchor="nw")
-    else:
+    elif mode == "pattern" or mode == "animate":
         colours = ("#d62828", "#003049", "#fcbf49", "#2a9d8f", "#6a4c93", "#f77f00")
         for i, colour in enumerate(colours):
             canvas.create_rectangle(10 + i * 60, 10, 60 + i * 60, 80, fill=colour, outline=colour)

@@ -20,8 +20,11 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 from procs import Proc, command, running
+from xvfb import Display, Xvfb
 
 PAINTER = Path(__file__).with_name("paint_window.py")
+#: The colour of a window that covers a shared one (no test pattern has it).
+COVER, COVER_RGB = "#ff00ff", (255, 0, 255)
 ORGANIZER, ORGANIZER_PASSWORD = "olga", "plum-harbor-lantern-42"
 SESSION_PASSWORD = "tangerine-7"
 
@@ -108,8 +111,8 @@ def loaded(lines: list[str], *prefixes: str) -> list[str]:
     return sorted(n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes))
 
 
-def grab(x: int, y: int, w: int, h: int) -> npt.NDArray[np.uint8]:
-    with mss.MSS() as m:
+def grab(x: int, y: int, w: int, h: int, *, display: str | None = None) -> npt.NDArray[np.uint8]:
+    with mss.MSS() if display is None else mss.MSS(display=display) as m:
         shot = m.grab({"left": x, "top": y, "width": w, "height": h})
     return np.asarray(Image.frombytes("RGB", shot.size, shot.bgra, "raw", "BGRX"))
 
@@ -183,22 +186,71 @@ def test_headless_viewer_and_presenter_each_load_only_their_half(
     )
 
 
-def test_window_capture_shows_only_that_window(
-    relay: Relay, session_password_file: Path, painter: object, tmp_path: Path
-) -> None:
-    painter("porthole-other", 600, 300, 300, 200, "photo")  # type: ignore[operator]
-    painter("porthole-target", 40, 420, 360, 240, "pattern")  # type: ignore[operator]
-    presenter = present(relay, session_password_file, "--window", "porthole-target")
+@dataclass(frozen=True)
+class Screen:
+    """An X display for the window tests: the session's (with XComposite) or one without."""
+
+    name: str
+    composite: bool
+
+
+@pytest.fixture(params=["composite", "no-composite"])
+def screen(request: pytest.FixtureRequest, display: Display) -> Iterator[Screen]:
+    if request.param == "composite":
+        yield Screen(display.name, composite=True)
+        return
+    # A real X server without the extension, where the presenter must black out covers.
+    server = Xvfb(extra_args=("-extension", "Composite"))
+    other = server.start()
     try:
-        link = presenter.expect_event("session")["link"]
-        out = tmp_path / "window.png"
-        viewer = view(link, session_password_file, "--frames", "1", "--save-frame", str(out))
-        assert viewer.finish() == 0, "\n".join(viewer.lines)
+        yield Screen(other.name, composite=False)
     finally:
-        stop(presenter)
+        server.stop()
+
+
+def test_window_capture_shows_only_that_window(
+    relay: Relay, session_password_file: Path, screen: Screen, tmp_path: Path
+) -> None:
+    """A window of a colour no pattern has lies over the shared window: the viewer's frame has
+    none of it. With XComposite it is the shared window's own pixels, exactly as they were
+    before anything covered it; without, the covered part is black."""
+    env = {"DISPLAY": screen.name}
+    painters: list[Proc] = []
+
+    def paint(*args: object) -> None:
+        proc = Proc(sys.executable, str(PAINTER), *map(str, args), env=env)
+        painters.append(proc)
+        proc.expect("ready")
+
+    target, cover = (40, 420, 360, 240), (300, 500, 200, 200)
+    try:
+        paint("porthole-other", 600, 300, 300, 200, "photo")  # elsewhere: never in the frame
+        paint("porthole-target", *target, "pattern")
+        uncovered = grab(*target, display=screen.name)
+        paint("porthole-cover", *cover, COVER)
+        on_screen = grab(*target, display=screen.name)
+        assert (on_screen == COVER_RGB).all(axis=2).any()  # it does lie over the target
+        presenter = present(relay, session_password_file, "--window", "porthole-target", env=env)
+        try:
+            link = presenter.expect_event("session")["link"]
+            out = tmp_path / "window.png"
+            viewer = view(link, session_password_file, "--frames", "1", "--save-frame", str(out))
+            assert viewer.finish() == 0, "\n".join(viewer.lines)
+        finally:
+            stop(presenter)
+    finally:
+        for proc in painters:
+            proc.popen.kill()
+            proc.popen.wait()
     got = load(out)
     assert got.shape == (240, 360, 3)
-    assert np.array_equal(got, grab(40, 420, 360, 240))
+    assert not (got == COVER_RGB).all(axis=2).any(), "the covering window's pixels were sent"
+    if screen.composite:
+        assert np.array_equal(got, uncovered)
+    else:
+        expected = uncovered.copy()
+        expected[500 - 420 :, 300 - 40 :] = 0  # the part of the target under the cover
+        assert np.array_equal(got, expected)
 
 
 def test_photographic_content_keeps_40_db(

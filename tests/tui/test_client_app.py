@@ -28,7 +28,7 @@ from appkit import (
 from pilotkit import run, until
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
-from textual.widgets import Label, RichLog
+from textual.widgets import Label, OptionList, RichLog
 
 from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
 from core.control import guard as guard_module
@@ -582,6 +582,55 @@ def test_the_share_picker_shares_a_typed_region(
             assert "region" in str(screen.query_one("#sharing", Label).render())
 
     run(scenario)
+
+
+def test_a_window_picked_to_share_is_named_by_its_title(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    """The share picker lists windows by title and the session screen says which window is
+    shared by that title too, not by an id like 0x20000c; Ana gets that window's frames."""
+    from Xlib import X  # type: ignore[import-untyped]
+    from Xlib.display import Display as XDisplay  # type: ignore[import-untyped]
+
+    title = f"porthole picked {os.getpid()}"
+    conn: Any = XDisplay()
+    window = conn.screen().root.create_window(50, 60, 200, 100, 0, X.CopyFromParent)
+    window.set_wm_name(title)
+    window.map()
+    conn.sync()
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await Peer.knock(relay, screen.session_id, "Ana", password=SESSION_PASSWORD)
+            await ana.wait(lambda: ana.session is not None, "Ana joined")
+            await pilot.press("p")
+            await on_screen(pilot, TakeBackDialog)
+            await pilot.press("y")
+            await until(pilot, lambda: app.driver._presenter is not None, "presenting")
+            await pilot.press("s")
+            dialog = await on_screen(pilot, ShareDialog)
+            (index,) = [i for i, o in enumerate(dialog.options) if title in str(o.prompt)]
+            dialog.query_one(OptionList).highlighted = index
+            await pilot.press("enter")
+            await on_screen(pilot, SessionScreen)
+            sharing = str(screen.query_one("#sharing", Label).render())
+            assert f"window {title!r}" in sharing
+            assert "0x" not in sharing
+            sized = await ana.event(
+                ContentReceived,
+                lambda c: isinstance(c.message, FrameUpdate) and c.message.width == 200,
+                "a frame of the picked window",
+            )
+            assert isinstance(sized.message, FrameUpdate)
+            assert sized.message.height == 100
+
+    try:
+        run(scenario)
+    finally:
+        window.destroy()
+        conn.close()
 
 
 def test_the_command_palette_offers_the_session_actions_the_rules_allow(

@@ -23,7 +23,7 @@ import trio
 from textual.message import Message
 
 from core.capture.errors import CaptureError
-from core.capture.sources import CaptureSource, MonitorSource, RegionSource
+from core.capture.sources import CaptureSource, MonitorSource, describe
 from core.client import (
     AdmitPolicy,
     ChannelClosed,
@@ -686,11 +686,5 @@ def viewer_state(view: SessionView) -> ViewerState:
 
 
 def describe_source(source: CaptureSource) -> str:
-    """How the session screen names what is shared."""
-    if isinstance(source, MonitorSource):
-        return "all monitors" if source.index == 0 else f"monitor {source.index}"
-    if isinstance(source, RegionSource):
-        return f"region {source.rect}"
-    if source.title is not None:
-        return f"window {source.title!r}"
-    return f"window {source.xid:#x}"
+    """How the session screen names what is shared (a window by its title)."""
+    return describe(source)

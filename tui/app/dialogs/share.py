@@ -30,7 +30,7 @@ class ShareDialog(ModalScreen[CaptureSource | None]):
             self.options.append(Option(label, id=key))
         for xid, title in windows:
             key = f"w{xid}"
-            self.choices[key] = WindowSource(xid=xid)
+            self.choices[key] = WindowSource(xid=xid, label=title)
             self.options.append(Option(f"window: {title}", id=key))
 
     def compose(self) -> ComposeResult:
