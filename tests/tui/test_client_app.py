@@ -35,7 +35,7 @@ from core.control import guard as guard_module
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
 from core.links import JoinLink
-from core.protocol.content import Chat, FrameUpdate
+from core.protocol.content import Chat, FrameUpdate, InputEvent, InputKind
 from core.protocol.messages import ActionCode
 from relay.limits import BackoffPolicy
 from tui.app.app import PortholeApp, Start
@@ -380,6 +380,46 @@ def test_control_request_refused_then_granted_shows_the_banner_and_r_revokes(
             await ana.event(RosterChanged, lambda r: r.roster.paused, "paused")
             await pilot.press("space")
             await ana.event(RosterChanged, lambda r: not r.roster.paused, "resumed")
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("path", ["request", "g"])
+def test_granting_with_g_or_answering_a_request_injects_and_arms_ctrl_f12_alike(
+    relay: RelayThread, tmp_path: Path, display: object, path: str
+) -> None:
+    """Both ways a presenter gives control go through one grant: Ana's pointer events are
+    injected (XTEST, on the presenter's display), and the revoke hotkey is armed."""
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen, ana = await _present_to_ana(pilot, relay)
+            assert ana.session is not None
+            if path == "request":
+                await ana.do(ana.session.request, ActionCode.REQUEST_CONTROL)
+                await on_screen(pilot, GrantControlDialog)
+                await pilot.press("y")
+            else:
+                await pilot.press("g")
+                await on_screen(pilot, PickMemberDialog)
+                await pilot.press("enter")  # Ana, the only one to pick
+            await ana.event(RosterChanged, lambda r: r.roster.controller == ana.peer_id, "control")
+            injector, hotkey = app.driver._injector, app.driver._hotkey
+            assert injector is not None
+            assert hotkey is not None
+            assert hotkey.armed, "Ctrl+F12 is armed from the grant on"
+            assert screen.view is not None
+            presenter = screen.view.me
+            before = injector.statistics().injected
+            for x in (10, 20, 30):
+                move = InputEvent(InputKind.POINTER_MOVE, x, x, 0, 0, 0, 0, key="", text="")
+                await ana.do(ana.session.send_content, move, presenter)
+            await until(pilot, lambda: injector.statistics().injected >= before + 3, "injected")
+            assert injector.statistics().refused == 0
+            await pilot.press("r")
+            await ana.event(RosterChanged, lambda r: r.roster.controller is None, "revoked")
+            await until(pilot, lambda: not hotkey.armed, "the hotkey disarmed")
 
     run(scenario)
 

@@ -293,6 +293,13 @@ class Driver:
             self._pause_locally()
         if action is ActionCode.REVOKE_CONTROL:
             self._revoke_locally("you revoked it")
+        if action is ActionCode.GRANT_CONTROL and target is not None:
+            # `g`: the same local grant as a yes to a request (injection, Ctrl+F12), then the
+            # relay is told.
+            await self._grant_control(
+                session, target, lambda: session.request(action, target, confirmed=True)
+            )
+            return
         await session.request(action, target, confirmed=True)
 
     async def answer_knock(self, peer_id: int, admit: bool) -> None:
@@ -441,29 +448,46 @@ class Driver:
                 return  # void meanwhile (see _forget_void_asks): nothing to answer
             if session.closed is not None:
                 return
-            if granted and ask.action is ActionCode.REQUEST_CONTROL and self._guard is not None:
-                self._guard.grant(ask.actor)  # this person's yes, before the relay hears it
-                await self._arm_hotkey()  # Ctrl+F12 works from the first injected event
+            if granted and ask.action is ActionCode.REQUEST_CONTROL:
+                await self._grant_control(
+                    session,
+                    ask.actor,
+                    lambda: session.answer_consent(ask.consent_id, granted=True),
+                )
+                return
             if granted and ask.action in (
                 ActionCode.PROPOSE_PRESENTER,
                 ActionCode.HAND_TO_ORGANIZER,
             ):
                 self._agreed_to_present = True
             await session.answer_consent(ask.consent_id, granted=granted)
-            if granted and ask.action is ActionCode.REQUEST_CONTROL:
-                await trio.sleep(guard_module.GRANT_CONFIRM_SECONDS)
-                if self._guard is not None and self._guard.unconfirmed(ask.actor):
-                    # Locally nobody controls now (a yes to one member revokes another's
-                    # control here): the relay is told so, like after a revoke with r.
-                    self._revoke_locally("the relay did not hand over control")
-                    if session.closed is None:
-                        await session.request(ActionCode.REVOKE_CONTROL, confirmed=True)
 
         token = trio.lowlevel.current_trio_token()
         nursery = self._session_nursery
         assert nursery is not None
         reply = Reply(lambda value: token.run_sync_soon(nursery.start_soon, answer, value))
         self.post(ConsentAsked(ask.consent_id, ask.action, ask.actor, name, reply))
+
+    async def _grant_control(
+        self, session: SessionBase, peer_id: int, tell_relay: Callable[[], Awaitable[object]]
+    ) -> None:
+        """This presenter's own yes to ``peer_id``, whichever way it was given (answering their
+        request, or `g`): the one path that grants control.
+
+        The guard grants before the relay hears it and Ctrl+F12 is armed, so the revoke works
+        from the first injected event. A grant the relay never applies (it refused, or another
+        yes won) is dropped after :data:`guard_module.GRANT_CONFIRM_SECONDS`, and the relay is
+        told, like after a revoke with r: locally nobody controls then.
+        """
+        if self._guard is not None:
+            self._guard.grant(peer_id)
+            await self._arm_hotkey()
+        await tell_relay()
+        await trio.sleep(guard_module.GRANT_CONFIRM_SECONDS)
+        if self._guard is not None and self._guard.unconfirmed(peer_id):
+            self._revoke_locally("the relay did not hand over control")
+            if session.closed is None:
+                await session.request(ActionCode.REVOKE_CONTROL, confirmed=True)
 
     # -- presenting ---------------------------------------------------------------------------
 
