@@ -166,7 +166,7 @@ def _run_command(args: argparse.Namespace) -> int:
             )
         return _run_app(start)
     elif args.command == "join":
-        if wants_tui(console=args.console) and not (args.password_file or args.ask_password):
+        if wants_tui(console=args.console):
             return _run_app(_join_start(args))
         import trio
 
@@ -196,7 +196,9 @@ def _join_start(args: argparse.Namespace) -> Start:
     target = RelayTarget(
         link.host, link.port, link.fingerprint, transport=args.transport, proxy=args.proxy
     )
-    return Start(relay=target, session_id=link.session_id, name=args.name or "")
+    given = args.password_file is not None or args.ask_password
+    password = _session_password(args) if given else None  # asked before the app takes over
+    return Start(relay=target, session_id=link.session_id, name=args.name or "", password=password)
 
 
 def _create_start(args: argparse.Namespace) -> Start:

@@ -315,6 +315,30 @@ def test_join_by_link_with_a_wrong_password_is_refused_with_a_sentence(
     run(scenario)
 
 
+def test_a_password_given_on_the_command_line_knocks_at_once_in_the_app(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    """`porthole join LINK --password-file F` (or --ask-password) opens the app and knocks with
+    that password: no form to fill, and the app (viewer, control) instead of the line console."""
+
+    async def scenario() -> None:
+        olga = await Peer.organize(relay)
+        assert olga.session is not None
+        start = Start(
+            relay=target(relay),
+            session_id=olga.session.session_id,
+            name="Ana",
+            password=SESSION_PASSWORD,
+        )
+        app = make_app(relay, tmp_path, start)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await on_screen(pilot, SessionScreen)
+            assert screen.security_code == olga.session.security_code
+            assert app._start_password is None, "used once, then dropped"
+
+    run(scenario)
+
+
 # --- consent dialogs ----------------------------------------------------------------------------
 
 

@@ -132,3 +132,25 @@ def test_demo_then_join_from_a_second_pane_all_by_keyboard(panes: None, tmp_path
         time.sleep(0.3)
         tmux("send-keys", "-t", f"{SESSION}:{index}", "C-q")
     wait_for(0, lambda t: "porthole —" not in t, "the demo quit")
+
+
+def test_join_with_a_password_file_opens_the_app_and_knocks_at_once(
+    panes: None, tmp_path: Path
+) -> None:
+    """The documented flags for password sessions give the app (viewer, control), not the line
+    console, and knock without a form to fill (an empty file: the organizer decides)."""
+    wait_for(0, lambda t: JOIN_LINE.search(t) is not None, "the join command")
+    link = re.fullmatch(r"porthole join '(porthole://[^']+)'", copied_join_command())
+    assert link is not None
+    secret = tmp_path / "session-password"
+    secret.write_text("\n")
+    env = f"HOME={tmp_path} XDG_CONFIG_HOME={tmp_path}/config TERM=xterm-256color"
+    join = (
+        f"env {env} {command('porthole')} join '{link.group(1)}' --name Ana "
+        f"--password-file {secret}; sleep 60"
+    )
+    tmux("new-window", "-t", f"{SESSION}:1", join)
+    wait_for(0, lambda t: "Ana (from 127.0.0.1) wants to join" in t, "the knock, unprompted")
+    tmux("send-keys", "-t", f"{SESSION}:0", "y")
+    shown = wait_for(1, lambda t: "Ana (you)" in t, "Ana's session screen in the app")
+    assert "Security code" in shown

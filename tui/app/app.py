@@ -90,6 +90,7 @@ class PortholeApp(App[int]):
         self._prepare = prepare
         self._organize = self.start.organize
         self._session_id = self.start.session_id
+        self._start_password = self.start.password
         self._knocks: dict[int, AdmitDialog] = {}
         #: Consent dialogs on screen, by consent id (closed unanswered when the ask is void).
         self._consents: dict[int, Any] = {}
@@ -245,7 +246,8 @@ class PortholeApp(App[int]):
         if self._organize:
             self.switch_to(LoginScreen(self.start.username))
         else:
-            self.switch_to(JoinScreen(self._session_id, self.start.name))
+            password, self._start_password = self._start_password, None  # used once
+            self.switch_to(JoinScreen(self._session_id, self.start.name, password))
 
     def on_relay_disconnected(self, message: RelayDisconnected) -> None:
         self.sub_title = "not connected"

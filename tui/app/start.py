@@ -6,7 +6,7 @@ headless commands never pay for importing Textual.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +29,6 @@ class Start:
     username: str = ""
     #: ``porthole demo``: the network side logs in and creates the session by itself.
     create_now: bool = False
+    #: ``porthole join --password-file F`` / ``--ask-password``: the session password, read
+    #: before the app starts; the join screen knocks with it at once (used once, then dropped).
+    password: str | None = field(default=None, repr=False)

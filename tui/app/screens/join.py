@@ -17,10 +17,12 @@ class JoinScreen(FormScreen):
         "one (leave it empty if not: the organizer then lets you in)."
     )
 
-    def __init__(self, session_id: str = "", name: str = "") -> None:
+    def __init__(self, session_id: str = "", name: str = "", password: str | None = None) -> None:
         super().__init__()
         self.initial_id = session_id
         self.initial_name = name or login_name("guest")
+        #: Given on the command line (``--password-file``/``--ask-password``): knock at once.
+        self.given_password = password
 
     def fields(self) -> ComposeResult:
         yield Label("Session ID or join link")
@@ -32,6 +34,10 @@ class JoinScreen(FormScreen):
 
     def on_mount(self) -> None:
         self.field("password" if self.initial_id else "session-id").focus()
+        if self.given_password is not None and self.initial_id:
+            self.field("password").value = self.given_password
+            self.given_password = None
+            self.call_after_refresh(self.action_submit)
 
     def action_submit(self) -> None:
         typed = self.field("session-id").value.strip()
