@@ -196,13 +196,17 @@ async def test_serve_runs_a_session_and_stops_cleanly_on_sigterm(
     assert record["peak_members"] == 2
     assert record["bytes_relayed"] > 0
     assert sorted(p.name for p in data_dir.iterdir()) == [
+        "decoy.key",
         "relay-cert.pem",
         "relay-key.pem",
         "relay.db",
     ]
 
+    decoy_secret = (data_dir / "decoy.key").read_bytes()
+
     # Restarted (this time as python -m relay.cli, stopped with SIGINT), the relay is the same
-    # relay: the same certificate, so the pins and join links people hold stay valid.
+    # relay: the same certificate, so the pins and join links people hold stay valid, and the
+    # same decoy secret, so unknown session IDs keep their decoy leader keys.
     async with serving(MODULE, data_dir, env) as again:
         assert again.fingerprint == relay.fingerprint
         assert again.lines[1] == relay.lines[1]
@@ -210,7 +214,9 @@ async def test_serve_runs_a_session_and_stops_cleanly_on_sigterm(
             await oc.login(ORGANIZER, ORGANIZER_PASSWORD)
         code, rest, err = await again.stop(signal.SIGINT)
         assert (code, rest, err) == (0, "SIGINT: ending sessions and shutting down\n", "")
+    assert (data_dir / "decoy.key").read_bytes() == decoy_secret
     assert sorted(p.name for p in data_dir.iterdir()) == [
+        "decoy.key",
         "relay-cert.pem",
         "relay-key.pem",
         "relay.db",
