@@ -24,6 +24,7 @@ test_probes.py`` checks the same properties, without timing, on every run).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -50,6 +51,7 @@ from core.crypto import ChallengeValues, CryptoError, JoinerAdmission
 from core.protocol.messages import ActionCode, Challenge, Confirm, Error, Join, Message
 from relay.config import RelayConfig
 from relay.limits import BackoffPolicy
+from relay.pacing import Phase
 from relay.server import serve_relay
 from relay.store import RelayStore
 
@@ -228,9 +230,54 @@ def summarize(answers: Sequence[ProbeAnswer]) -> dict[str, Any]:
 # -- the child processes -------------------------------------------------------------------
 
 
-async def run_organizer(port: int, fingerprint: str, locked: bool) -> None:
+async def _delayed_pipe(
+    source: trio.abc.ReceiveStream, sink: trio.abc.SendStream, delay: float
+) -> None:
+    """Forward bytes in order, each chunk ``delay`` seconds after it was read."""
+    send, receive = trio.open_memory_channel[tuple[float, bytes]](math.inf)
+
+    async def deliver() -> None:
+        async for due, data in receive:
+            await trio.sleep_until(due)
+            await sink.send_all(data)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(deliver)
+        while data := await source.receive_some(65536):
+            send.send_nowait((trio.current_time() + delay, bytes(data)))
+        send.close()
+
+
+async def _delay_proxy(
+    relay_port: int, rtt: float, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """A loopback TCP forwarder to the relay adding ``rtt / 2`` each way: the organizer as if
+    it were across the Internet (TLS passes through untouched, so the pin still holds)."""
+
+    async def handle(client: trio.SocketStream) -> None:
+        upstream = await trio.open_tcp_stream("127.0.0.1", relay_port)
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_delayed_pipe, client, upstream, rtt / 2)
+                nursery.start_soon(_delayed_pipe, upstream, client, rtt / 2)
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    task_status.started(listeners[0].socket.getsockname()[1])
+    await trio.serve_listeners(handle, listeners)
+
+
+async def run_organizer(port: int, fingerprint: str, locked: bool, rtt: float = 0.0) -> None:
     """``--organizer``: create a password session (locked if asked), print its ID, serve knocks
-    until stdin closes. Events are drained so the client never waits on its event buffer."""
+    until stdin closes. Events are drained so the client never waits on its event buffer.
+    With ``rtt`` it talks to the relay through :func:`_delay_proxy`."""
+    async with trio.open_nursery() as proxy:
+        if rtt > 0:
+            port = await proxy.start(_delay_proxy, port, rtt)
+        await _organize(port, fingerprint, locked)
+        proxy.cancel_scope.cancel()
+
+
+async def _organize(port: int, fingerprint: str, locked: bool) -> None:
     async with open_relay_client("127.0.0.1", port, pinned=fingerprint, proxy="") as client:
         await client.login(ORGANIZER, ORGANIZER_PASSWORD)
         org = await client.create_session(name="Olga", password=SESSION_PASSWORD)
@@ -276,17 +323,18 @@ class Child:
                 break
             if text.startswith(prefix):
                 return text.strip()
-        raise RuntimeError(f"{self.proc.args!r} did not print {prefix!r}: {self.stop()}")
+        raise RuntimeError(f"{self.proc.args!r} did not print {prefix!r}: {self.stop()[1]}")
 
-    def stop(self) -> str:
+    def stop(self) -> tuple[str, str]:
+        """SIGTERM, then wait: the rest of its stdout and its stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            _, err = self.proc.communicate(timeout=10)
+            out, err = self.proc.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
-        return err or ""
+            out, err = self.proc.communicate()
+        return out or "", err or ""
 
 
 def probe_config(data_dir: Path) -> RelayConfig:
@@ -312,6 +360,9 @@ async def run_relay(data_dir: Path) -> None:
             info = await nursery.start(partial(serve_relay, probe_config(data_dir), stop=stop))
             print(f"port {info.port} {info.fingerprint}", flush=True)
             async for _ in signals:
+                pacer = info.relay.switchboard.pacer
+                windows = {phase.value: pacer.sampler(phase).window() for phase in Phase}
+                print(f"windows {json.dumps(windows)}", flush=True)
                 stop.set()
                 break
 
@@ -344,7 +395,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10, help="live probes first, unreported")
     parser.add_argument("--json", action="store_true", help="print the JSON summary too")
     parser.add_argument(
-        "--organizer", nargs=3, metavar=("PORT", "FP", "LOCKED"), help=argparse.SUPPRESS
+        "--organizer", nargs=4, metavar=("PORT", "FP", "LOCKED", "RTT"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--organizer-rtt-ms",
+        type=float,
+        default=0.0,
+        help="put the organizers this far from the relay (a delaying TCP forwarder; default 0)",
     )
     parser.add_argument("--relay", metavar="DATA_DIR", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -352,8 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         trio.run(run_relay, args.relay)
         return 0
     if args.organizer:
-        port, fp, locked = args.organizer
-        trio.run(run_organizer, int(port), fp, locked == "1")
+        port, fp, locked, rtt = args.organizer
+        trio.run(run_organizer, int(port), fp, locked == "1", float(rtt))
         return 0
 
     with tempfile.TemporaryDirectory(prefix="porthole-prober-") as tmp:
@@ -371,6 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         str(port),
                         fingerprint,
                         locked,
+                        str(args.organizer_rtt_ms / 1000),
                     ],
                     env,
                 )
@@ -389,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for org in organizers:
                 org.stop()
-            relay_err = relay.stop()
+            relay_out, relay_err = relay.stop()
     kinds = {kind: summarize(found) for kind, found in answers.items()}
     n = args.probes
     critical = ks_critical(n, n, 0.01)
@@ -410,6 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kinds": kinds,
         "comparisons": comparisons,
         "relay_stderr": relay_err[-2000:],
+        "relay_round_trips": _windows(relay_out),
         "raw": {
             kind: [
                 {
@@ -433,6 +492,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"kinds": kinds, "comparisons": comparisons}, indent=2, default=str))
     return 0
+
+
+def _windows(relay_out: str) -> dict[str, list[float]]:
+    """The relay's sampler windows at the end (its real leader round trips, seconds)."""
+    for line in relay_out.splitlines():
+        if line.startswith("windows "):
+            found: dict[str, list[float]] = json.loads(line.removeprefix("windows "))
+            return found
+    return {}
 
 
 def _diff_pct(a: float | None, b: float | None) -> float | None:

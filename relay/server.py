@@ -58,6 +58,7 @@ from relay.admin_server import serve_admin
 from relay.config import RelayConfig
 from relay.decoy_secret import load_decoy_secret
 from relay.limits import ConnectionLimiter, FailureTracker, TokenBucket, address_key
+from relay.pacing import TimerLateness
 from relay.peer import Peer
 from relay.recorder import Recorder
 from relay.sessions import Refusal, Switchboard
@@ -124,6 +125,7 @@ class Relay:
             schedule=self._schedule,
             decoy_secret=decoy_secret or load_decoy_secret(config.data_dir),
         )
+        self._timer_lateness = TimerLateness()
         self.connections = ConnectionLimiter(config.max_connections_per_address)
         self.login_failures = FailureTracker(config.login_failures)
         self.login_failures_by_user = FailureTracker(config.login_failures_per_user)
@@ -172,7 +174,10 @@ class Relay:
         """Run a switchboard ``action`` at trio time ``at`` (a paced answer to a joiner)."""
 
         async def later() -> None:
-            await trio.sleep_until(at)
+            asked = at - self._timer_lateness.advance()
+            if asked > trio.current_time():
+                await trio.sleep_until(asked)
+                self._timer_lateness.record(asked, trio.current_time())
             try:
                 action()
             except Exception:
