@@ -169,8 +169,11 @@ async def probe(
 
 
 def ks_distance(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sample Kolmogorov–Smirnov statistic: the largest gap between the two ECDFs."""
+    """Two-sample Kolmogorov–Smirnov statistic: the largest gap between the two ECDFs (NaN if
+    either sample is empty)."""
     xs, ys = sorted(a), sorted(b)
+    if not xs or not ys:
+        return math.nan
     i = j = 0
     gap = 0.0
     while i < len(xs) and j < len(ys):
@@ -509,6 +512,14 @@ def _diff_pct(a: float | None, b: float | None) -> float | None:
     return (a - b) / b * 100
 
 
+def _ms(value: float | None, unit: str = "ms") -> str:
+    return "n/a" if value is None else f"{value:.1f}{unit}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f} %"
+
+
 def _print_table(kinds: dict[str, Any], comparisons: dict[str, Any]) -> None:
     print(
         f"{'':10}{'probes':>7}{'keys/ID':>9}{'peer id med':>13}{'attempt':>10}"
@@ -516,19 +527,20 @@ def _print_table(kinds: dict[str, Any], comparisons: dict[str, Any]) -> None:
     )
     for kind, s in kinds.items():
         shapes = "; ".join(f"{count}× {shape}" for shape, count in s["shapes"].items())
+        median_id = s["peer_id_median"]
         print(
             f"{kind:10}{s['probes']:>7}{s['leader_keys_per_id']!s:>9}"
-            f"{s['peer_id_median'] or 0:>13.0f}{s['median_attempt_ms']:>8.1f}ms"
-            f"{s['median_to_challenge_ms'] or 0:>7.1f}ms{s['median_to_answer_ms'] or 0:>7.1f}ms"
-            f"  {shapes}"
+            f"{'n/a' if median_id is None else f'{median_id:.0f}':>13}"
+            f"{_ms(s['median_attempt_ms']):>10}{_ms(s['median_to_challenge_ms']):>9}"
+            f"{_ms(s['median_to_answer_ms']):>9}  {shapes}"
         )
     for name, c in comparisons.items():
         print(
             f"{name}: same answers {c['same_shapes']}, peer-id KS {c['peer_id_ks']:.2f} "
             f"(1 % critical {c['peer_id_ks_critical_1pct']:.2f}), median differences: attempt "
-            f"{c['median_attempt_ms_diff_pct']:+.1f} %, →challenge "
-            f"{c['median_to_challenge_ms_diff_pct']:+.1f} %, →answer "
-            f"{c['median_to_answer_ms_diff_pct']:+.1f} %"
+            f"{_pct(c['median_attempt_ms_diff_pct'])}, →challenge "
+            f"{_pct(c['median_to_challenge_ms_diff_pct'])}, →answer "
+            f"{_pct(c['median_to_answer_ms_diff_pct'])}"
         )
 
 
