@@ -244,6 +244,10 @@ class Switchboard:
         self.schedule = schedule
         self._decoy_secret = decoy_secret
         self.pacer = JoinPacer()
+        #: Decoy joins still waiting (for their Challenge, or to Confirm): swept at the join
+        #: timeout like a live session's knocks, or a prober who never confirms would see a
+        #: live session time out and an unknown ID never.
+        self.decoys: set[PendingJoin] = set()
         self.sessions: dict[str, Session] = {}
         self.join_failures_by_address = FailureTracker(config.join_failures_per_address)
         self.join_failures_by_session = FailureTracker(config.join_failures_per_session)
@@ -375,6 +379,7 @@ class Switchboard:
             phase_started=now,
         )
         peer.pending = pending
+        self.decoys.add(pending)
         answer_at = self.pacer.decoy_answer_at(Phase.CHALLENGE, now)
         try:
             values = decoy_challenge(msg.session_id, knock, self._decoy_secret)
@@ -416,6 +421,7 @@ class Switchboard:
         message: str = JOIN_REFUSED_TEXT,
     ) -> None:
         pending.peer.pending = None
+        self.decoys.discard(pending)
         pending.peer.send(_join_error(code, message))
 
     def challenge(self, peer: Peer, msg: Challenge) -> None:
@@ -530,6 +536,7 @@ class Switchboard:
 
     def cancel_pending(self, pending: PendingJoin, code: ErrorCode, message: str) -> None:
         """Drop a knock (timeout, joiner gone): tell the joiner and the organizer."""
+        self.decoys.discard(pending)
         if pending.peer.pending is pending:
             pending.peer.pending = None
             pending.peer.send(_join_error(code, message))
@@ -543,6 +550,7 @@ class Switchboard:
         stale = [
             p for s in self.sessions.values() for p in s.pending.values() if p.started < deadline
         ]
+        stale += [p for p in self.decoys if p.started < deadline]
         for pending in stale:
             self.cancel_pending(
                 pending, ErrorCode.TIMEOUT, "Nobody admitted you in time; ask the organizer."

@@ -23,7 +23,7 @@ from sessionkit import connect, next_event
 
 from bench.prober import ProbeAnswer, ks_critical, ks_distance, probe, unknown_ids
 from core.client import OrganizerSession
-from core.client.channel import open_channel
+from core.client.channel import RelayChannel, open_channel
 from core.client.events import (
     JOIN_LOCKED_REASON,
     ActionAnswered,
@@ -152,39 +152,77 @@ async def test_locked_is_said_only_after_the_proof(relay: RunningRelay) -> None:
             assert ana.security_code == org.security_code
 
 
+@asynccontextmanager
+async def knocking(
+    port: int, fingerprint: str, session_id: str
+) -> AsyncIterator[tuple[RelayChannel, Challenge]]:
+    """A prober's Join (wrong password) up to the Challenge, and the channel to read on."""
+    channel = await open_channel("127.0.0.1", port, pinned=fingerprint, transport="tls", proxy="")
+    try:
+        values = JoinerAdmission(session_id, "Eve", "a guess").join_values
+        await channel.send(
+            Join(
+                session_id=session_id,
+                name="Eve",
+                ephemeral_key=values.ephemeral_key,
+                spake_message=values.spake_message,
+                member_key=values.member_key,
+            )
+        )
+        with trio.fail_after(10):
+            challenge = await channel.receive()
+        assert isinstance(challenge, Challenge)
+        yield channel, challenge
+    finally:
+        await channel.aclose()
+
+
 async def test_a_verdict_before_the_proof_is_the_unknown_id_sentence(relay: RunningRelay) -> None:
     """An organizer (or a future client) that declines a knock before the joiner proved the
     password must not let the relay say "declined": that would tell a prober the ID is live."""
-    async with organizer(relay) as org:
-        channel = await open_channel(
-            "127.0.0.1", relay.port, pinned=relay.fingerprint, transport="tls", proxy=""
-        )
-        try:
-            admission = JoinerAdmission(org.session_id, "Eve", "a guess")
-            values = admission.join_values
-            await channel.send(
-                Join(
-                    session_id=org.session_id,
-                    name="Eve",
-                    ephemeral_key=values.ephemeral_key,
-                    spake_message=values.spake_message,
-                    member_key=values.member_key,
-                )
-            )
-            with trio.fail_after(10):
-                challenge = await channel.receive()
-            assert isinstance(challenge, Challenge)
-            await org.decline(challenge.peer_id)  # no Confirm has been sent
-            with trio.fail_after(10):
-                answer = await channel.receive()
-        finally:
-            await channel.aclose()
+    async with (
+        organizer(relay) as org,
+        knocking(relay.port, relay.fingerprint, org.session_id) as (channel, challenge),
+    ):
+        await org.decline(challenge.peer_id)  # no Confirm has been sent
+        with trio.fail_after(10):
+            answer = await channel.receive()
     assert isinstance(answer, Error)
     assert (answer.code, answer.message, answer.in_reply_to) == (
         ErrorCode.JOIN_REFUSED,
         JOIN_REFUSED_TEXT,
         Join.TYPE,
     )
+
+
+async def test_a_knock_that_never_confirms_times_out_alike(tmp_path: Path) -> None:
+    """A prober who stops after the Challenge: the live session's knock expires at the join
+    timeout, and so must the decoy's, with the same words."""
+    data_dir = tmp_path / "relay-data"
+    add_account(data_dir, ORGANIZER, ORGANIZER_PASSWORD)
+    config = make_config(data_dir, join_timeout=1.0)
+    async with trio.open_nursery() as nursery:
+        stop = trio.Event()
+        info = await nursery.start(functools.partial(serve_relay, config, stop=stop))
+        relay = RunningRelay(info, config, nursery, stop)
+        answers: dict[str, tuple[object, ...]] = {}
+        async with organizer(relay) as org:
+            [unknown] = unknown_ids(1, [org.session_id])
+
+            async def wait_out(kind: str, session_id: str) -> None:
+                async with knocking(info.port, info.fingerprint, session_id) as (channel, _):
+                    with trio.fail_after(10):
+                        answer = await channel.receive()
+                    assert isinstance(answer, Error)
+                    answers[kind] = (answer.code, answer.message, answer.in_reply_to)
+
+            async with trio.open_nursery() as probes:
+                probes.start_soon(wait_out, "live", org.session_id)
+                probes.start_soon(wait_out, "unknown", unknown)
+        stop.set()
+    assert answers["live"] == answers["unknown"]
+    assert answers["live"][0] is ErrorCode.TIMEOUT
+    assert not info.relay.switchboard.decoys
 
 
 async def test_members_get_random_ids_and_the_roster_keeps_join_order(
