@@ -46,9 +46,18 @@ import trio
 
 from bench.common import machine_info, write_results
 from core.client import open_relay_client
-from core.client.channel import open_channel
+from core.client.channel import RelayChannel, open_channel
 from core.crypto import ChallengeValues, CryptoError, JoinerAdmission
-from core.protocol.messages import ActionCode, Challenge, Confirm, Error, Join, Message
+from core.protocol.messages import (
+    ActionCode,
+    Challenge,
+    Confirm,
+    Error,
+    Join,
+    Message,
+    Ping,
+    Pong,
+)
 from relay.config import RelayConfig
 from relay.limits import BackoffPolicy
 from relay.pacing import Phase
@@ -381,12 +390,40 @@ def _start(data_dir: Path) -> tuple[Child, int, str, dict[str, str]]:
 
 async def _probe_all(
     port: int, fingerprint: str, targets: dict[str, list[str]], probes: int
-) -> dict[str, list[ProbeAnswer]]:
+) -> tuple[dict[str, list[ProbeAnswer]], dict[str, list[float]]]:
+    """Every probe, and beside each the slowest Ping round trip a second connection of the
+    prober's saw while it ran (does the relay stall for one kind of ID?)."""
     answers: dict[str, list[ProbeAnswer]] = {kind: [] for kind in targets}
-    for number in range(probes):
-        for kind, ids in targets.items():
-            answers[kind].append(await probe(port, fingerprint, ids[number % len(ids)]))
-    return answers
+    stalls: dict[str, list[float]] = {kind: [] for kind in targets}
+    pinger = await open_channel("127.0.0.1", port, pinned=fingerprint, transport="tls", proxy="")
+    try:
+        for number in range(probes):
+            for kind, ids in targets.items():
+                slowest = [0.0]
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_ping, pinger, slowest)
+                    answers[kind].append(await probe(port, fingerprint, ids[number % len(ids)]))
+                    nursery.cancel_scope.cancel()
+                stalls[kind].append(slowest[0])
+                await _ping_once(pinger)  # a Pong still in flight is not the next one's
+    finally:
+        await pinger.aclose()
+    return answers, stalls
+
+
+async def _ping_once(channel: RelayChannel) -> float:
+    nonce = secrets.randbits(63)
+    sent = trio.current_time()
+    await channel.send(Ping(nonce=nonce))
+    while not (isinstance(reply := await channel.receive(), Pong) and reply.nonce == nonce):
+        pass
+    return trio.current_time() - sent
+
+
+async def _ping(channel: RelayChannel, slowest: list[float]) -> None:
+    while True:
+        slowest[0] = max(slowest[0], await _ping_once(channel))
+        await trio.sleep(0.002)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -446,12 +483,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The relay's pacing starts from seeded round trips; a few real joins first, as on
             # any relay that has been up for a while.
             trio.run(_probe_all, port, fingerprint, {"live": [live]}, args.warmup)
-            answers = trio.run(_probe_all, port, fingerprint, targets, args.probes)
+            answers, stalls = trio.run(_probe_all, port, fingerprint, targets, args.probes)
         finally:
             for org in organizers:
                 org.stop()
             relay_out, relay_err = relay.stop()
     kinds = {kind: summarize(found) for kind, found in answers.items()}
+    for kind, values in stalls.items():
+        kinds[kind]["median_slowest_ping_ms"] = statistics.median(values) * 1000
     n = args.probes
     critical = ks_critical(n, n, 0.01)
     comparisons = {}
@@ -462,7 +501,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "peer_id_ks_critical_1pct": critical,
             **{
                 f"{timing}_diff_pct": _diff_pct(kinds[kind][timing], kinds["unknown"][timing])
-                for timing in ("median_attempt_ms", "median_to_challenge_ms", "median_to_answer_ms")
+                for timing in (
+                    "median_attempt_ms",
+                    "median_to_challenge_ms",
+                    "median_to_answer_ms",
+                    "median_slowest_ping_ms",
+                )
             },
         }
     payload = {
@@ -523,7 +567,7 @@ def _pct(value: float | None) -> str:
 def _print_table(kinds: dict[str, Any], comparisons: dict[str, Any]) -> None:
     print(
         f"{'':10}{'probes':>7}{'keys/ID':>9}{'peer id med':>13}{'attempt':>10}"
-        f"{'→chal':>9}{'→answer':>9}  answers"
+        f"{'→chal':>9}{'→answer':>9}{'ping':>9}  answers"
     )
     for kind, s in kinds.items():
         shapes = "; ".join(f"{count}× {shape}" for shape, count in s["shapes"].items())
@@ -532,7 +576,7 @@ def _print_table(kinds: dict[str, Any], comparisons: dict[str, Any]) -> None:
             f"{kind:10}{s['probes']:>7}{s['leader_keys_per_id']!s:>9}"
             f"{'n/a' if median_id is None else f'{median_id:.0f}':>13}"
             f"{_ms(s['median_attempt_ms']):>10}{_ms(s['median_to_challenge_ms']):>9}"
-            f"{_ms(s['median_to_answer_ms']):>9}  {shapes}"
+            f"{_ms(s['median_to_answer_ms']):>9}{_ms(s['median_slowest_ping_ms']):>9}  {shapes}"
         )
     for name, c in comparisons.items():
         print(
@@ -540,7 +584,8 @@ def _print_table(kinds: dict[str, Any], comparisons: dict[str, Any]) -> None:
             f"(1 % critical {c['peer_id_ks_critical_1pct']:.2f}), median differences: attempt "
             f"{_pct(c['median_attempt_ms_diff_pct'])}, →challenge "
             f"{_pct(c['median_to_challenge_ms_diff_pct'])}, →answer "
-            f"{_pct(c['median_to_answer_ms_diff_pct'])}"
+            f"{_pct(c['median_to_answer_ms_diff_pct'])}, slowest Ping "
+            f"{_pct(c['median_slowest_ping_ms_diff_pct'])}"
         )
 
 

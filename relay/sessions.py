@@ -35,7 +35,7 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from core.crypto.admission_common import KnockValues
+from core.crypto.admission_common import ChallengeValues, KnockValues
 from core.crypto.decoy import decoy_challenge
 from core.crypto.errors import CryptoError
 from core.errors import ErrorCode, ProtocolError
@@ -356,11 +356,14 @@ class Switchboard:
                 origin=peer.address,
             )
         )
+        # The relay spends on a live knock the CPU it spends on a decoy (the same decoy
+        # challenge, thrown away): the decoy's pure-Python SPAKE2 holds this event loop for
+        # tens of milliseconds, and a prober timing its own Pings beside a probe would
+        # otherwise see the relay stall for unknown IDs only.
+        self._decoy_challenge(msg, peer_id)
 
-    def _start_decoy(self, peer: Peer, msg: Join, now: float) -> None:
-        """Play the leader of an unknown session: same key per ID, answer paced like a real
-        leader's; a malformed knock is refused as a real leader refuses it, as late."""
-        peer_id = draw_peer_id(())
+    def _decoy_challenge(self, msg: Join, peer_id: int) -> ChallengeValues | None:
+        """The decoy's challenge for this Join, or None for a knock a leader would refuse."""
         knock = KnockValues(
             peer_id=peer_id,
             name=msg.name,
@@ -368,6 +371,15 @@ class Switchboard:
             spake_message=msg.spake_message,
             member_key=msg.member_key,
         )
+        try:
+            return decoy_challenge(msg.session_id, knock, self._decoy_secret)
+        except CryptoError:
+            return None
+
+    def _start_decoy(self, peer: Peer, msg: Join, now: float) -> None:
+        """Play the leader of an unknown session: same key per ID, answer paced like a real
+        leader's; a malformed knock is refused as a real leader refuses it, as late."""
+        peer_id = draw_peer_id(())
         pending = PendingJoin(
             peer=peer,
             session=None,
@@ -381,9 +393,8 @@ class Switchboard:
         peer.pending = pending
         self.decoys.add(pending)
         answer_at = self.pacer.decoy_answer_at(Phase.CHALLENGE, now)
-        try:
-            values = decoy_challenge(msg.session_id, knock, self._decoy_secret)
-        except CryptoError:
+        values = self._decoy_challenge(msg, peer_id)
+        if values is None:
             self._join_failed(peer, msg.session_id, "malformed knock")
             self._answer_at(answer_at, pending, lambda: self._refuse(pending))
             return

@@ -816,11 +816,13 @@ async def test_slow_member_that_cannot_keep_up_is_disconnected_alone(
 # --------------------------------------------------------------------------------------------
 # 4. Brute force
 
+#: Delays longer than the relay's pacing of a refusal (up to ~0.15 s after the failure is
+#: counted), so a wait is still running when the refusal arrives.
 JOIN_POLICY = BackoffPolicy(
     free_failures=3,
     window=60,
-    base_delay=0.1,
-    max_delay=0.4,
+    base_delay=0.4,
+    max_delay=0.8,
     lockout_after=8,
     lockout_duration=30,
 )
@@ -883,11 +885,11 @@ async def test_join_brute_force_backs_off_then_locks_out_only_that_address(
                 await trio.sleep(tracker.check("127.0.0.1", trio.current_time()).retry_after)
 
         assert refused == JOIN_POLICY.lockout_after
-        # The waits grow exponentially and are capped: 0.1, 0.2, 0.4, 0.4, 0.4 (seconds,
+        # The waits grow exponentially and are capped: 0.4, 0.8, 0.8, 0.8, 0.8 (seconds,
         # minus the moment between the failure and our look at the tracker: the failure is
         # counted when the verdict is made, and the refusal is paced after it, so at most the
         # whole attempt's duration earlier).
-        expected = [0.1, 0.2, 0.4, 0.4, 0.4]
+        expected = [0.4, 0.8, 0.8, 0.8, 0.8]
         assert len(waits) == len(expected)
         for (got, elapsed), want in zip(waits, expected, strict=True):
             assert want - elapsed - 0.01 < got <= want
