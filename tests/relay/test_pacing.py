@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from relay.pacing import DEFAULT_ROUND_TRIPS, JoinPacer, Phase, RoundTripSampler
+from relay.pacing import DEFAULT_ROUND_TRIPS, JoinPacer, Phase, RoundTripSampler, TimerLateness
 
 
 def test_draws_come_from_the_seeds_until_enough_real_round_trips_arrived() -> None:
@@ -92,3 +92,16 @@ def test_live_and_decoy_answer_times_have_the_same_distribution() -> None:
     for a, b in zip(quantiles(live), quantiles(decoy), strict=True):
         assert abs(a - b) / b < 0.05
     assert abs(quantiles(unpadded)[2] - quantiles(decoy)[2]) / quantiles(decoy)[2] > 0.1
+
+
+def test_timers_are_asked_early_by_their_median_lateness_capped() -> None:
+    lateness = TimerLateness(window=4, max_advance=0.005)
+    assert lateness.advance() == 0.0  # nothing measured yet: no guess
+    for late in (0.0008, 0.0012, 0.0009):
+        lateness.record(asked=10.0, woke=10.0 + late)
+    assert lateness.advance() == pytest.approx(0.0009)
+    lateness.record(asked=10.0, woke=9.0)  # early (cannot happen, but): counts as on time
+    lateness.record(asked=10.0, woke=11.0)  # a stalled loop: counts as the cap, not a second
+    lateness.record(asked=10.0, woke=10.5)
+    # Only the newest four remain: 0.0009, 0.0, 0.005, 0.005.
+    assert lateness.advance() == pytest.approx(0.005)
