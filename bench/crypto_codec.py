@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ from core.crypto import (
     public_key_bytes,
     sign_certificate,
 )
+from core.crypto.decoy import DECOY_SECRET_SIZE
 from core.protocol import ClientConnection, RelayConnection
 from core.protocol.content import (
     MAX_CONTENT_PLAINTEXT,
@@ -278,7 +280,8 @@ def bench_admission(settings: Settings) -> dict[str, Any]:
 
     joiner_for_decoy = JoinerAdmission(SESSION_ID, "Eve", "guess")
     knock = KnockValues(peer_id=3, name="Eve", **dataclasses.asdict(joiner_for_decoy.join_values))
-    decoy_runs = _measure(lambda: decoy_challenge(SESSION_ID, knock), settings)
+    decoy_secret = secrets.token_bytes(DECOY_SECRET_SIZE)
+    decoy_runs = _measure(lambda: decoy_challenge(SESSION_ID, knock, decoy_secret), settings)
     return {
         "admission": _stats(runs),
         "admission_joiner_side": _stats(joiner_time),

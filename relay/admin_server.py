@@ -444,7 +444,7 @@ class AdminService:
                 "queued_bytes": peer.queued_bytes,
                 "dropped": peer.dropped_total,
             }
-            for pid, peer in sorted(session.members.items())
+            for pid, peer in session.members.items()  # join order: ids are random
         ]
         now = trio.current_time()
         detail["knocks"] = [
@@ -455,7 +455,7 @@ class AdminService:
                 "stage": pending.stage.value,
                 "waiting_s": max(0.0, now - pending.started),
             }
-            for pid, pending in sorted(session.pending.items())
+            for pid, pending in sorted(session.pending.items(), key=lambda kv: kv[1].started)
         ]
         return {"session": detail}
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,10 +56,12 @@ from core.version import software
 from relay.admin_protocol import default_socket_path
 from relay.admin_server import serve_admin
 from relay.config import RelayConfig
+from relay.decoy_secret import load_decoy_secret
 from relay.limits import ConnectionLimiter, FailureTracker, TokenBucket, address_key
+from relay.pacing import TimerLateness
 from relay.peer import Peer
 from relay.recorder import Recorder
-from relay.sessions import PendingJoin, Refusal, Switchboard
+from relay.sessions import Refusal, Switchboard
 from relay.store import LoginCheck, RelayStore, SecurityEventKind
 from relay.tls import ensure_certificate, load_fingerprint, server_ssl_context
 from relay.web import HTTP_ALPN, WebFront
@@ -102,7 +103,13 @@ class Relay:
     """Connection handling around one :class:`Switchboard`."""
 
     def __init__(
-        self, config: RelayConfig, store: RelayStore, recorder: Recorder, *, fingerprint: str = ""
+        self,
+        config: RelayConfig,
+        store: RelayStore,
+        recorder: Recorder,
+        *,
+        fingerprint: str = "",
+        decoy_secret: bytes | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -112,8 +119,10 @@ class Relay:
             recorder,
             clock=trio.current_time,
             wall_clock=time.time,
-            schedule_decoy_refusal=self._schedule_decoy_refusal,
+            schedule=self._schedule,
+            decoy_secret=decoy_secret or load_decoy_secret(config.data_dir),
         )
+        self._timer_lateness = TimerLateness()
         self.connections = ConnectionLimiter(config.max_connections_per_address)
         self.login_failures = FailureTracker(config.login_failures)
         self.login_failures_by_user = FailureTracker(config.login_failures_per_user)
@@ -158,12 +167,19 @@ class Relay:
                 await trio.sleep(min(5.0, self.config.join_timeout / 4))
                 self.switchboard.sweep()
 
-    def _schedule_decoy_refusal(self, pending: PendingJoin) -> None:
-        """Refuse a decoy join after a delay like a real leader's round trip."""
+    def _schedule(self, at: float, action: Callable[[], None]) -> None:
+        """Run a switchboard ``action`` at trio time ``at`` (a paced answer to a joiner)."""
 
         async def later() -> None:
-            await trio.sleep(0.03 + secrets.randbelow(120) / 1000)
-            self.switchboard.finish_decoy(pending)
+            asked = at - self._timer_lateness.advance()
+            if asked > trio.current_time():
+                await trio.sleep_until(asked)
+                self._timer_lateness.record(asked, trio.current_time())
+            try:
+                action()
+            except Exception:
+                # Like a connection's bug (see handle): it costs that one answer, not the relay.
+                log.exception("internal error in a paced answer to a joiner")
 
         assert self._nursery is not None
         self._nursery.start_soon(later)

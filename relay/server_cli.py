@@ -16,6 +16,7 @@ import trio
 from core.tlspin import format_fingerprint
 from relay.admin_server import AdminSocketError
 from relay.config import RelayConfig
+from relay.decoy_secret import DecoySecretError
 from relay.server import serve_relay
 from relay.tls import CertificateError
 
@@ -61,7 +62,7 @@ def _startup_problem(exc: BaseException) -> Exception | None:
             if found is not None:
                 return found
         return None
-    if isinstance(exc, CertificateError | AdminSocketError | OSError):
+    if isinstance(exc, CertificateError | DecoySecretError | AdminSocketError | OSError):
         return exc
     return None
 

@@ -13,20 +13,29 @@ Join flow (docs/design.md §4.3), relay side::
 
     Join ──▶ limits ──▶ session? ── yes ─▶ Knock to organizer ─▶ Challenge ─▶ Confirm ─▶ Admit
                            │                                                     └──▶ Reject
-                           └─ no ──▶ decoy Challenge ─▶ Confirm ─▶ (delay) JOIN_REFUSED
+                           └─ no ──▶ decoy Challenge ─▶ Confirm ─▶ JOIN_REFUSED
 
-An unknown session ID and a wrong password cost the same round trips and end in the same
-``JOIN_REFUSED`` sentence, so an attacker cannot tell which session IDs exist.
+An unknown session ID must be indistinguishable from a live one until the joiner has proved
+the password, so everything a prober sees before that is drawn the same way for both:
+
+* the leader key: the organizer's, or the decoy's derived from a relay secret and the ID (both
+  the same on every probe of one ID);
+* the peer id: random for every knock (:func:`draw_peer_id`), never a counter;
+* when each answer goes out: :class:`~relay.pacing.JoinPacer` pads a live session's answers and
+  delays the decoy's, both drawn from the relay's own recent real leader round trips;
+* the answers themselves: a wrong password, a malformed knock and an unknown ID all end in the
+  same ``JOIN_REFUSED`` sentence, and a locked session is only said to be locked (a knock only
+  said to be declined) after the leader saw the right password.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from core.crypto.admission_common import KnockValues
+from core.crypto.admission_common import ChallengeValues, KnockValues
 from core.crypto.decoy import decoy_challenge
 from core.crypto.errors import CryptoError
 from core.errors import ErrorCode, ProtocolError
@@ -78,6 +87,7 @@ from relay.events import (
     notify,
 )
 from relay.limits import FailureTracker, Verdict
+from relay.pacing import JoinPacer, Phase
 from relay.peer import Peer
 from relay.recorder import Recorder
 from relay.store import SecurityEventKind
@@ -88,6 +98,22 @@ JOIN_REFUSED_TEXT = "Wrong session ID or password."
 _OWN_MESSAGE_ACTIONS = frozenset({Action.JOIN, Action.ADMIT, Action.REJECT, Action.LEAVE})
 _REMOVED_BY_ORGANIZER = "The organizer removed you from the session."
 _REMOVED_BY_OPERATOR = "The relay operator removed you from the session."
+#: Peer ids are drawn from ``2 .. PEER_ID_LIMIT - 1`` (1 is the organizer, 0 means everyone).
+#: Large enough that the few ids a live session must not hand out again (its members' past and
+#: present) make no visible dent in the distribution; small enough to read in a member list.
+PEER_ID_LIMIT = 1_000_000
+
+
+def draw_peer_id(taken: Container[int]) -> int:
+    """A peer id for one knock, uniformly random among those not in ``taken``.
+
+    Live sessions and decoys draw the same way: sequential ids told a prober that a session
+    existed (they counted up across probes) and how busy it was.
+    """
+    while True:
+        candidate = 2 + secrets.randbelow(PEER_ID_LIMIT - 2)
+        if candidate not in taken:
+            return candidate
 
 
 class Refusal(ProtocolError):
@@ -102,7 +128,12 @@ class Stage(Enum):
 
 @dataclass(slots=True, eq=False)
 class PendingJoin:
-    """A joiner between ``Join`` and ``Admit``/``Reject``; ``session`` None means a decoy."""
+    """A joiner between ``Join`` and ``Admit``/``Reject``; ``session`` None means a decoy.
+
+    ``phase_started`` is when the relay got the joiner's latest message (Join, then Confirm),
+    from which the leader's round trip is measured; ``answer_not_before`` is the padded time
+    before which a live session's answer to it is held (see :mod:`relay.pacing`).
+    """
 
     peer: Peer
     session: Session | None
@@ -111,6 +142,8 @@ class PendingJoin:
     name: str
     stage: Stage
     started: float
+    phase_started: float = 0.0
+    answer_not_before: float = 0.0
 
 
 @dataclass(slots=True, eq=False)
@@ -133,7 +166,9 @@ class Session:
     members: dict[int, Peer]
     pending: dict[int, PendingJoin] = field(default_factory=dict)
     consents: dict[int, PendingConsent] = field(default_factory=dict)
-    next_peer_id: int = 2
+    #: Every id this session ever admitted: never handed out again (``has_presented`` and the
+    #: members' certificates name them). Ids of knocks that failed go back to the pool.
+    admitted_ids: set[int] = field(default_factory=lambda: {1})
     next_consent_id: int = 1
     bytes_relayed: int = 0
     messages_relayed: int = 0
@@ -143,9 +178,8 @@ class Session:
     started_at: float = 0.0
 
     def allocate_peer_id(self) -> int:
-        peer_id = self.next_peer_id
-        self.next_peer_id += 1
-        return peer_id
+        taken = self.admitted_ids | self.members.keys() | self.pending.keys()
+        return draw_peer_id(taken)
 
     def roster(self) -> Roster:
         s = self.state
@@ -158,7 +192,10 @@ class Session:
                     is_organizer=pid == s.organizer,
                     state=MemberState.CONNECTED,
                 )
-                for pid in sorted(s.members)
+                # Join order (the organizer first): ids are random, so sorting them would
+                # shuffle the member list on every change.
+                for pid in self.members
+                if pid in s.members
             ),
             presenter=s.presenter,
             controller=s.controller,
@@ -196,13 +233,21 @@ class Switchboard:
         recorder: Recorder,
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
-        schedule_decoy_refusal: Callable[[PendingJoin], None],
+        schedule: Callable[[float, Callable[[], None]], None],
+        decoy_secret: bytes,
     ) -> None:
         self.config = config
         self.recorder = recorder
         self.clock = clock
         self.wall_clock = wall_clock
-        self.schedule_decoy_refusal = schedule_decoy_refusal
+        #: ``schedule(at, action)``: run ``action`` at ``clock()`` time ``at`` (the server sleeps).
+        self.schedule = schedule
+        self._decoy_secret = decoy_secret
+        self.pacer = JoinPacer()
+        #: Decoy joins still waiting (for their Challenge, or to Confirm): swept at the join
+        #: timeout like a live session's knocks, or a prober who never confirms would see a
+        #: live session time out and an unknown ID never.
+        self.decoys: set[PendingJoin] = set()
         self.sessions: dict[str, Session] = {}
         self.join_failures_by_address = FailureTracker(config.join_failures_per_address)
         self.join_failures_by_session = FailureTracker(config.join_failures_per_session)
@@ -276,21 +321,16 @@ class Switchboard:
         by_session = self.join_failures_by_session.check(msg.session_id, now)
         if not by_session.allowed:
             raise _verdict_sentence(by_session, "for this session ID")
-        knock = KnockValues(
-            peer_id=1,  # placeholder, replaced below once the id is known
-            name=msg.name,
-            ephemeral_key=msg.ephemeral_key,
-            spake_message=msg.spake_message,
-            member_key=msg.member_key,
-        )
         session = self.sessions.get(msg.session_id)
         if session is None or session.state.ended:
-            self._start_decoy(peer, msg, knock, now)
+            self._start_decoy(peer, msg, now)
             return
         if len(session.members) + len(session.pending) >= self.config.max_members:
             raise Refusal(ErrorCode.SESSION_FULL, "This session is full.")
         peer_id = session.allocate_peer_id()
-        verdict = decide(session.state, peer_id, Action.JOIN)
+        # The lock is applied once the leader has seen the right password (its Reject or our
+        # check of its Admit): answering "locked" now would tell anyone that the ID is live.
+        verdict = decide(replace(session.state, locked=False), peer_id, Action.JOIN)
         if isinstance(verdict, Refused):
             raise Refusal(verdict.code, verdict.reason)
         pending = PendingJoin(
@@ -301,6 +341,8 @@ class Switchboard:
             name=msg.name,
             stage=Stage.KNOCKED,
             started=now,
+            phase_started=now,
+            answer_not_before=self.pacer.live_answer_at(Phase.CHALLENGE, now),
         )
         session.pending[peer_id] = pending
         peer.pending = pending
@@ -314,44 +356,90 @@ class Switchboard:
                 origin=peer.address,
             )
         )
+        # The relay spends on a live knock the CPU it spends on a decoy (the same decoy
+        # challenge, thrown away): the decoy's pure-Python SPAKE2 holds this event loop for
+        # tens of milliseconds, and a prober timing its own Pings beside a probe would
+        # otherwise see the relay stall for unknown IDs only.
+        self._decoy_challenge(msg, peer_id)
 
-    def _start_decoy(self, peer: Peer, msg: Join, knock: KnockValues, now: float) -> None:
-        peer_id = 2 + secrets.randbelow(8)
+    def _decoy_challenge(self, msg: Join, peer_id: int) -> ChallengeValues | None:
+        """The decoy's challenge for this Join, or None for a knock a leader would refuse."""
         knock = KnockValues(
             peer_id=peer_id,
-            name=knock.name,
-            ephemeral_key=knock.ephemeral_key,
-            spake_message=knock.spake_message,
-            member_key=knock.member_key,
+            name=msg.name,
+            ephemeral_key=msg.ephemeral_key,
+            spake_message=msg.spake_message,
+            member_key=msg.member_key,
         )
         try:
-            values = decoy_challenge(msg.session_id, knock)
+            return decoy_challenge(msg.session_id, knock, self._decoy_secret)
         except CryptoError:
-            self._join_failed(peer, msg.session_id, "malformed knock")
-            raise Refusal(ErrorCode.JOIN_REFUSED, JOIN_REFUSED_TEXT) from None
-        peer.pending = PendingJoin(
+            return None
+
+    def _start_decoy(self, peer: Peer, msg: Join, now: float) -> None:
+        """Play the leader of an unknown session: same key per ID, answer paced like a real
+        leader's; a malformed knock is refused as a real leader refuses it, as late."""
+        peer_id = draw_peer_id(())
+        pending = PendingJoin(
             peer=peer,
             session=None,
             session_id=msg.session_id,
             peer_id=peer_id,
             name=msg.name,
-            stage=Stage.CHALLENGED,
+            stage=Stage.KNOCKED,
             started=now,
+            phase_started=now,
         )
-        peer.send(
-            Challenge(
-                peer_id=values.peer_id,
-                ephemeral_key=values.ephemeral_key,
-                spake_message=values.spake_message,
-                leader_key=values.leader_key,
-                signature=values.signature,
-            )
+        peer.pending = pending
+        self.decoys.add(pending)
+        answer_at = self.pacer.decoy_answer_at(Phase.CHALLENGE, now)
+        values = self._decoy_challenge(msg, peer_id)
+        if values is None:
+            self._join_failed(peer, msg.session_id, "malformed knock")
+            self._answer_at(answer_at, pending, lambda: self._refuse(pending))
+            return
+        challenge = Challenge(
+            peer_id=values.peer_id,
+            ephemeral_key=values.ephemeral_key,
+            spake_message=values.spake_message,
+            leader_key=values.leader_key,
+            signature=values.signature,
         )
+
+        def deliver() -> None:
+            pending.stage = Stage.CHALLENGED
+            peer.send(challenge)
+
+        self._answer_at(answer_at, pending, deliver)
+
+    def _answer_at(self, at: float, pending: PendingJoin, answer: Callable[[], None]) -> None:
+        """Give ``pending``'s joiner ``answer`` at time ``at`` (at once if that has passed),
+        unless by then it stopped waiting on this join (left, or timed out)."""
+
+        def run() -> None:
+            if pending.peer.pending is pending:
+                answer()
+
+        if at <= self.clock():
+            run()
+        else:
+            self.schedule(at, run)
+
+    def _refuse(
+        self,
+        pending: PendingJoin,
+        code: ErrorCode = ErrorCode.JOIN_REFUSED,
+        message: str = JOIN_REFUSED_TEXT,
+    ) -> None:
+        pending.peer.pending = None
+        self.decoys.discard(pending)
+        pending.peer.send(_join_error(code, message))
 
     def challenge(self, peer: Peer, msg: Challenge) -> None:
         pending = self._knock_for_organizer(peer, msg.peer_id, Stage.KNOCKED)
+        self.pacer.record(Phase.CHALLENGE, self.clock() - pending.phase_started)
         pending.stage = Stage.CHALLENGED
-        pending.peer.send(msg)
+        self._answer_at(pending.answer_not_before, pending, lambda: pending.peer.send(msg))
 
     def confirm(self, peer: Peer, msg: Confirm) -> None:
         pending = peer.pending
@@ -361,26 +449,28 @@ class Switchboard:
             or pending.stage is not Stage.CHALLENGED
         ):
             raise Refusal(ErrorCode.UNEXPECTED_MESSAGE, "No join is waiting for a confirmation.")
+        now = self.clock()
         pending.stage = Stage.CONFIRMED
+        pending.phase_started = now
         if pending.session is None:
-            self.schedule_decoy_refusal(pending)
+            # The decoy's verdict is made now; counted now, like a real one when it arrives.
+            self._join_failed(peer, pending.session_id, "unknown session")
+            answer_at = self.pacer.decoy_answer_at(Phase.VERDICT, now)
+            self._answer_at(answer_at, pending, lambda: self._refuse(pending))
         else:
+            pending.answer_not_before = self.pacer.live_answer_at(Phase.VERDICT, now)
             pending.session.organizer.send(msg)
-
-    def finish_decoy(self, pending: PendingJoin) -> None:
-        """Called after the decoy's delay: refuse exactly like a wrong password."""
-        if pending.peer.pending is not pending:
-            return
-        pending.peer.pending = None
-        self._join_failed(pending.peer, pending.session_id, "unknown session")
-        pending.peer.send(_join_error(ErrorCode.JOIN_REFUSED, JOIN_REFUSED_TEXT))
 
     def admit(self, peer: Peer, msg: Admit) -> None:
         pending = self._knock_for_organizer(peer, msg.peer_id, Stage.CONFIRMED)
         session = pending.session
         assert session is not None
+        self.pacer.record(Phase.VERDICT, self.clock() - pending.phase_started)
         verdict = decide(session.state, session.state.organizer, Action.ADMIT, target=msg.peer_id)
         if not isinstance(verdict, Allowed):
+            if isinstance(verdict, Refused) and verdict.code is ErrorCode.SESSION_LOCKED:
+                # The leader admitted, so the joiner proved the password: it may hear why.
+                self.cancel_pending(pending, ErrorCode.SESSION_LOCKED, "The session is locked.")
             reason = verdict.reason if isinstance(verdict, Refused) else "needs consent"
             raise Refusal(ErrorCode.NOT_ALLOWED, reason)
         del session.pending[msg.peer_id]
@@ -390,6 +480,7 @@ class Switchboard:
         session.state = verdict.state
         session.names[msg.peer_id] = pending.name
         session.members[msg.peer_id] = joiner
+        session.admitted_ids.add(msg.peer_id)
         session.total_members += 1
         session.peak_members = max(session.peak_members, len(session.members))
         self.join_failures_by_address.record_success(joiner.address_key)
@@ -402,20 +493,26 @@ class Switchboard:
         session = pending.session
         assert session is not None
         del session.pending[msg.peer_id]
-        pending.peer.pending = None
+        proven = pending.stage is Stage.CONFIRMED
+        phase = Phase.VERDICT if proven else Phase.CHALLENGE
+        code, message = ErrorCode.JOIN_REFUSED, JOIN_REFUSED_TEXT
         if msg.reason in (RejectReason.WRONG_PASSWORD, RejectReason.BAD_HANDSHAKE):
+            self.pacer.record(phase, self.clock() - pending.phase_started)
             self._join_failed(pending.peer, session.id, msg.reason.name.lower())
-            pending.peer.send(_join_error(ErrorCode.JOIN_REFUSED, JOIN_REFUSED_TEXT))
+        elif not proven:
+            # Any other verdict before the password proof would tell a prober the ID is live:
+            # the joiner hears the same sentence as for an unknown ID (and it is no failure).
+            pass
         elif msg.reason is RejectReason.DECLINED:
-            pending.peer.send(
-                _join_error(
-                    ErrorCode.KNOCK_DECLINED, "The organizer declined your request to join."
-                )
-            )
+            code, message = ErrorCode.KNOCK_DECLINED, "The organizer declined your request to join."
         elif msg.reason is RejectReason.LOCKED:
-            pending.peer.send(_join_error(ErrorCode.SESSION_LOCKED, "The session is locked."))
+            self.pacer.record(phase, self.clock() - pending.phase_started)
+            code, message = ErrorCode.SESSION_LOCKED, "The session is locked."
         else:
-            pending.peer.send(_join_error(ErrorCode.SESSION_FULL, "This session is full."))
+            code, message = ErrorCode.SESSION_FULL, "This session is full."
+        self._answer_at(
+            pending.answer_not_before, pending, lambda: self._refuse(pending, code, message)
+        )
 
     def _knock_for_organizer(self, peer: Peer, peer_id: int, stage: Stage | None) -> PendingJoin:
         session = peer.session
@@ -450,6 +547,7 @@ class Switchboard:
 
     def cancel_pending(self, pending: PendingJoin, code: ErrorCode, message: str) -> None:
         """Drop a knock (timeout, joiner gone): tell the joiner and the organizer."""
+        self.decoys.discard(pending)
         if pending.peer.pending is pending:
             pending.peer.pending = None
             pending.peer.send(_join_error(code, message))
@@ -463,6 +561,7 @@ class Switchboard:
         stale = [
             p for s in self.sessions.values() for p in s.pending.values() if p.started < deadline
         ]
+        stale += [p for p in self.decoys if p.started < deadline]
         for pending in stale:
             self.cancel_pending(
                 pending, ErrorCode.TIMEOUT, "Nobody admitted you in time; ask the organizer."

@@ -111,8 +111,8 @@ class Console:
             case KnockWithdrawn(peer_id=peer_id):
                 self.waiting_knocks = [k for k in self.waiting_knocks if k.peer_id != peer_id]
                 self.out(f"knock #{peer_id} was withdrawn.")
-            case JoinAttemptFailed(name=name):
-                self.out(f"{name} tried to join with a wrong password.")
+            case JoinAttemptFailed() as failed:
+                self.out(failed.sentence)
             case ContentReceived(message=Chat(text=text)) as content:
                 self.out(f"{self.name_of(content.sender)}: {text}")
             case ConsentRequested(action=action, actor=actor):

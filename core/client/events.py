@@ -32,11 +32,24 @@ class KnockWithdrawn:
 
 @dataclass(frozen=True, slots=True)
 class JoinAttemptFailed:
-    """A knock failed the password check (organizer side; the joiner gets JOIN_REFUSED)."""
+    """A knock failed the password check (the joiner gets JOIN_REFUSED), or passed it while the
+    session is locked (the joiner is told it is locked). Organizer side."""
 
     peer_id: int
     name: str
     reason: str
+
+    @property
+    def sentence(self) -> str:
+        """What to tell the organizer."""
+        if self.reason == JOIN_LOCKED_REASON:
+            return f"{self.name} knew the session password but the session is locked."
+        return f"{self.name} tried to join with a wrong password."
+
+
+#: :attr:`JoinAttemptFailed.reason` values.
+JOIN_WRONG_PASSWORD_REASON = "wrong password"  # noqa: S105 - a reason, not a password
+JOIN_LOCKED_REASON = "session locked"
 
 
 @dataclass(frozen=True, slots=True)

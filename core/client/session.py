@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.client.channel import RelayChannel
 from core.client.events import (
+    JOIN_LOCKED_REASON,
+    JOIN_WRONG_PASSWORD_REASON,
     ActionAnswered,
     ConsentRequested,
     ContentReceived,
@@ -359,7 +361,17 @@ class OrganizerSession(SessionBase):
             del self._admissions[confirm.peer_id]
             await self._send(Reject(peer_id=confirm.peer_id, reason=RejectReason.WRONG_PASSWORD))
             await self._emit(
-                JoinAttemptFailed(confirm.peer_id, admission.knock.name, "wrong password")
+                JoinAttemptFailed(confirm.peer_id, admission.knock.name, JOIN_WRONG_PASSWORD_REASON)
+            )
+            return
+        if self.roster is not None and self.roster.locked:
+            # Only now, after the proof: the relay answers everyone else exactly as for an
+            # unknown session ID, so "locked" must not be said to someone without the password.
+            del self._admissions[confirm.peer_id]
+            self._origins.pop(confirm.peer_id, None)
+            await self._send(Reject(peer_id=confirm.peer_id, reason=RejectReason.LOCKED))
+            await self._emit(
+                JoinAttemptFailed(confirm.peer_id, admission.knock.name, JOIN_LOCKED_REASON)
             )
             return
         needs_approval = self.admit_policy is AdmitPolicy.ASK or (

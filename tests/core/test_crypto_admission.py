@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,7 @@ from core.crypto.admission_common import (
     respond_to_knock,
     spake_password,
 )
+from core.crypto.decoy import DECOY_SECRET_SIZE, decoy_leader_key
 from core.crypto.primitives import transcript_hash
 from core.errors import ErrorCode, LocalProtocolError
 from core.protocol.pair import (
@@ -68,6 +70,7 @@ from core.protocol.pair import (
 from core.protocol.wire import to_bytes
 
 SID = "123456789"
+DECOY_SECRET = secrets.token_bytes(DECOY_SECRET_SIZE)
 OTHER_SID = "987654321"
 ORGANIZER_PEER = 1
 JOINER_PEER = 7
@@ -346,7 +349,7 @@ def test_any_knock_field_altered_by_the_relay_fails_the_joiners_signature_check(
 
 def test_decoy_passes_the_signature_check_and_then_fails_like_a_wrong_password() -> None:
     decoy_joiner = JoinerAdmission(SID, "Ada", "pw")
-    decoy = decoy_challenge(SID, knock_of(decoy_joiner))
+    decoy = decoy_challenge(SID, knock_of(decoy_joiner), DECOY_SECRET)
     wrong_joiner = JoinerAdmission(SID, "Ada", "pw")
     real = LeaderAdmission(SID, "other", Ed25519PrivateKey.generate(), knock_of(wrong_joiner))
 
@@ -371,9 +374,22 @@ def test_decoy_passes_the_signature_check_and_then_fails_like_a_wrong_password()
     expect(WrongPassword, lambda: wrong_joiner.on_grant(stray_grant))
 
 
-def test_decoy_uses_a_fresh_leader_key_every_time() -> None:
-    knock = knock_of(JoinerAdmission(SID, "Ada", ""))
-    assert decoy_challenge(SID, knock).leader_key != decoy_challenge(SID, knock).leader_key
+def test_decoy_leader_key_is_stable_per_session_id_and_unrelated_between_ids() -> None:
+    # A live session answers every knock with one leader key; so must the decoy for one ID,
+    # or two probes tell them apart. Other IDs, and other relays' secrets, get other keys.
+    first = decoy_challenge(SID, knock_of(JoinerAdmission(SID, "Ada", "")), DECOY_SECRET)
+    again = decoy_challenge(SID, knock_of(JoinerAdmission(SID, "Eve", "x")), DECOY_SECRET)
+    assert first.leader_key == again.leader_key
+    assert first.ephemeral_key != again.ephemeral_key
+    assert first.spake_message != again.spake_message
+    other_id = "918273645"
+    other = decoy_challenge(other_id, knock_of(JoinerAdmission(other_id, "Ada", "")), DECOY_SECRET)
+    assert other.leader_key != first.leader_key
+    other_secret = secrets.token_bytes(DECOY_SECRET_SIZE)
+    assert public_key_bytes(decoy_leader_key(other_secret, SID)) != first.leader_key
+    assert public_key_bytes(decoy_leader_key(DECOY_SECRET, SID)) == first.leader_key
+    with pytest.raises(ValueError, match="32 bytes"):
+        decoy_leader_key(DECOY_SECRET[:16], SID)
 
 
 def test_decoy_refuses_malformed_knocks_exactly_like_a_leader() -> None:
@@ -381,7 +397,7 @@ def test_decoy_refuses_malformed_knocks_exactly_like_a_leader() -> None:
     leader_error = expect(
         BadHandshake, lambda: LeaderAdmission(SID, "", Ed25519PrivateKey.generate(), knock)
     )
-    decoy_error = expect(BadHandshake, lambda: decoy_challenge(SID, knock))
+    decoy_error = expect(BadHandshake, lambda: decoy_challenge(SID, knock, DECOY_SECRET))
     assert str(leader_error) == str(decoy_error)
 
 

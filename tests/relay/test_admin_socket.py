@@ -117,6 +117,7 @@ async def test_the_socket_is_0600_owned_by_the_relay_user_and_removed_on_stop(
         relay.stop.set()
     assert not socket_path(data_dir).exists()
     assert sorted(p.name for p in data_dir.iterdir()) == [
+        "decoy.key",
         "relay-cert.pem",
         "relay-key.pem",
         "relay.db",

@@ -816,11 +816,13 @@ async def test_slow_member_that_cannot_keep_up_is_disconnected_alone(
 # --------------------------------------------------------------------------------------------
 # 4. Brute force
 
+#: Delays longer than the relay's pacing of a refusal (up to ~0.15 s after the failure is
+#: counted), so a wait is still running when the refusal arrives.
 JOIN_POLICY = BackoffPolicy(
     free_failures=3,
     window=60,
-    base_delay=0.1,
-    max_delay=0.4,
+    base_delay=0.4,
+    max_delay=0.8,
     lockout_after=8,
     lockout_duration=30,
 )
@@ -848,7 +850,7 @@ async def test_join_brute_force_backs_off_then_locks_out_only_that_address(
                     return candidate
 
         refused = 0
-        waits: list[float] = []
+        waits: list[tuple[float, float]] = []
         locked: RequestRefused | None = None
         async with connect(relay.port, relay.fingerprint) as eve:  # from 127.0.0.1
             for attempt in range(30):
@@ -857,6 +859,7 @@ async def test_join_brute_force_backs_off_then_locks_out_only_that_address(
                     if attempt % 2 == 0
                     else (random_id(), SESSION_PASSWORD)
                 )
+                started = trio.current_time()
                 with pytest.raises(RequestRefused) as failed:
                     await eve.join(guess[0], name="Eve", password=guess[1])
                 if failed.value.code is ErrorCode.LOCKED_OUT:
@@ -871,7 +874,7 @@ async def test_join_brute_force_backs_off_then_locks_out_only_that_address(
                 assert not verdict.allowed
                 if verdict.locked_out:
                     continue  # the next attempt is refused LOCKED_OUT
-                waits.append(verdict.retry_after)
+                waits.append((verdict.retry_after, trio.current_time() - started))
                 # Trying again right away is refused without a guess being spent.
                 with pytest.raises(RequestRefused) as limited:
                     await eve.join(target.session_id, name="Eve", password="too-soon")
@@ -882,12 +885,14 @@ async def test_join_brute_force_backs_off_then_locks_out_only_that_address(
                 await trio.sleep(tracker.check("127.0.0.1", trio.current_time()).retry_after)
 
         assert refused == JOIN_POLICY.lockout_after
-        # The waits grow exponentially and are capped: 0.1, 0.2, 0.4, 0.4, 0.4 (seconds,
-        # minus the moment between the failure and our look at the tracker).
-        expected = [0.1, 0.2, 0.4, 0.4, 0.4]
+        # The waits grow exponentially and are capped: 0.4, 0.8, 0.8, 0.8, 0.8 (seconds,
+        # minus the moment between the failure and our look at the tracker: the failure is
+        # counted when the verdict is made, and the refusal is paced after it, so at most the
+        # whole attempt's duration earlier).
+        expected = [0.4, 0.8, 0.8, 0.8, 0.8]
         assert len(waits) == len(expected)
-        for got, want in zip(waits, expected, strict=True):
-            assert want - 0.05 < got <= want
+        for (got, elapsed), want in zip(waits, expected, strict=True):
+            assert want - elapsed - 0.01 < got <= want
         assert locked is not None
         assert locked.message.startswith(
             "Too many failed attempts from your network address; locked for 30 s."

@@ -196,13 +196,17 @@ async def test_serve_runs_a_session_and_stops_cleanly_on_sigterm(
     assert record["peak_members"] == 2
     assert record["bytes_relayed"] > 0
     assert sorted(p.name for p in data_dir.iterdir()) == [
+        "decoy.key",
         "relay-cert.pem",
         "relay-key.pem",
         "relay.db",
     ]
 
+    decoy_secret = (data_dir / "decoy.key").read_bytes()
+
     # Restarted (this time as python -m relay.cli, stopped with SIGINT), the relay is the same
-    # relay: the same certificate, so the pins and join links people hold stay valid.
+    # relay: the same certificate, so the pins and join links people hold stay valid, and the
+    # same decoy secret, so unknown session IDs keep their decoy leader keys.
     async with serving(MODULE, data_dir, env) as again:
         assert again.fingerprint == relay.fingerprint
         assert again.lines[1] == relay.lines[1]
@@ -210,7 +214,9 @@ async def test_serve_runs_a_session_and_stops_cleanly_on_sigterm(
             await oc.login(ORGANIZER, ORGANIZER_PASSWORD)
         code, rest, err = await again.stop(signal.SIGINT)
         assert (code, rest, err) == (0, "SIGINT: ending sessions and shutting down\n", "")
+    assert (data_dir / "decoy.key").read_bytes() == decoy_secret
     assert sorted(p.name for p in data_dir.iterdir()) == [
+        "decoy.key",
         "relay-cert.pem",
         "relay-key.pem",
         "relay.db",
@@ -232,3 +238,21 @@ async def test_half_a_certificate_pair_is_a_usage_error(
     assert result.stdout == b""
     assert result.stderr == b"porthole-relay serve: give both --cert and --key, or neither.\n"
     assert not data_dir.exists()  # refused before touching anything
+
+
+async def test_a_damaged_decoy_secret_stops_the_start_with_one_sentence(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Never silently replaced: the operator sees which file and what to do."""
+    data_dir = tmp_path / "relay-data"
+    data_dir.mkdir(mode=0o700)
+    (data_dir / "decoy.key").write_bytes(b"short")
+    result = await relay_cli(
+        entry_point(), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), env=env
+    )
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        f"porthole-relay serve: {data_dir / 'decoy.key'} is damaged (5 bytes, not 32); "
+        "delete it and the relay makes a new one.\n"
+    )
+    assert (data_dir / "decoy.key").read_bytes() == b"short"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import stat
 from pathlib import Path
 
 import pytest
@@ -284,10 +285,14 @@ async def test_records_survive_a_restart_and_the_data_dir_holds_only_what_it_sho
         assert record.peak_members == 2
         assert record.bytes_relayed > 0
     assert sorted(p.name for p in data_dir.iterdir()) == [
+        "decoy.key",
         "relay-cert.pem",
         "relay-key.pem",
         "relay.db",
     ]
+    decoy_key = data_dir / "decoy.key"
+    assert stat.S_IMODE(decoy_key.stat().st_mode) == 0o600
+    assert len(decoy_key.read_bytes()) == 32
     raw = (data_dir / "relay.db").read_bytes()
     assert b"never stored" not in raw
     assert b"Ana" not in raw

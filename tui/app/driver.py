@@ -380,8 +380,8 @@ class Driver:
                 self.post(Notice(f"{knock.name} proved the session password and is joining."))
             case KnockWithdrawn(peer_id=peer_id):
                 self.post(KnockGone(peer_id))
-            case JoinAttemptFailed(name=name):
-                self.post(Notice(f"{name} tried to join with a wrong password.", "warning"))
+            case JoinAttemptFailed() as failed:
+                self.post(Notice(failed.sentence, "warning"))
             case ConsentRequested() as ask:
                 self._on_consent(ask)
             case ActionAnswered(outcome=ActionOutcome.REFUSED, message=message):
