@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from types import FrameType
@@ -55,6 +56,13 @@ def run_command(
             )
         if isinstance(failure, Interrupted) and terminated and failure.signal_name == "SIGINT":
             failure = Interrupted("SIGTERM")
+        if isinstance(failure, Interrupted):
+            # An interrupt can end the event loop between spawning a task and its first step;
+            # its coroutine is then collected unstarted, and Python would add a warning line
+            # to the one sentence promised here. Nothing was lost: the task never began.
+            warnings.filterwarnings(
+                "ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning
+            )
         report(failure, prefix=prefix, headless=headless, stdout=stdout, stderr=stderr)
         return failure.exit_code
 
