@@ -16,6 +16,7 @@ import trio
 from core.tlspin import format_fingerprint
 from relay.admin_server import AdminSocketError
 from relay.config import RelayConfig
+from relay.sdnotify import notify
 from relay.server import serve_relay
 from relay.tls import CertificateError
 
@@ -81,8 +82,12 @@ async def _serve(config: RelayConfig) -> None:
                 f"?fp={info.fingerprint}",
                 flush=True,
             )
+            # systemd's Type=notify: the relay listens with its certificate loaded
+            # (docs/design.md §7.7).
+            notify(f"READY=1\nSTATUS=listening on {shown_host}:{info.port}")
             async for signum in signals:
                 name = signal.Signals(signum).name
                 print(f"{name}: ending sessions and shutting down", flush=True)
+                notify("STOPPING=1")
                 stop.set()
                 break
