@@ -145,10 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="read these settings from a TOML file (keys: listen, data-dir, cert, key, "
+        "no-raw); flags given here override it",
+    )
+    serve.add_argument(
         "--listen",
         metavar="HOST:PORT",
         type=parse_listen,
-        default=DEFAULT_LISTEN,
+        default=None,
         help=f"address to listen on; [::1]:PORT for IPv6 (default: {DEFAULT_LISTEN})",
     )
     serve.add_argument("--cert", metavar="FILE", type=Path, help="TLS certificate chain (PEM)")
@@ -156,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-raw",
         action="store_true",
+        default=None,
         help=(
             "answer HTTPS only (WebSocket on /ws, /healthz, /join/ID), not framed porthole/1: "
             "behaves as if a middlebox let nothing but HTTPS through (for testing fallback)"
@@ -299,8 +307,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     # Imported here, not at the top: the account and record commands stay free of trio and
     # the server.
+    from relay.serve_config import ConfigError, apply_serve_config
     from relay.server_cli import run_serve
 
+    if args.config is not None:
+        try:
+            apply_serve_config(args, args.config)
+        except ConfigError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
+    if args.listen is None:
+        args.listen = parse_listen(DEFAULT_LISTEN)
+    args.no_raw = bool(args.no_raw)
     args.data_dir = _data_dir(args)
     return run_serve(args)
 
