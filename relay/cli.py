@@ -38,6 +38,7 @@ from core.endpoints import split_endpoint
 from core.humanize import duration, size, when
 from core.version import VersionAction
 from relay.admin_cli import add_admin_parser
+from relay.logs import LOG_FORMATS, LOG_LEVELS
 from relay.passwords import password_problem
 from relay.store import (
     Account,
@@ -149,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         type=Path,
         help="read these settings from a TOML file (keys: listen, data-dir, cert, key, "
-        "no-raw); flags given here override it",
+        "no-raw, log-format, log-level); flags given here override it",
     )
     serve.add_argument(
         "--listen",
@@ -168,6 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
             "answer HTTPS only (WebSocket on /ws, /healthz, /join/ID), not framed porthole/1: "
             "behaves as if a middlebox let nothing but HTTPS through (for testing fallback)"
         ),
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=None,
+        help="log one event per line on stderr: sessions, members, security events, warnings "
+        "(json: one JSON object per line); never content or passwords (default: warnings and "
+        "errors only, as text)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=None,
+        help="least severe level logged (default: info with --log-format, else warning)",
     )
     serve.set_defaults(handler=_cmd_serve)
 

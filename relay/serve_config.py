@@ -2,7 +2,8 @@
 
 Why a file: a service unit's command line is awkward to edit and to review; operators keep
 settings in ``/etc`` under configuration management. Every key is a ``serve`` flag's name
-without its dashes prefix (``listen``, ``data-dir``, ``cert``, ``key``, ``no-raw``), so the
+without its dashes (``listen``, ``data-dir``, ``cert``, ``key``, ``no-raw``, ``log-format``,
+``log-level``), so the
 file and ``--help`` document each other; a flag given on the command line wins over the file.
 Validation names the key and what it expected, and an unknown key is an error rather than
 silently ignored (a misspelt ``no_raw`` must not leave the framed protocol on unnoticed).
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.endpoints import split_endpoint
+from relay.logs import LOG_FORMATS, LOG_LEVELS
 
 
 class ConfigError(ValueError):
@@ -46,6 +48,15 @@ def _bool(value: Any, base: Path) -> bool:
     return value
 
 
+def _choice(*choices: str) -> Callable[[Any, Path], object]:
+    def convert(value: Any, base: Path) -> str:
+        if value not in choices:
+            raise TypeError("one of " + ", ".join(f'"{choice}"' for choice in choices))
+        return str(value)
+
+    return convert
+
+
 #: TOML key → (argparse destination, converter). One entry per ``serve`` flag.
 KEYS: dict[str, tuple[str, Callable[[Any, Path], object]]] = {
     "listen": ("listen", _listen),
@@ -53,6 +64,8 @@ KEYS: dict[str, tuple[str, Callable[[Any, Path], object]]] = {
     "cert": ("cert", _path),
     "key": ("key", _path),
     "no-raw": ("no_raw", _bool),
+    "log-format": ("log_format", _choice(*LOG_FORMATS)),
+    "log-level": ("log_level", _choice(*LOG_LEVELS)),
 }
 
 
