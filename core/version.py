@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 NOT_INSTALLED = "(not installed)"
+
+#: The directory holding ``core/``: a git checkout when porthole runs from source.
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 
 @functools.cache
@@ -32,8 +36,45 @@ def software(program: str) -> str:
     return program if found == NOT_INSTALLED else f"{program} {found}"
 
 
+def source_commit(root: Path = SOURCE_ROOT) -> str | None:
+    """``"1a2b3c4"`` (``"1a2b3c4, modified"`` with uncommitted changes) for a git checkout.
+
+    Why: a relay or client run from a checkout is a version plus whatever was committed since;
+    a bug report needs the commit. ``None`` for an installed wheel (no ``.git`` beside the
+    packages), without git, or when git fails: the version line is printed regardless. Called
+    only by ``--version``, so no other command ever starts a git process.
+    """
+    if not (root / ".git").exists():
+        return None
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--abbrev=12", "--dirty=+"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    described = done.stdout.strip()
+    if done.returncode != 0 or not described:
+        return None
+    if described.endswith("+"):
+        return f"{described[:-1]}, modified"
+    return described
+
+
+def version_line(program: str) -> str:
+    """What ``--version`` prints: ``PROG VERSION`` and, from a checkout, its commit."""
+    commit = source_commit()
+    line = f"{program} {porthole_version()}"
+    return line if commit is None else f"{line} (commit {commit})"
+
+
 class VersionAction(argparse.Action):
-    """``--version``: print ``PROG VERSION`` and exit, reading the version only now."""
+    """``--version``: print ``PROG VERSION (commit …)`` and exit, looking both up only now."""
 
     def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **_: Any):
         super().__init__(
@@ -51,5 +92,5 @@ class VersionAction(argparse.Action):
         values: object,
         option_string: str | None = None,
     ) -> None:
-        print(f"{parser.prog} {porthole_version()}")  # stdout, as argparse's own action does
+        print(version_line(parser.prog))  # stdout, as argparse's own action does
         parser.exit()

@@ -36,6 +36,7 @@ from core.failures import EXIT_OK, EXIT_STATUS_HELP, EXIT_USAGE, Failure, UsageE
 from core.humanize import duration, size, when
 from core.version import VersionAction
 from relay.admin_cli import add_admin_parser
+from relay.logs import LOG_FORMATS, LOG_LEVELS
 from relay.passwords import password_problem
 
 if TYPE_CHECKING:
@@ -141,10 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     serve.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="read these settings from a TOML file (keys: listen, data-dir, cert, key, "
+        "no-raw, log-format, log-level); flags given here override it",
+    )
+    serve.add_argument(
         "--listen",
         metavar="HOST:PORT",
         type=parse_listen,
-        default=DEFAULT_LISTEN,
+        default=None,
         help=f"address to listen on; [::1]:PORT for IPv6 (default: {DEFAULT_LISTEN})",
     )
     serve.add_argument("--cert", metavar="FILE", type=Path, help="TLS certificate chain (PEM)")
@@ -152,10 +160,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-raw",
         action="store_true",
+        default=None,
         help=(
             "answer HTTPS only (WebSocket on /ws, /healthz, /join/ID), not framed porthole/1: "
             "behaves as if a middlebox let nothing but HTTPS through (for testing fallback)"
         ),
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=None,
+        help="log one event per line on stderr: sessions, members, security events, warnings "
+        "(json: one JSON object per line); never content or passwords (default: warnings and "
+        "errors only, as text)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=None,
+        help="least severe level logged (default: info with --log-format, else warning)",
     )
     serve.set_defaults(handler=_cmd_serve)
 
@@ -294,8 +317,17 @@ def _run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Na
 def _cmd_serve(args: argparse.Namespace) -> int:
     # Imported here, not at the top: the account and record commands stay free of trio and
     # the server.
+    from relay.serve_config import ConfigError, apply_serve_config
     from relay.server_cli import run_serve
 
+    if args.config is not None:
+        try:
+            apply_serve_config(args, args.config)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    if args.listen is None:
+        args.listen = parse_listen(DEFAULT_LISTEN)
+    args.no_raw = bool(args.no_raw)
     args.data_dir = _data_dir(args)
     return run_serve(args)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.protocol import DEFAULT_MAX_FRAME
+from relay.events import Observer
 from relay.limits import BackoffPolicy
 
 
@@ -26,6 +27,8 @@ class RelayConfig:
     #: HTTPS is answered (WebSocket on /ws): the relay then behaves as if a middlebox in front
     #: of it let nothing but HTTPS through, which is how the fallback paths are tested.
     raw: bool = True
+    #: Extra observers of the switchboard's and the recorder's events (``serve``'s log).
+    observers: tuple[Observer, ...] = ()
 
     # Sizes.
     max_frame: int = DEFAULT_MAX_FRAME

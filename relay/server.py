@@ -519,6 +519,9 @@ async def serve_relay(
         port = _bound_port(listeners[0])
         recorder = Recorder(store)
         relay = Relay(config, store, recorder, fingerprint=fingerprint)
+        for observer in config.observers:
+            relay.switchboard.observers.append(observer)
+            relay.recorder.observers.append(observer)
         async with trio.open_nursery() as nursery:
             await nursery.start(recorder.run)
             await nursery.start(relay.run_background)

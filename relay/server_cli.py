@@ -17,6 +17,9 @@ from core.tlspin import format_fingerprint
 from relay.admin_server import AdminSocketError
 from relay.config import RelayConfig
 from relay.decoy_secret import DecoySecretError
+from relay.logs import configure as configure_logging
+from relay.logs import log, log_relay_event
+from relay.sdnotify import notify
 from relay.server import serve_relay
 from relay.tls import CertificateError
 
@@ -26,6 +29,7 @@ def run_serve(args: argparse.Namespace) -> int:
     if (args.cert is None) != (args.key is None):
         print("porthole-relay serve: give both --cert and --key, or neither.", file=sys.stderr)
         return 2
+    configure_logging(args.log_format, args.log_level)
     config = RelayConfig(
         data_dir=args.data_dir,
         host=host,
@@ -33,6 +37,7 @@ def run_serve(args: argparse.Namespace) -> int:
         cert_path=args.cert,
         key_path=args.key,
         raw=not getattr(args, "no_raw", False),
+        observers=(log_relay_event,),
     )
     try:
         trio.run(_serve, config)
@@ -82,8 +87,20 @@ async def _serve(config: RelayConfig) -> None:
                 f"?fp={info.fingerprint}",
                 flush=True,
             )
+            # systemd's Type=notify: the relay listens with its certificate loaded
+            # (docs/design.md §7.7).
+            notify(f"READY=1\nSTATUS=listening on {shown_host}:{info.port}")
+            log(
+                "relay.listening",
+                f"listening on {shown_host}:{info.port}",
+                host=info.host,
+                port=info.port,
+                fingerprint=info.fingerprint,
+            )
             async for signum in signals:
                 name = signal.Signals(signum).name
                 print(f"{name}: ending sessions and shutting down", flush=True)
+                notify("STOPPING=1")
+                log("relay.stopping", f"{name}: ending sessions and shutting down", signal=name)
                 stop.set()
                 break

@@ -28,9 +28,11 @@ from tui.demo_relay import DEMO_ORGANIZER, prepare_demo_relay
 from tui.headless import parse_relay
 from tui.options import (
     PRESENT_DESCRIPTION,
+    VERIFY_DESCRIPTION,
     VIEW_DESCRIPTION,
     add_present_arguments,
     add_transport_arguments,
+    add_verify_arguments,
     add_view_arguments,
 )
 from tui.terminal import login_name, wants_tui
@@ -123,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_view_arguments(view)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check downloaded release files against SHA256SUMS and its signature",
+        description=VERIFY_DESCRIPTION,
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_verify_arguments(verify)
     return parser
 
 
@@ -175,6 +186,10 @@ def _run_command(args: argparse.Namespace) -> int:
         from tui.present import run as run_present
 
         return run_present(args)
+    elif args.command == "verify":
+        from tui.verify import run as run_verify
+
+        return run_verify(args)
     else:
         from tui.view import run as run_view
 

@@ -153,3 +153,37 @@ def add_transport_arguments(parser: argparse.ArgumentParser) -> None:
             "(default: $HTTPS_PROXY / $https_proxy; '' for none)"
         ),
     )
+
+
+VERIFY_DESCRIPTION = """\
+Check downloaded release files against the release's SHA256SUMS and its minisign signature.
+
+The signature (SHA256SUMS.minisig) must be by one of the release keys shipped inside this
+porthole (or by a key given with --key), and every FILE must match its line in the manifest.
+Exit status 0 when all do; 1, with the reason, otherwise. The same check without porthole:
+`minisign -Vm SHA256SUMS -P KEY` and `sha256sum -c SHA256SUMS`.
+"""
+
+
+def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="release files to check")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="PATH",
+        help="the SHA256SUMS manifest (default: SHA256SUMS beside the first FILE)",
+    )
+    parser.add_argument(
+        "--signature",
+        type=Path,
+        metavar="PATH",
+        help="the manifest's minisign signature (default: the manifest's path + .minisig)",
+    )
+    parser.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="PUBKEY",
+        help="trust this minisign public key (a .pub file or its base64 line) instead of the "
+        "release keys shipped in porthole (repeatable)",
+    )

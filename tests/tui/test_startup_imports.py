@@ -30,6 +30,7 @@ PORTHOLE_HELP = [
     ["join", "--help"],
     ["present", "--help"],
     ["view", "--help"],
+    ["verify", "--help"],
 ]
 PORTHOLE_USAGE_ERRORS = [
     ["join"],  # no link
