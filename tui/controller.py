@@ -6,14 +6,15 @@ Kiosk upkeep scripts use it, and it is the black-box test of injection: what it 
 arrive in a real terminal on the presenter's screen.
 
 Why it waits for the roster and not only for the relay's answer: the presenter injects only once
-it sees the same roster name this member controller (its :class:`~core.control.guard.ControlGuard`
-waits for the relay to agree), and the relay sends that roster before anything this member sends
-afterwards. Why it paces: the presenter drops input beyond its rate budget (200 a second by
-default, a token per typed character) without telling the sender, so this side spends at most
-half of it.
+it sees the same roster name this member controller (docs/design.md §3.5: its
+:class:`~core.control.guard.ControlGuard` waits for the relay to agree), and the relay sends that
+roster before anything this member sends afterwards. Why it paces: the presenter drops input
+beyond its rate budget (200 a second by default, a token per typed character) without telling
+the sender, so this side spends at most half of it.
 
-What it prints are counts and states, never the text or keys (docs/design.md §3.4: keystrokes
-are session content).
+What it prints are counts and states, never the text or keys (docs/design.md §2.3: keystrokes
+are never logged). It loads the input parser and the key allow-list of ``core.control``, never the
+injector or an X client.
 """
 
 from __future__ import annotations

@@ -138,12 +138,17 @@ def present(relay: Relay, password_file: Path, *extra: str) -> Proc:
     )  # fmt: skip
 
 
-def control(link: str, password_file: Path, *extra: str) -> Proc:
+def control(link: str, password_file: Path, *extra: str, env: dict[str, str] | None = None) -> Proc:
     return Proc(
         command("porthole"), "view", "--headless", link,
         "--session-password-file", str(password_file), "--name", "Ana",
-        "--request-control", *extra,
+        "--request-control", *extra, env=env,
     )  # fmt: skip
+
+
+def imported(lines: list[str]) -> set[str]:
+    """The modules a process imported (``python -X importtime`` lines, stderr merged)."""
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
 
 
 def events(proc: Proc) -> list[dict[str, object]]:
@@ -170,12 +175,23 @@ def test_typed_text_and_keys_run_in_the_presenters_shell(
         link = str(presenter.expect_event("session")["link"])
         # The presenter's own pointer rests on their terminal: keys go there.
         xdotool("mousemove", str(XTERM_AT[0] + 60), str(XTERM_AT[1] + 60))
-        viewer = control(link, password_file, "--type", r"echo porthole-ok > ok.txt\n")
+        viewer = control(
+            link, password_file, "--type", r"echo porthole-ok > ok.txt\n",
+            env={"PYTHONPROFILEIMPORTTIME": "1"},
+        )  # fmt: skip
         assert viewer.finish() == 0, "\n".join(viewer.lines)
         file_says(shell / "ok.txt", "porthole-ok\n")
+        # The controller sends events; injecting them is the presenter's job alone.
+        modules = imported(viewer.lines)
+        assert "core.control.script" in modules
+        assert not {
+            "core.control.injector", "core.control.backend", "core.control.xtest",
+            "core.capture", "core.codec.encoder", "Xlib", "pynput",
+        } & modules  # fmt: skip
         states = [e["state"] for e in events(viewer) if e["event"] == "control"]
         assert states == ["requested", "granted", "released"], viewer.lines
         assert {"event": "typed", "chars": 26} in events(viewer)
+        assert events(viewer)[-1]["event"] == "ended"
         assert "porthole-ok" not in "\n".join(viewer.lines), "the typed text was printed"
         presenter.expect_event("control", granted=True, name="Ana")
         presenter.expect_event("control", granted=False)  # given back
