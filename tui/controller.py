@@ -132,7 +132,9 @@ class ScriptedControl:
         match event:
             case RosterChanged(roster=roster):
                 self.roster = roster
-                if self._granted and not self._releasing and roster.controller != self._me:
+                if roster.controller == self._me:
+                    self._granted = True  # kept even if a later roster takes it back at once
+                elif self._granted and not self._releasing:
                     self._revoked = True
                     if self._inject_scope is not None:
                         self._inject_scope.cancel()
@@ -175,11 +177,9 @@ class ScriptedControl:
         emit("control", state="requested")
         request_id = await self.session.request(ActionCode.REQUEST_CONTROL)
         with trio.move_on_after(self.timeout) as waiting:
-            await self._until(
-                lambda: self._is_controller() or self._refusal(request_id) is not None
-            )
+            await self._until(lambda: self._granted or self._refusal(request_id) is not None)
         refusal = self._refusal(request_id)
-        if refusal is not None and not self._is_controller():
+        if refusal is not None and not self._granted:
             emit("control", state="refused", code=_slug(refusal))
             raise Refused(
                 refusal.message or "The presenter did not give remote control.",
@@ -193,12 +193,11 @@ class ScriptedControl:
                 kind="control_timeout",
                 next_step="Ask the presenter to answer, or give --control-timeout more seconds.",
             )
-        self._granted = True
         emit("control", state="granted")
         presenter = self.roster.presenter if self.roster is not None else None
         if presenter is None:  # granted, then presenting stopped at once: revoked
             self._revoked = True
-        else:
+        if not self._revoked and presenter is not None:
             await self._inject(presenter)
         if self._revoked:
             emit("control", state="revoked", typed=self._typed, keys=self._keys)

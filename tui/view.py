@@ -131,7 +131,11 @@ async def _view(
         if control.failure is not None:
             raise control.failure  # refused or revoked: exit 1 with an error event
         if not control.finished:
-            raise Failure("The session ended before the input script finished.", kind="unfinished")
+            raise Failure(
+                "The viewer stopped before the input script finished "
+                "(the session ended, or --duration passed).",
+                kind="unfinished",
+            )
 
 
 async def _ask_presenter(session: MemberSession, request: RefreshRequest) -> None:

@@ -270,3 +270,17 @@ def test_a_revoke_mid_typing_stops_the_controller(
         assert not (shell / "never.txt").exists()
     finally:
         stop(presenter)
+
+
+def test_a_session_ended_mid_script_is_not_reported_as_done(
+    relay: Relay, display: Display, password_file: Path
+) -> None:
+    presenter = present(relay, password_file, "--allow-control-from", "Ana")
+    link = str(presenter.expect_event("session")["link"])
+    xdotool("mousemove", "5", "5")  # typed onto the bare root window: nothing receives it
+    viewer = control(link, password_file, "--type", "x" * 1200)
+    viewer.expect_event("control", state="granted")
+    stop(presenter)  # ends the session for everyone
+    assert viewer.finish() == 1, "\n".join(viewer.lines)
+    assert not [e for e in events(viewer) if e["event"] in ("typed", "sent")]
+    assert [e["code"] for e in events(viewer) if e["event"] == "error"] == ["unfinished"]
