@@ -39,6 +39,10 @@ For scripts and tests: it prints JSON lines (`joined`, `paused`/`resumed`, `stat
 as a PNG when it exits. That explicit request is the only way a frame ever reaches a disk.
 SIGINT/SIGTERM leave the session (`ended` with code `left`, the frame still saved) and exit
 130; a refusal or a lost relay prints one line on stderr and an `error` event.
+
+With `--request-control` it is a scripted controller: it prints `control` events (`state`:
+requested, granted, refused, revoked, released) and, per step, `typed` (characters), `sent`
+(keys), `pointer` or `waited`; never what was typed.
 """
 
 
@@ -129,7 +133,77 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: refuse; nothing is ever captured without this agreement)",
     )
     add_capture_arguments(parser)
+    add_control_arguments(parser)
     add_transport_arguments(parser)
+
+
+class _InOrder(argparse.Action):
+    """Keeps ``--type``, ``--keys`` and ``--input-script`` in command-line order, as
+    ``(option, value)`` pairs in one list: ``--type 'cho hi' --keys ctrl+a e`` types, then
+    presses, in that order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        steps = list(getattr(namespace, self.dest, None) or [])
+        steps.append((self.metavar_key, values))
+        setattr(namespace, self.dest, steps)
+
+    @property
+    def metavar_key(self) -> str:
+        return self.option_strings[0].lstrip("-")
+
+
+def add_control_arguments(parser: argparse.ArgumentParser) -> None:
+    """The scripted controller: ask the presenter for control, inject, give it back."""
+    group = parser.add_argument_group(
+        "scripted control",
+        "Ask the presenter for remote control, wait for the grant, inject --type, --keys\n"
+        "and --input-script in the order given, give control back and leave (exit 0).\n"
+        "A refusal or a revoke exits 1.\n"
+        "Key specs: a character or a key name (Return, Tab, Escape, BackSpace, Delete,\n"
+        "Home, End, Page_Up, Page_Down, Left, Right, Up, Down, Insert, space, Menu,\n"
+        "F1-F12), modifiers first: ctrl+alt+t, shift+Tab, ctrl++ (ctrl, shift, alt, meta).\n"
+        "Script lines: type TEXT | key SPEC... | wait SECONDS | move X Y |\n"
+        "click X Y [left|middle|right]   (X, Y in the shared picture; # comments)",
+    )
+    group.add_argument(
+        "--request-control",
+        action="store_true",
+        help="ask for remote control and run the input below once granted",
+    )
+    group.add_argument(
+        "--type",
+        dest="control_steps",
+        action=_InOrder,
+        metavar="TEXT",
+        help=r"type TEXT (\n is Return, \t Tab, \\ a backslash; repeatable)",
+    )
+    group.add_argument(
+        "--keys",
+        dest="control_steps",
+        action=_InOrder,
+        metavar="'SPEC ...'",
+        help="press these key specs, separated by spaces (repeatable)",
+    )
+    group.add_argument(
+        "--input-script",
+        dest="control_steps",
+        action=_InOrder,
+        metavar="FILE",
+        help="run the commands in FILE, one a line ('-' reads standard input)",
+    )
+    group.add_argument(
+        "--control-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="how long to wait for a presenter and their answer (default: %(default)g)",
+    )
 
 
 def add_transport_arguments(parser: argparse.ArgumentParser) -> None:

@@ -26,7 +26,7 @@ from core.client.events import (
     SessionClosed,
     UpdatesDropped,
 )
-from core.failures import Interrupted, UsageError, session_end_failure
+from core.failures import Failure, Interrupted, UsageError, session_end_failure
 from core.links import JoinLink, normalize_session_id, parse_link
 from core.protocol.content import Cursor, FrameUpdate, RefreshReason, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
@@ -42,8 +42,10 @@ if TYPE_CHECKING:
     # Loaded when used: the decoder once the relay answered (_view); the capture and the encoder
     # only when this viewer agreed to present (ShareOnRequest.on_roster), which is rare.
     from core.capture import Capturer
+    from core.control.script import Step
     from core.stream.presenter import ScreenPresenter
     from core.stream.viewer import ScreenViewer
+    from tui.controller import ScriptedControl
 
 
 def resolve(args: argparse.Namespace) -> JoinLink:
@@ -68,6 +70,12 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.frames is not None and args.frames < 1:
         raise UsageError("--frames must be at least 1")
+    steps: list[Step] | None = None
+    if args.request_control or getattr(args, "control_steps", None):
+        # Only a controller loads the input parser: a plain viewer imports nothing of control.
+        from tui.controller import parse_steps
+
+        steps = parse_steps(args)  # a mistake is a usage error before anyone is contacted
     link = resolve(args)
     password = (
         read_secret_file(args.session_password_file, "session password")
@@ -76,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     )
     viewer_box: list[ScreenViewer] = []
     try:
-        trio.run(_view, args, link, password, viewer_box)
+        trio.run(_view, args, link, password, viewer_box, steps)
     finally:
         # Also after a refusal, a lost relay or a signal: a frame that arrived is kept.
         if args.save_frame is not None and viewer_box:
@@ -85,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _view(
-    args: argparse.Namespace, link: JoinLink, password: str, viewer_box: list[ScreenViewer]
+    args: argparse.Namespace,
+    link: JoinLink,
+    password: str,
+    viewer_box: list[ScreenViewer],
+    steps: list[Step] | None = None,
 ) -> None:
     assert link.fingerprint is not None
     # Refusals (locked, declined, wrong password, ...) and a lost relay propagate as Failures.
@@ -104,12 +116,26 @@ async def _view(
 
         viewer = ScreenViewer(lambda req: _ask_presenter(session, req))
         viewer_box.append(viewer)
-        stopped_by = await _watch(args, session, viewer)
+        control = None
+        if steps is not None:
+            from tui.controller import ScriptedControl
+
+            control = ScriptedControl(session, steps, timeout=args.control_timeout)
+        stopped_by = await _watch(args, session, viewer, control)
     if stopped_by is not None:
         raise Interrupted(stopped_by)
     closed = session.closed
     if closed is not None and (failure := session_end_failure(closed.code, closed.message)):
         raise failure  # the relay went away (exit 3), or this viewer was removed
+    if control is not None:
+        if control.failure is not None:
+            raise control.failure  # refused or revoked: exit 1 with an error event
+        if not control.finished:
+            raise Failure(
+                "The viewer stopped before the input script finished "
+                "(the session ended, or --duration passed).",
+                kind="unfinished",
+            )
 
 
 async def _ask_presenter(session: MemberSession, request: RefreshRequest) -> None:
@@ -119,9 +145,13 @@ async def _ask_presenter(session: MemberSession, request: RefreshRequest) -> Non
 
 
 async def _watch(
-    args: argparse.Namespace, session: MemberSession, viewer: ScreenViewer
+    args: argparse.Namespace,
+    session: MemberSession,
+    viewer: ScreenViewer,
+    control: ScriptedControl | None = None,
 ) -> str | None:
-    """Watch until the session ends, the limits are reached or a signal; the signal's name."""
+    """Watch until the session ends, the limits are reached, a signal, or ``control`` (the
+    scripted controller) is done; the signal's name."""
     deadline = math.inf if args.duration is None else trio.current_time() + args.duration
     paused: bool | None = None
     presenter: int | None = None
@@ -134,8 +164,13 @@ async def _watch(
             emit("joined", id=session.session_id, peer=session.peer_id, code=session.security_code)
             if args.stats:
                 nursery.start_soon(_stats, viewer)
+            if control is not None:
+                control.done = nursery.cancel_scope.cancel  # then leave the session
+                nursery.start_soon(control.run)
             try:
                 async for event in session.events:
+                    if control is not None:
+                        control.on_event(event)
                     match event:
                         case ConsentRequested() as ask:
                             await share.on_consent(ask)
@@ -180,6 +215,9 @@ async def _watch(
     if stopped_by:
         emit("ended", code="left", message=f"Left the session ({stopped_by[0]}).")
         return stopped_by[0]
+    if control is not None and control.finished:
+        why = "control given back" if control.failure is None else "no control"
+        emit("ended", code="left", message=f"Left the session ({why}).")
     return None
 
 
