@@ -13,6 +13,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,3 +129,37 @@ def command(name: str) -> str:
     if path is None:
         pytest.fail(f"the {name} console script is not installed (pip install -e .)")
     return path
+
+
+@dataclass(frozen=True)
+class RelayProcess:
+    """A `porthole-relay serve` subprocess on loopback, as an operator runs it."""
+
+    port: int
+    fingerprint: str
+    data_dir: Path
+
+
+@contextmanager
+def relay_process(
+    data_dir: Path, organizer: str, password: str, *serve_args: str, says: tuple[str, ...] = ()
+) -> Iterator[RelayProcess]:
+    """Create the organizer's account, serve on a free loopback port, stop with SIGTERM (which
+    must end it cleanly, exit 0). ``serve_args`` are extra `serve` options (e.g. --no-raw);
+    ``says``, patterns of what the relay must print after it listens."""
+    subprocess.run(
+        [command("porthole-relay"), "account", "add", organizer, "--password-stdin",
+         "--data-dir", str(data_dir)],
+        input=password + "\n", text=True, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    with running(
+        command("porthole-relay"), "serve", "--listen", "127.0.0.1:0",
+        "--data-dir", str(data_dir), *serve_args,
+    ) as proc:  # fmt: skip
+        port = int(proc.expect(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+        for pattern in says:
+            proc.expect(pattern)
+        fingerprint = proc.expect(r"\?fp=([0-9a-f]{64})").group(1)
+        yield RelayProcess(port, fingerprint, data_dir)
+        proc.signal(signal.SIGTERM)
+        assert proc.finish() == 0

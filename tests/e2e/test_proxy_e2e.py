@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import mss
@@ -28,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from PIL import Image
-from procs import Proc, command, running
+from procs import Proc, RelayProcess, command, relay_process
 from proxykit import Tinyproxy, UnixBridge, tinyproxy
 
 from relay.tls import ensure_certificate
@@ -40,30 +39,20 @@ SESSION_PASSWORD = "tangerine-7"
 INSIDE_PROXY_PORT = 3128  # the proxy's address inside the viewer's namespace
 
 
-@dataclass(frozen=True)
-class Relay:
-    port: int
-    fingerprint: str
+Relay = RelayProcess
 
 
 @pytest.fixture
 def https_only_relay(tmp_path: Path) -> Iterator[Relay]:
-    data_dir = tmp_path / "relay"
-    subprocess.run(
-        [command("porthole-relay"), "account", "add", ORGANIZER, "--password-stdin",
-         "--data-dir", str(data_dir)],
-        input=ORGANIZER_PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    with running(
-        command("porthole-relay"), "serve", "--listen", "127.0.0.1:0",
-        "--data-dir", str(data_dir), "--no-raw",
-    ) as proc:  # fmt: skip
-        port = int(proc.expect(r"listening on 127\.0\.0\.1:(\d+)").group(1))
-        proc.expect(r"framed porthole/1 is off \(--no-raw\)")
-        fingerprint = proc.expect(r"\?fp=([0-9a-f]{64})").group(1)
-        yield Relay(port, fingerprint)
-        proc.signal(signal.SIGTERM)
-        assert proc.finish() == 0
+    # --no-raw: only the HTTPS side answers (framed porthole/1 is off), as behind a web proxy.
+    with relay_process(
+        tmp_path / "relay",
+        ORGANIZER,
+        ORGANIZER_PASSWORD,
+        "--no-raw",
+        says=(r"framed porthole/1 is off \(--no-raw\)",),
+    ) as served:
+        yield served
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ independent mss grab of the same screen rectangle.
 from __future__ import annotations
 
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from PIL import Image
-from procs import Proc, command, running
+from procs import Proc, RelayProcess, command, relay_process, running
 from xvfb import Display, Xvfb
 
 PAINTER = Path(__file__).with_name("paint_window.py")
@@ -29,29 +28,13 @@ ORGANIZER, ORGANIZER_PASSWORD = "olga", "plum-harbor-lantern-42"
 SESSION_PASSWORD = "tangerine-7"
 
 
-@dataclass(frozen=True)
-class Relay:
-    port: int
-    fingerprint: str
-    data_dir: Path
+Relay = RelayProcess
 
 
 @pytest.fixture
 def relay(tmp_path: Path) -> Iterator[Relay]:
-    data_dir = tmp_path / "relay"
-    subprocess.run(
-        [command("porthole-relay"), "account", "add", ORGANIZER, "--password-stdin",
-         "--data-dir", str(data_dir)],
-        input=ORGANIZER_PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    with running(
-        command("porthole-relay"), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)
-    ) as proc:
-        port = int(proc.expect(r"listening on 127\.0\.0\.1:(\d+)").group(1))
-        fingerprint = proc.expect(r"\?fp=([0-9a-f]{64})").group(1)
-        yield Relay(port, fingerprint, data_dir)
-        proc.signal(signal.SIGTERM)
-        assert proc.finish() == 0
+    with relay_process(tmp_path / "relay", ORGANIZER, ORGANIZER_PASSWORD) as served:
+        yield served
 
 
 @pytest.fixture

@@ -16,11 +16,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from procs import Proc, command, running
+from procs import Proc, RelayProcess, command, relay_process
 from Xlib import X  # type: ignore[import-untyped]
 from Xlib.display import Display as XDisplay  # type: ignore[import-untyped]
 from xvfb import Display, require_tool
@@ -33,28 +32,13 @@ REGION = (580, 380, 560, 380)
 WAIT = 15.0
 
 
-@dataclass(frozen=True)
-class Relay:
-    port: int
-    fingerprint: str
+Relay = RelayProcess
 
 
 @pytest.fixture
 def relay(tmp_path: Path) -> Iterator[Relay]:
-    data_dir = tmp_path / "relay"
-    subprocess.run(
-        [command("porthole-relay"), "account", "add", ORGANIZER, "--password-stdin",
-         "--data-dir", str(data_dir)],
-        input=ORGANIZER_PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    with running(
-        command("porthole-relay"), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)
-    ) as proc:
-        port = int(proc.expect(r"listening on 127\.0\.0\.1:(\d+)").group(1))
-        fingerprint = proc.expect(r"\?fp=([0-9a-f]{64})").group(1)
-        yield Relay(port, fingerprint)
-        proc.signal(signal.SIGTERM)
-        assert proc.finish() == 0
+    with relay_process(tmp_path / "relay", ORGANIZER, ORGANIZER_PASSWORD) as served:
+        yield served
 
 
 def xdotool(*args: str) -> None:
