@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import trio
 from adminkit import RelayThread
+from netkit import Cutter
 from procs import command
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 
@@ -116,42 +117,6 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sessions]:
         (tmp / "login").write_text(ORGANIZER_PASSWORD + "\n")
         (tmp / "bad-login").write_text("not-the-login\n")
         yield found
-
-
-class Cut:
-    """A TCP forwarder to the relay that can be cut: to a client, the relay just died."""
-
-    def __init__(self, port: int) -> None:
-        self.target = port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = [self.listener]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-
-    def cut(self) -> None:
-        for sock in self.sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
 
 
 def free_port() -> int:
@@ -358,7 +323,7 @@ def test_ctrl_c_and_sigterm_end_cleanly_with_130(
 
 @pytest.mark.parametrize("cli", ["join --console", "view --headless"])
 def test_a_relay_that_dies_mid_session_exits_3(sessions: Sessions, cli: str) -> None:
-    path = Cut(sessions.port)
+    path = Cutter(sessions.port)
     run = _joined(sessions, cli, port=path.port)
     path.cut()
     outcome = run.finish()
@@ -424,7 +389,7 @@ def test_present_with_the_relay_down_exits_3(sessions: Sessions, display: object
 
 
 def test_present_losing_the_relay_exits_3(sessions: Sessions, display: object) -> None:
-    path = Cut(sessions.port)
+    path = Cutter(sessions.port)
     run = _present(sessions, "login", port=path.port)
     run.wait_for(r'"event":"session"')
     path.cut()

@@ -6,10 +6,7 @@ end), in the trust store, and on the screen the person sees.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from appkit import (
     target,
     type_into,
 )
+from netkit import Cutter
 from pilotkit import run, until
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
@@ -717,41 +715,6 @@ def test_the_command_palette_offers_the_session_actions_the_rules_allow(
             await ana.event(RosterChanged, lambda r: r.roster.locked, "the session locks")
 
     run(scenario)
-
-
-class Cutter:
-    """A loopback TCP forwarder whose connections can be cut mid-session (an abrupt drop)."""
-
-    def __init__(self, port: int) -> None:
-        self.target_port = port
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self.sockets += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-
-    def cut(self) -> None:
-        self.listener.close()
-        for sock in self.sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
 
 
 def test_a_connection_cut_while_presenting_is_told_as_lost_not_as_a_crash(
