@@ -321,6 +321,7 @@ def _emit_stats(viewer: ScreenViewer) -> None:
         updates=s.updates,
         keyframes=s.keyframes,
         rejected=s.rejected,
+        before_first_keyframe=s.before_first_keyframe,
         refreshes=s.refreshes_requested,
         bytes=s.bytes_received,
         updates_per_second=round(s.updates_per_second, 2),

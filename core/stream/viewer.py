@@ -38,6 +38,9 @@ class ViewerStatistics:
     updates: int
     keyframes: int
     rejected: int
+    #: Updates that came before this viewer's first keyframe (a join races the presenter's
+    #: next update): nothing to apply them to yet, and nothing wrong with them.
+    before_first_keyframe: int
     refreshes_requested: int
     bytes_received: int
     updates_per_second: float
@@ -59,6 +62,7 @@ class ScreenViewer:
         self._updates = 0
         self._keyframes = 0
         self._rejected = 0
+        self._before_first_keyframe = 0
         self._refreshes = 0
         self._bytes = 0
         self._recent: deque[tuple[float, int]] = deque()
@@ -84,6 +88,12 @@ class ScreenViewer:
                 update.tiles, keyframe=update.keyframe, frame_seq=update.frame_seq
             )
         except CodecError as exc:
+            if exc.reason is Reason.NEEDS_KEYFRAME and self.frame is None and not self._updates:
+                # Joined between two updates: the keyframe for us is on its way (start() asked
+                # for it); this delta has no picture to apply to. Not a decode failure.
+                self._before_first_keyframe += 1
+                await self._refresh(RefreshReason.LATE_JOIN)
+                return []
             self._rejected += 1
             gap = exc.reason is Reason.NEEDS_KEYFRAME
             reason = RefreshReason.GAP if gap else RefreshReason.DECODE_ERROR
@@ -122,6 +132,7 @@ class ScreenViewer:
             updates=self._updates,
             keyframes=self._keyframes,
             rejected=self._rejected,
+            before_first_keyframe=self._before_first_keyframe,
             refreshes_requested=self._refreshes,
             bytes_received=self._bytes,
             updates_per_second=len(self._recent) / span,

@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from procs import command
 
 SESSION = "porthole-walkthrough"
+#: Each test gets a tmux server of its own: a server just killed by the previous test can still
+#: be going away when the next one starts on the same socket.
+_server = [SESSION]
 
 
 def tmux(*args: str) -> str:
     result = subprocess.run(
-        ["tmux", "-L", SESSION, *args], capture_output=True, text=True, timeout=10, check=True
+        ["tmux", "-L", _server[0], *args], capture_output=True, text=True, timeout=10, check=True
     )
     return result.stdout
 
@@ -43,6 +48,7 @@ def wait_for(index: int, check: Callable[[str], bool], what: str, timeout: float
     raise AssertionError(f"pane {index}: timed out waiting for {what}; it shows:\n{text}")
 
 
+@contextmanager
 def start_demo(tmp_path: Path, width: int, height: int) -> Iterator[None]:
     if shutil.which("tmux") is None:
         if os.environ.get("CI"):
@@ -50,6 +56,7 @@ def start_demo(tmp_path: Path, width: int, height: int) -> Iterator[None]:
         pytest.skip("tmux is not installed")
     env = f"HOME={tmp_path} XDG_CONFIG_HOME={tmp_path}/config TERM=xterm-256color"
     demo = f"env {env} {command('porthole')} demo --name Olga; sleep 60"
+    _server[0] = f"{SESSION}-{secrets.token_hex(4)}"
     tmux("new-session", "-d", "-s", SESSION, "-x", str(width), "-y", str(height), demo)
     # What an application copies with OSC 52 becomes a tmux paste buffer (as in a terminal
     # that honours OSC 52, it becomes the clipboard).
@@ -57,12 +64,13 @@ def start_demo(tmp_path: Path, width: int, height: int) -> Iterator[None]:
     try:
         yield
     finally:
-        subprocess.run(["tmux", "-L", SESSION, "kill-server"], capture_output=True, check=False)
+        subprocess.run(["tmux", "-L", _server[0], "kill-server"], capture_output=True, check=False)
 
 
 @pytest.fixture
 def panes(tmp_path: Path) -> Iterator[None]:
-    yield from start_demo(tmp_path, 100, 30)
+    with start_demo(tmp_path, 100, 30):
+        yield
 
 
 JOIN_LINE = re.compile(r"^\s*porthole join '(porthole://[^'…]*)('|…)\s*$", re.M)
@@ -86,7 +94,7 @@ def test_the_join_command_is_one_line_and_j_copies_it_whole(
 ) -> None:
     """Never split inside the command (a pasted wrap runs `porthole join` alone); where it does
     not fit, the screen says it is cut and `j` copies all of it."""
-    for _ in start_demo(tmp_path, width, height):
+    with start_demo(tmp_path, width, height):
         shown = wait_for(0, lambda t: JOIN_LINE.search(t) is not None, "the join command line")
         line = JOIN_LINE.search(shown)
         assert line is not None
