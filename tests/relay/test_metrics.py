@@ -144,7 +144,8 @@ async def test_metrics_during_a_live_session_parse_with_plausible_values(tmp_pat
                 await ana.send_content(Chat(text=CHAT))
                 await next_event(org, ContentReceived)
 
-                text = await scrape(metrics_port)
+                async with connect(port, fingerprint, transport="wss"):
+                    text = await scrape(metrics_port)
                 public_status, public_body = await get_on_public_port(port)
 
         process.send_signal(signal.SIGTERM)
@@ -161,6 +162,9 @@ async def test_metrics_during_a_live_session_parse_with_plausible_values(tmp_pat
     assert values[("porthole_relay_sessions", ())] == 1
     assert values[("porthole_relay_members", ())] == 2
     assert values[("porthole_relay_connections", (("transport", "tls"),))] == 2
+    assert values[("porthole_relay_connections", (("transport", "wss"),))] == 1
+    assert values[("porthole_relay_accepted_connections_total", (("transport", "wss"),))] == 1
+    assert values[("porthole_relay_handshake_seconds_count", (("transport", "wss"),))] == 1
     assert values[("porthole_relay_relayed_bytes_total", ())] > 0
     assert values[("porthole_relay_relayed_messages_total", ())] >= 1
     assert values[("porthole_relay_refusals_total", (("reason", "login_failed"),))] == 1
@@ -222,3 +226,25 @@ def test_loopback_addresses() -> None:
     assert not is_loopback("0.0.0.0")  # noqa: S104
     assert not is_loopback("::")
     assert not is_loopback("10.0.0.1")
+
+
+def test_the_config_file_takes_both_metrics_keys(tmp_path: Path) -> None:
+    from relay.serve_config import parse_serve_config
+
+    values = parse_serve_config('metrics = "[::1]:9464"\nmetrics-any-address = true\n', tmp_path)
+    assert values == {"metrics": ("::1", 9464), "metrics_any_address": True}
+
+
+def test_a_non_loopback_address_from_the_config_file_is_refused_too(tmp_path: Path) -> None:
+    config = tmp_path / "relay.toml"
+    config.write_text('metrics = "0.0.0.0:9464"\n', encoding="utf-8")
+    done = subprocess.run(
+        [*RELAY, "serve", "--data-dir", str(tmp_path), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=child_env(tmp_path),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--metrics-any-address" in done.stderr
