@@ -248,3 +248,26 @@ def test_a_non_loopback_address_from_the_config_file_is_refused_too(tmp_path: Pa
     )
     assert done.returncode == 2, done.stderr
     assert "--metrics-any-address" in done.stderr
+
+
+def test_a_metrics_port_in_use_stops_the_relay_with_one_sentence(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        serve = [*RELAY, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path)]
+        done = subprocess.run(
+            [*serve, "--metrics", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            env=child_env(tmp_path),
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == (
+        f"porthole-relay serve: cannot serve metrics on 127.0.0.1:{port}: Address already in use."
+    )
+    assert "join links" not in done.stdout  # never announced as ready
