@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         type=Path,
         help="read these settings from a TOML file (keys: listen, data-dir, cert, key, "
-        "no-raw, log-format, log-level); flags given here override it",
+        "no-raw, log-format, log-level, metrics, metrics-any-address); flags given here "
+        "override it",
     )
     serve.add_argument(
         "--listen",
@@ -179,6 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
         choices=LOG_LEVELS,
         default=None,
         help="least severe level logged (default: info with --log-format, else warning)",
+    )
+    serve.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        type=parse_listen,
+        default=None,
+        help="serve Prometheus metrics (GET /metrics, plain HTTP) on this separate address, "
+        "never on the public port; a loopback address unless --metrics-any-address "
+        "(default: off; Prometheus's usual port is 9464)",
+    )
+    serve.add_argument(
+        "--metrics-any-address",
+        action="store_true",
+        default=None,
+        help="allow --metrics on an address other than loopback (the metrics are unencrypted "
+        "and unauthenticated: firewall them to your Prometheus)",
     )
     serve.set_defaults(handler=_cmd_serve)
 
@@ -328,6 +345,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.listen is None:
         args.listen = parse_listen(DEFAULT_LISTEN)
     args.no_raw = bool(args.no_raw)
+    args.metrics_any_address = bool(args.metrics_any_address)
+    if args.metrics is not None and not args.metrics_any_address:
+        from relay.metrics_address import is_loopback
+
+        if not is_loopback(args.metrics[0]):
+            raise UsageError(
+                f"--metrics {args.metrics[0]} is not a loopback address; metrics are "
+                "unauthenticated, so pass --metrics-any-address to serve them there."
+            )
     args.data_dir = _data_dir(args)
     return run_serve(args)
 

@@ -50,6 +50,8 @@ class Peer:
         self.conn = RelayConnection(max_frame=max_frame)
         #: What carries this peer's frames: "tls" (framed) or "wss" (WebSocket); for operators.
         self.transport = "tls"
+        #: trio time of TCP accept, for the handshake latency metric.
+        self.accepted_at = 0.0
         self.username: str | None = None
         #: The session this peer is a member of, and its id there.
         self.session: Session | None = None

@@ -3,7 +3,7 @@
 Why a file: a service unit's command line is awkward to edit and to review; operators keep
 settings in ``/etc`` under configuration management. Every key is a ``serve`` flag's name
 without its dashes (``listen``, ``data-dir``, ``cert``, ``key``, ``no-raw``, ``log-format``,
-``log-level``), so the
+``log-level``, ``metrics``, ``metrics-any-address``), so the
 file and ``--help`` document each other; a flag given on the command line wins over the file.
 Validation names the key and what it expected, and an unknown key is an error rather than
 silently ignored (a misspelt ``no_raw`` must not leave the framed protocol on unnoticed).
@@ -66,6 +66,8 @@ KEYS: dict[str, tuple[str, Callable[[Any, Path], object]]] = {
     "no-raw": ("no_raw", _bool),
     "log-format": ("log_format", _choice(*LOG_FORMATS)),
     "log-level": ("log_level", _choice(*LOG_LEVELS)),
+    "metrics": ("metrics", _listen),
+    "metrics-any-address": ("metrics_any_address", _bool),
 }
 
 

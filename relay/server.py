@@ -58,6 +58,7 @@ from relay.admin_server import serve_admin
 from relay.config import RelayConfig
 from relay.decoy_secret import load_decoy_secret
 from relay.limits import ConnectionLimiter, FailureTracker, TokenBucket, address_key
+from relay.meter import NO_METER, Meter
 from relay.pacing import TimerLateness
 from relay.peer import Peer
 from relay.recorder import Recorder
@@ -137,6 +138,10 @@ class Relay:
         self.web = WebFront(config, fingerprint)
         #: Address keys the operator banned (admin socket): refused at accept.
         self.bans: set[str] = {ban.address for ban in store.list_bans()}
+        #: Counts for ``serve --metrics`` (relay.metrics); counts nothing otherwise.
+        self.meter: Meter = NO_METER
+        #: Updates dropped for slow members whose connections have ended (live ones: on the peer).
+        self._dropped_closed = 0
 
     def disconnect_address(self, key: str, message: str) -> int:
         """End every connection from address key ``key`` (a new ban); return how many."""
@@ -144,6 +149,22 @@ class Relay:
         for peer in peers:
             peer.disconnect(ErrorCode.NOT_ALLOWED, message)
         return len(peers)
+
+    def set_meter(self, meter: Meter) -> None:
+        """Count into ``meter`` from now on (the switchboard's join refusals too)."""
+        self.meter = meter
+        self.switchboard.meter = meter
+
+    def connections_by_transport(self) -> dict[str, int]:
+        """Open connections per carrier name, for the metrics gauge."""
+        counts: dict[str, int] = {}
+        for peer in self._peers:
+            counts[peer.transport] = counts.get(peer.transport, 0) + 1
+        return counts
+
+    def dropped_total(self) -> int:
+        """Updates dropped for slow members since start (ended connections and live ones)."""
+        return self._dropped_closed + sum(peer.dropped_total for peer in self._peers)
 
     def statistics(self) -> RelayStatistics:
         sessions = self.switchboard.sessions.values()
@@ -194,9 +215,11 @@ class Relay:
             return
         key = address_key(address)
         if key in self.bans:
+            self.meter.refused("banned")
             await trio.aclose_forcefully(stream)
             return
         if not self.connections.try_acquire(key):
+            self.meter.refused("too_many_connections")
             await self._refuse_connection(stream)
             return
         try:
@@ -213,7 +236,8 @@ class Relay:
     ) -> None:
         # One deadline from accept for TLS, the HTTP request (WebSocket upgrade) *and*
         # Hello/Welcome, however slowly bytes arrive.
-        handshake_deadline = trio.current_time() + self.config.handshake_timeout
+        accepted_at = trio.current_time()
+        handshake_deadline = accepted_at + self.config.handshake_timeout
         tls_done = False
         with trio.move_on_at(handshake_deadline):
             try:
@@ -236,6 +260,8 @@ class Relay:
             queue_messages=self.config.send_queue_messages,
         )
         peer.transport = carrier.name
+        peer.accepted_at = accepted_at
+        self.meter.connected(carrier.name)
         self._peers.add(peer)
         try:
             with peer.cancel_scope:
@@ -245,6 +271,7 @@ class Relay:
                     peer.cancel_scope.cancel()
         finally:
             self._peers.discard(peer)
+            self._dropped_closed += peer.dropped_total
             self.switchboard.leave(peer, explicit=False)
             with trio.CancelScope(shield=True):
                 await self._close(peer, carrier)
@@ -396,6 +423,7 @@ class Relay:
         try:
             match msg:
                 case Hello():
+                    self.meter.handshake(peer.transport, trio.current_time() - peer.accepted_at)
                     peer.send(
                         Welcome(
                             relay_name=self.config.relay_name,
@@ -439,6 +467,7 @@ class Relay:
                         ErrorCode.UNEXPECTED_MESSAGE, f"{type(msg).__name__} is unexpected"
                     )
         except Refusal as refusal:
+            self.meter.refused(refusal.code.name.lower())
             peer.send(Error(code=refusal.code, message=refusal.message, in_reply_to=msg.TYPE))
 
     async def _login(self, peer: Peer, msg: Login) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from functools import partial
 
 import trio
 
@@ -20,7 +19,7 @@ from relay.decoy_secret import DecoySecretError
 from relay.logs import configure as configure_logging
 from relay.logs import log, log_relay_event
 from relay.sdnotify import notify
-from relay.server import serve_relay
+from relay.server import Relay, RelayInfo, serve_relay
 from relay.tls import CertificateError
 
 
@@ -40,12 +39,14 @@ def run_serve(args: argparse.Namespace) -> int:
         observers=(log_relay_event,),
     )
     try:
-        trio.run(_serve, config)
+        trio.run(_serve, config, getattr(args, "metrics", None))
     except BaseException as exc:
         problem = _startup_problem(exc)
         if problem is None:
             raise
-        if isinstance(problem, OSError) and not isinstance(problem, AdminSocketError):
+        if isinstance(problem, MetricsListenError):
+            sentence = str(problem)
+        elif isinstance(problem, OSError) and not isinstance(problem, AdminSocketError):
             reason = problem.strerror or str(problem)
             sentence = f"cannot listen on {host}:{port}: {reason}."
         else:
@@ -67,19 +68,63 @@ def _startup_problem(exc: BaseException) -> Exception | None:
             if found is not None:
                 return found
         return None
-    if isinstance(exc, CertificateError | DecoySecretError | AdminSocketError | OSError):
+    if isinstance(
+        exc, CertificateError | DecoySecretError | AdminSocketError | MetricsListenError | OSError
+    ):
         return exc
     return None
 
 
-async def _serve(config: RelayConfig) -> None:
+class MetricsListenError(Exception):
+    """``--metrics`` cannot listen where asked (one sentence for the operator)."""
+
+
+async def _start_metrics(
+    nursery: trio.Nursery, relay: Relay, endpoint: tuple[str, int], scope: trio.CancelScope
+) -> str:
+    """Serve ``relay``'s metrics on ``endpoint`` in ``nursery`` until ``scope`` is cancelled
+    (when the relay ends); return where, for the banner.
+
+    prometheus-client is imported here, so a relay without ``--metrics`` never loads it.
+    """
+    from relay.metrics import attach, serve_metrics
+
+    host, port = endpoint
+    metrics = attach(relay)
+
+    async def run(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        with scope:
+            await serve_metrics(metrics, host, port, task_status=task_status)
+
+    try:
+        bound: int = await nursery.start(run)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise MetricsListenError(f"cannot serve metrics on {host}:{port}: {reason}.") from None
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{bound}/metrics"
+
+
+async def _serve(config: RelayConfig, metrics: tuple[str, int] | None = None) -> None:
     stop = trio.Event()
+    metrics_scope = trio.CancelScope()
+
+    async def run_relay(task_status: trio.TaskStatus[RelayInfo] = trio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await serve_relay(config, stop=stop, task_status=task_status)
+        finally:
+            metrics_scope.cancel()  # the metrics listener ends with the relay
+
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            info = await nursery.start(partial(serve_relay, config, stop=stop))
+            info = await nursery.start(run_relay)
             shown_host = f"[{info.host}]" if ":" in info.host else info.host
             print(f"porthole relay listening on {shown_host}:{info.port}", flush=True)
             print(f"certificate fingerprint: {format_fingerprint(info.fingerprint)}", flush=True)
+            if metrics is not None:
+                where = await _start_metrics(nursery, info.relay, metrics, metrics_scope)
+                print(f"metrics (Prometheus) on {where}", flush=True)
+                log("relay.metrics", f"metrics on {where}", url=where)
             if not config.raw:
                 print("framed porthole/1 is off (--no-raw): HTTPS and WebSocket only", flush=True)
             print(

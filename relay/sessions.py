@@ -87,6 +87,7 @@ from relay.events import (
     notify,
 )
 from relay.limits import FailureTracker, Verdict
+from relay.meter import NO_METER, Meter
 from relay.pacing import JoinPacer, Phase
 from relay.peer import Peer
 from relay.recorder import Recorder
@@ -256,6 +257,8 @@ class Switchboard:
         self.messages_relayed = 0
         #: Told about session and membership changes (the admin socket's event stream).
         self.observers: list[Observer] = []
+        #: Counts join refusals for ``serve --metrics`` (by error code, never by session).
+        self.meter: Meter = NO_METER
 
     # -- creating ---------------------------------------------------------------------------------
 
@@ -433,6 +436,7 @@ class Switchboard:
     ) -> None:
         pending.peer.pending = None
         self.decoys.discard(pending)
+        self.meter.refused(code.name.lower())
         pending.peer.send(_join_error(code, message))
 
     def challenge(self, peer: Peer, msg: Challenge) -> None:
@@ -550,6 +554,7 @@ class Switchboard:
         self.decoys.discard(pending)
         if pending.peer.pending is pending:
             pending.peer.pending = None
+            self.meter.refused(code.name.lower())
             pending.peer.send(_join_error(code, message))
         if pending.session is not None and pending.session.pending.get(pending.peer_id) is pending:
             del pending.session.pending[pending.peer_id]

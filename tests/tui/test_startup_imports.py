@@ -81,7 +81,7 @@ def imported_modules(module: str, args: list[str]) -> tuple[int, set[str], str]:
 
 
 #: The relay's command line also leaves its table printer and its password hashing for later.
-RELAY_HEAVY = HEAVY | {"rich", "argon2", "asyncio"}
+RELAY_HEAVY = HEAVY | {"rich", "argon2", "asyncio", "prometheus_client"}
 
 
 def heavy(names: set[str], packages: frozenset[str] = HEAVY) -> set[str]:
