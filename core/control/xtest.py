@@ -329,11 +329,14 @@ class XTestBackend:
         protected = set(self._down.values()) | keep
         reusable = [row for row, code in self._bound.items() if code not in protected]
         plan: list[tuple[tuple[int, ...], int]] = []
+        evicted: list[tuple[int, ...]] = []
         for row in rows:
             if free:
                 plan.append((row, free.pop(0)))
             elif reusable:
-                plan.append((row, self._bound.pop(reusable.pop(0))))
+                old = reusable.pop(0)
+                evicted.append(old)
+                plan.append((row, self._bound[old]))
             else:
                 raise UnsupportedKey("no spare keycode left to bind")
         reused = [code for _, code in plan if code in taken]
@@ -342,7 +345,12 @@ class XTestBackend:
             # until a flush: they would arrive after the rebinding, and be looked up in it).
             self._sync()
             last = max(self._last_used.get(code, 0.0) for code in reused)
+            # A revoke can end this pause: every keycode is still tracked as bound to what the
+            # server has, so reset() unbinds them all (forgetting them before the pause left
+            # them bound on the server for good, and a later session without spare keycodes).
             self._pause(last + REBIND_AFTER - time.monotonic())
+        for old in evicted:
+            del self._bound[old]
         for row, keycode in plan:
             self._change_mapping(keycode, row)
             self._bound[row] = keycode

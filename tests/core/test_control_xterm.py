@@ -296,6 +296,17 @@ def pressed_keycodes(display: Display) -> set[int]:
     return {i * 8 + bit for i, byte in enumerate(keymap) for bit in range(8) if byte >> bit & 1}
 
 
+def keyboard_mapping(display: Display) -> list[tuple[int, ...]]:
+    """The server's whole core keyboard map, one row of keysyms per keycode."""
+    conn = XDisplay(display.name)
+    try:
+        first = conn.display.info.min_keycode
+        count = conn.display.info.max_keycode - first + 1
+        return [tuple(row) for row in conn.get_keyboard_mapping(first, count)]
+    finally:
+        conn.close()
+
+
 def test_the_presenters_own_lock_and_held_shift_do_not_change_typed_text(
     control: Control, tty_bytes: Callable[[], bytes], display: Display
 ) -> None:
@@ -361,6 +372,7 @@ def test_a_revoke_cuts_a_long_text_of_rare_letters_short(
     # a quarter second after its last key. A revoke (Ctrl+F12's immediate action runs on the
     # hotkey's thread) must not wait for all that.
     letters = [chr(c) for c in range(0x4E00, 0x4E00 + 120)]  # CJK ideographs
+    before = keyboard_mapping(display)
     typing = threading.Thread(
         target=control.send, args=(ev(InputKind.TEXT, text="".join(letters)),)
     )
@@ -376,3 +388,5 @@ def test_a_revoke_cuts_a_long_text_of_rare_letters_short(
     assert 0 < len(typed) < len(letters)
     assert typed == "".join(letters[: len(typed)])  # what was typed is right, and in order
     assert not pressed_keycodes(display)
+    # The revoke gave every spare keycode back: a later session has them all to bind again.
+    assert keyboard_mapping(display) == before, "spare keycodes were left bound"
