@@ -71,9 +71,9 @@ _MAPPING_NOTIFY = 34
 _FAKE = struct.Struct("=BBxxII8xhh7xB")
 
 #: Pause after binding spare keycodes, before pressing them (only on a keysym's first use).
-#: 20 ms was enough on a quiet machine; under a loaded CI run an xterm once typed nothing for
-#: a letter bound a moment earlier (é in tests/e2e/test_scripted_controller_e2e.py), so 100 ms:
-#: paid once per batch of newly bound characters, never per keystroke.
+#: 20 ms was enough on a quiet machine. A CI failure first blamed on this pause (é typed as
+#: nothing) was keycodes left bound by an earlier revoke (fixed in _bind_all); 100 ms stays as
+#: margin for a loaded machine, paid once per batch of newly bound characters, never per key.
 BIND_SETTLE = 0.1
 #: A spare keycode is bound to another keysym only this long after its last key event (only
 #: when a text needs more distinct rare characters than there are spare keycodes).
