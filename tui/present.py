@@ -22,6 +22,7 @@ from core.capture import (
     parse_region,
     parse_window_id,
 )
+from core.capture.errors import CaptureError
 from core.client import AdmitPolicy, OrganizerSession, open_relay_client
 from core.client.events import (
     ConsentRequested,
@@ -46,7 +47,7 @@ from core.control.guard import ControlGuard
 from core.control.stuck_keys import StuckKeyWatch
 from core.failures import UsageError, session_end_failure
 from core.links import JoinLink, normalize_session_id
-from core.protocol.content import InputEvent, RefreshRequest
+from core.protocol.content import Chat, InputEvent, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
 from core.stream import ScreenPresenter
 from tui.headless import (
@@ -146,11 +147,22 @@ async def _present(
         )
         link = JoinLink(host, port, session.session_id, fingerprint)
         presenter = ScreenPresenter(session.content_outlet(), capturer, fps=args.fps)
-        await HeadlessSession(args, session, presenter).run(
-            lambda: emit(
-                "session", id=session.session_id, link=str(link), code=session.security_code
+        try:
+            await HeadlessSession(args, session, presenter).run(
+                lambda: emit(
+                    "session", id=session.session_id, link=str(link), code=session.security_code
+                )
             )
-        )
+        except* CaptureError as group:
+            # The shared window closed or the display went away: this program ends with the
+            # sentence (exit 1), but first the members read why in their chat, not only that
+            # the session ended (docs/design.md §5.3).
+            with trio.move_on_after(2):
+                reason = group.exceptions[0]
+                await session.send_content(
+                    Chat(text=f"I stopped presenting: cannot capture the screen: {reason}.")
+                )
+            raise
     closed = session.closed
     if closed is not None and (failure := session_end_failure(closed.code, closed.message)):
         raise failure  # the relay went away (exit 3), or this organizer was removed

@@ -345,6 +345,7 @@ class ActionCode(IntEnum):
     LOCK = 17
     UNLOCK = 18
     LEAVE = 19
+    STOP_PRESENTING = 20
 
 
 @message(64, CLIENT_ONLY)

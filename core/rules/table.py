@@ -42,6 +42,7 @@ class Action(StrEnum):
     SHARE = "share"
     PAUSE = "pause"
     RESUME = "resume"
+    STOP_PRESENTING = "stop_presenting"
     REQUEST_CONTROL = "request_control"
     GRANT_CONTROL = "grant_control"
     REVOKE_CONTROL = "revoke_control"
@@ -360,6 +361,11 @@ def resume(move: Move) -> SessionState:
     return replace(move.state, paused=False)
 
 
+def nobody_presents_now(move: Move) -> SessionState:
+    """Nobody presents: with no screen shown nobody may steer, and there is nothing to pause."""
+    return replace(move.state, presenter=None, controller=None, paused=False)
+
+
 def actor_controls(move: Move) -> SessionState:
     """The requester holds remote control."""
     return replace(move.state, controller=move.actor)
@@ -537,6 +543,13 @@ RULES: Mapping[Action, Rule] = MappingProxyType(
             who="Only the presenter can resume sharing.",
             checks=(Check(paused, ErrorCode.ALREADY_DONE, "Sharing is not paused."),),
             effect=resume,
+        ),
+        Action.STOP_PRESENTING: Rule(
+            row="stop presenting: the presenter stops at any moment (or cannot capture); "
+            "any grant ends; nobody presents",
+            actors=_PRESENTER,
+            who="Only the presenter can stop presenting.",
+            effect=nobody_presents_now,
         ),
         Action.REQUEST_CONTROL: Rule(
             row="request remote control: organizer or any viewer asks; "

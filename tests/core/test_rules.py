@@ -265,6 +265,24 @@ ALLOWED = [
     pytest.param(org_presents, ORG, Action.PAUSE, None, None, lambda s: s.paused, id="pause"),
     pytest.param(org_paused, ORG, Action.RESUME, None, None, lambda s: not s.paused, id="resume"),
     pytest.param(
+        bob_controls_ann,
+        ANN,
+        Action.STOP_PRESENTING,
+        None,
+        None,
+        lambda s: s.presenter is None and s.controller is None and not s.paused,
+        id="participant-stops-presenting",
+    ),
+    pytest.param(
+        org_paused,
+        ORG,
+        Action.STOP_PRESENTING,
+        None,
+        None,
+        lambda s: s.presenter is None and not s.paused,
+        id="organizer-stops-presenting-while-paused",
+    ),
+    pytest.param(
         org_presents,
         ANN,
         Action.REQUEST_CONTROL,
@@ -484,6 +502,20 @@ REFUSED = [
     ),
     pytest.param(
         org_presents, ORG, Action.RESUME, None, ErrorCode.ALREADY_DONE, id="resume-unpaused"
+    ),
+    pytest.param(
+        ann_presents, ORG, Action.STOP_PRESENTING, None, ErrorCode.NOT_ALLOWED, id="stop-by-org"
+    ),
+    pytest.param(
+        bob_controls_ann,
+        BOB,
+        Action.STOP_PRESENTING,
+        None,
+        ErrorCode.NOT_ALLOWED,
+        id="stop-by-viewer",
+    ),
+    pytest.param(
+        idle, ORG, Action.STOP_PRESENTING, None, ErrorCode.NOT_ALLOWED, id="stop-unpresented"
     ),
     # request control
     pytest.param(

@@ -12,14 +12,20 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mss
 import numpy as np
 import numpy.typing as npt
 import pytest
+import trio
 from PIL import Image
 from procs import Proc, RelayProcess, command, relay_process, running
+from sessionkit import connect, next_event
 from xvfb import Display, Xvfb
+
+from core.client.events import ContentReceived
+from core.protocol.content import Chat, FrameUpdate
 
 PAINTER = Path(__file__).with_name("paint_window.py")
 #: The colour of a window that covers a shared one (no test pattern has it).
@@ -234,6 +240,39 @@ def test_window_capture_shows_only_that_window(
         expected = uncovered.copy()
         expected[500 - 420 :, 300 - 40 :] = 0  # the part of the target under the cover
         assert np.array_equal(got, expected)
+
+
+def test_a_headless_presenter_whose_window_closes_tells_the_members_why_and_exits_1(
+    relay: Relay, session_password_file: Path, painter: Any
+) -> None:
+    """The shared window goes away mid-session: the members read why in their chat before the
+    session ends, and the script gets the sentence, an ``error`` event and exit code 1."""
+    window = painter("porthole-closing", 60, 80, 200, 120, "pattern")
+    presenter = present(relay, session_password_file, "--window", "porthole-closing")
+    try:
+        session_id = presenter.expect_event("session")["id"]
+
+        async def member() -> str:
+            async with connect(relay.port, relay.fingerprint) as client:
+                ana = await client.join(session_id, name="Ana", password=SESSION_PASSWORD)
+                await next_event(ana, ContentReceived, lambda c: isinstance(c.message, FrameUpdate))
+                window.popen.kill()  # the shared window closes
+                said = await next_event(
+                    ana, ContentReceived, lambda c: isinstance(c.message, Chat), timeout=20
+                )
+                assert isinstance(said.message, Chat)
+                return said.message.text
+
+        text = trio.run(member)
+        assert text.startswith("I stopped presenting: cannot capture the screen: ")
+        error = presenter.expect_event("error")
+        assert presenter.finish() == 1, "\n".join(presenter.lines)
+        assert "Traceback" not in "\n".join(presenter.lines)
+        assert error["message"]
+    finally:
+        if presenter.popen.poll() is None:
+            presenter.popen.kill()
+            presenter.popen.wait()
 
 
 def test_photographic_content_keeps_40_db(

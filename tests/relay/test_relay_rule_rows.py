@@ -169,6 +169,17 @@ async def test_share_pause_and_control_rows(relay: RunningRelay) -> None:
         applied(await act(org, ActionCode.PAUSE))
         roster = await roster_where(ana, lambda r: r.paused)
         assert roster.controller is None
+        # STOP_PRESENTING: the presenter only, at any moment (paused too); nobody presents
+        # after it, and nobody controls.
+        applied(await act(org, ActionCode.RESUME))
+        applied(await act(org, ActionCode.GRANT_CONTROL, ben.peer_id))
+        await roster_where(ana, lambda r: r.controller == ben.peer_id)
+        refused(await act(ben, ActionCode.STOP_PRESENTING), ErrorCode.NOT_ALLOWED)
+        applied(await act(org, ActionCode.STOP_PRESENTING))
+        roster = await roster_where(ana, lambda r: r.presenter is None)
+        assert roster.controller is None
+        assert not roster.paused
+        refused(await act(org, ActionCode.STOP_PRESENTING), ErrorCode.NOT_ALLOWED)
 
 
 async def test_organizer_rows_lock_unlock_kick_and_end_by_presenter(relay: RunningRelay) -> None:

@@ -705,6 +705,94 @@ def test_a_window_picked_to_share_is_named_by_its_title(
         conn.close()
 
 
+def test_p_stops_presenting_and_nobody_presents_after_it(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen, ana = await _present_to_ana(pilot, relay)
+            await until(pilot, lambda: app.driver._presenter is not None, "capturing")
+            await pilot.press("p")  # "Stop" while presenting: no dialog, stopping is always safe
+            await ana.event(RosterChanged, lambda r: r.roster.presenter is None, "nobody presents")
+            assert app.driver._presenter is None
+            assert app.driver._capturer is None
+            await until(pilot, lambda: screen.view is not None and not screen.view.i_present, "")
+            log = screen.query_one("#log", RichLog)
+            assert any("Nobody is presenting now." in line.text for line in log.lines)
+
+    run(scenario)
+
+
+def test_a_presenter_whose_window_cannot_be_captured_stops_and_tells_everyone_why(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    """Sharing a window that is then closed, and presenting a window that is gone already:
+    each time the presenter stops presenting, its person sees why, and Ana reads the reason
+    in the chat while the roster says nobody presents (never a grey or frozen picture)."""
+    from Xlib import X
+    from Xlib.display import Display as XDisplay
+
+    from core.capture.sources import WindowSource
+
+    conn: Any = XDisplay()
+    window = conn.screen().root.create_window(40, 50, 160, 90, 0, X.CopyFromParent)
+    window.set_wm_name(f"porthole closing {os.getpid()}")
+    window.map()
+    conn.sync()
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await _joins(pilot, relay, screen, "Ana", 2)
+            app.driver.set_share_source(WindowSource(xid=window.id))
+            await pilot.press("p")
+            await on_screen(pilot, TakeBackDialog)
+            await pilot.press("y")
+            await ana.event(
+                ContentReceived,
+                lambda c: isinstance(c.message, FrameUpdate) and c.message.width == 160,
+                "a frame of the window",
+            )
+            window.destroy()  # mid-share: the window goes away
+            conn.sync()
+            said = await ana.event(
+                ContentReceived,
+                lambda c: isinstance(c.message, Chat) and "stopped presenting" in c.message.text,
+                "the reason, in the chat",
+            )
+            assert isinstance(said.message, Chat)
+            assert "cannot capture the screen" in said.message.text
+            await ana.event(RosterChanged, lambda r: r.roster.presenter is None, "nobody presents")
+            error = await on_screen(pilot, ErrorDialog)
+            assert "You stopped presenting" in error_text(error)
+            await pilot.press("enter")
+            await on_screen(pilot, SessionScreen)
+            assert app.driver._presenter is None
+            assert app.driver._capturer is None
+
+            # Presenting the same (now gone) window again fails at once, and the same way.
+            await pilot.press("p")
+            await on_screen(pilot, TakeBackDialog)
+            await pilot.press("y")
+            error = await on_screen(pilot, ErrorDialog)
+            assert "You stopped presenting" in error_text(error)
+            await ana.event(
+                ContentReceived,
+                lambda c: isinstance(c.message, Chat) and "stopped presenting" in c.message.text,
+                "the reason again",
+            )
+            await ana.event(RosterChanged, lambda r: r.roster.presenter is None, "nobody again")
+            await pilot.pause(0.5)
+            assert app.driver._presenter is None, "presenting was started again"
+
+    try:
+        run(scenario)
+    finally:
+        conn.close()
+
+
 def test_the_command_palette_offers_the_session_actions_the_rules_allow(
     relay: RelayThread, tmp_path: Path
 ) -> None:

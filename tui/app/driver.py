@@ -291,6 +291,9 @@ class Driver:
             self._agreed_to_present = True
         if action is ActionCode.PAUSE:
             self._pause_locally()
+        if action is ActionCode.STOP_PRESENTING:
+            self._agreed_to_present = False
+            self._stop_presenting()  # like pausing: nothing more is captured, then the relay hears
         if action is ActionCode.REVOKE_CONTROL:
             self._revoke_locally("you revoked it")
         if action is ActionCode.GRANT_CONTROL and target is not None:
@@ -512,11 +515,7 @@ class Driver:
         try:
             self._capturer = Capturer(self.share_source)
         except (CaptureError, ValueError) as exc:
-            self.fail(
-                "Cannot share the screen",
-                str(exc),
-                "Pick something else to share (s), or stop presenting.",
-            )
+            self._cannot_capture(str(exc))
             return
         presenter = ScreenPresenter(session.content_outlet(), self._capturer)
         self._presenter = presenter
@@ -541,11 +540,36 @@ class Driver:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(stuck_keys.run)
                     await presenter.run()
+            except* CaptureError as group:  # the shared window closed, the display went away
+                self._stop_presenting()
+                self._cannot_capture(str(group.exceptions[0]))
             finally:
                 capturer.close()  # only now: the presenter's thread used it until run() returned
                 hotkey, self._hotkey = self._hotkey, None
                 if hotkey is not None:
                     await hotkey.disarm()
+
+    def _cannot_capture(self, reason: str) -> None:
+        """Capture failed: stop presenting rather than look as if sharing, and say why.
+
+        The reason goes to everyone as this member's chat line before the relay is asked to
+        let nobody present (docs/design.md §5.3), so viewers read it beside "Nobody is
+        presenting now." instead of watching a grey or frozen picture.
+        """
+        self._agreed_to_present = False  # the roster still names us until the relay applies it
+        self.fail(
+            "Cannot share the screen",
+            f"{reason}. You stopped presenting, and everyone was told why.",
+            "Pick what to share (s) and present again (p), or let someone else present.",
+        )
+        session, nursery = self.session, self._session_nursery
+        if session is not None and nursery is not None:
+            nursery.start_soon(self._announce_stopped_presenting, session, reason)
+
+    async def _announce_stopped_presenting(self, session: SessionBase, reason: str) -> None:
+        if session.closed is None:
+            await self.send_chat(f"I stopped presenting: cannot capture the screen: {reason}.")
+            await session.request(ActionCode.STOP_PRESENTING, confirmed=True)
 
     async def _arm_hotkey(self) -> None:
         """Listen for Ctrl+F12 while someone may control this screen (and only then)."""

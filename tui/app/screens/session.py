@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 _KEY_ACTIONS: dict[str, frozenset[Action]] = {
     "present": frozenset({Action.PRESENT}),
     "take_back": frozenset({Action.TAKE_BACK}),
+    "stop_presenting": frozenset({Action.STOP_PRESENTING}),
     "propose": frozenset({Action.PROPOSE_PRESENTER}),
     "hand_back": frozenset({Action.HAND_TO_ORGANIZER}),
     "share": frozenset({Action.SHARE}),
@@ -55,6 +56,7 @@ class SessionScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "present", "Present"),
         Binding("p", "take_back", "Take back"),
+        Binding("p", "stop_presenting", "Stop"),
         Binding("o", "propose", "Propose"),
         Binding("h", "hand_back", "Hand back"),
         Binding("s", "share", "Share"),
@@ -214,6 +216,9 @@ class SessionScreen(Screen[None]):
 
     def action_take_back(self) -> None:
         self.action_present()  # the same dialog: it says whose screen stops being shown
+
+    def action_stop_presenting(self) -> None:
+        self._request(ActionCode.STOP_PRESENTING)
 
     def action_propose(self) -> None:
         self._pick("Who should present?", ActionCode.PROPOSE_PRESENTER, Action.PROPOSE_PRESENTER)
