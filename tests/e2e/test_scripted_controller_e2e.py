@@ -1,5 +1,6 @@
-"""The scripted controller end to end: `porthole view --headless --request-control` types into a
-shell on the presenter's screen.
+"""Remote typing end to end: the scripted controller (`porthole view --headless
+--request-control`) and a person typing into the viewer window, each into a shell on the
+presenter's screen.
 
 Everything is real and separate: a relay, `porthole present --headless` sharing a region of an
 Xvfb with no window manager, an xterm with default resources running `bash --norc` in a
@@ -268,3 +269,102 @@ def test_a_session_ended_mid_script_is_not_reported_as_done(
     assert viewer.finish() == 1, "\n".join(viewer.lines)
     assert not [e for e in events(viewer) if e["event"] in ("typed", "sent")]
     assert [e["code"] for e in events(viewer) if e["event"] == "error"] == ["unfinished"]
+
+
+def test_keys_typed_into_the_viewer_window_run_in_the_presenters_shell(
+    relay: Relay, shell: Path, password_file: Path, tmp_path: Path
+) -> None:
+    """A person's path, not a script's: Ana's app (Pilot) with its Tk viewer window on her own
+    X display, keys typed into that window with xdotool, and the presenter's xterm on another
+    display running what she typed: capitals, punctuation, a letter on no key of the US
+    layout, a Ctrl combination; then the presenter's Ctrl+F12 revokes, and the xterm gets
+    nothing of it."""
+    from appkit import SESSION_PASSWORD as APP_SESSION_PASSWORD
+    from appkit import SIZE, on_screen
+    from pilotkit import run, until
+    from xvfb import Xvfb
+
+    from core.known_relays import KnownRelays
+    from tui.app.app import PortholeApp, Start
+    from tui.app.screens.join import JoinScreen
+    from tui.app.screens.session import SessionScreen
+    from tui.app.start import RelayTarget
+
+    assert APP_SESSION_PASSWORD == SESSION_PASSWORD
+    ana_server = Xvfb()
+    ana_display = ana_server.start()
+    presenter = present(relay, password_file, "--allow-control-from", "Ana")
+    try:
+        session_id = str(presenter.expect_event("session")["id"])
+        xdotool("mousemove", str(XTERM_AT[0] + 60), str(XTERM_AT[1] + 60))  # on their shell
+
+        def on_ana(*args: str) -> str:
+            result = subprocess.run(
+                [require_tool("xdotool"), *args],
+                env={**os.environ, "DISPLAY": ana_display.name},
+                capture_output=True, text=True, timeout=10, check=False,
+            )  # fmt: skip
+            return result.stdout
+
+        async def scenario() -> None:
+            start = Start(
+                relay=RelayTarget("127.0.0.1", relay.port, relay.fingerprint),
+                session_id=session_id,
+                name="Ana",
+            )
+            app = PortholeApp(
+                start,
+                known_relays=KnownRelays(tmp_path / "known_relays"),
+                viewer_env={**os.environ, "DISPLAY": ana_display.name},
+            )
+            async with app.run_test(size=SIZE) as pilot:
+                await on_screen(pilot, JoinScreen)
+                await pilot.press(*SESSION_PASSWORD, "enter")
+                screen = await on_screen(pilot, SessionScreen)
+                found: list[str] = []
+
+                def viewer_window() -> bool:
+                    found[:] = on_ana("search", "--name", "presenting$").split()
+                    return bool(found)
+
+                await until(pilot, viewer_window, "Ana's viewer window", timeout=WAIT)
+                await pilot.press("c")  # ask for control; the presenter's policy grants it
+                await until(
+                    pilot,
+                    lambda: screen.view is not None and screen.view.i_control,
+                    "Ana holds control",
+                    timeout=WAIT,
+                )
+                window = found[0]
+                on_ana("mousemove", "--window", window, "20", "20")
+                on_ana("windowfocus", "--sync", window)
+                on_ana("type", "--delay", "30", 'echo "Héllo, W0rld!" > typed.txt')
+                on_ana("key", "Return")
+                # Ctrl reaches bash too: ctrl+u (readline: kill the line) wipes the junk.
+                on_ana("type", "--delay", "30", "junk")
+                on_ana("key", "ctrl+u")
+                on_ana("type", "--delay", "30", "echo ctrl-ok > ctrl.txt")
+                on_ana("key", "Return")
+                await until(pilot, lambda: (shell / "ctrl.txt").exists(), "ctrl.txt", timeout=WAIT)
+                # The presenter's Ctrl+F12 (their own keyboard, their display) ends control,
+                # and their shell gets nothing of it: a stray ";5~" would break the next line.
+                xdotool("key", "ctrl+F12")
+                await until(
+                    pilot,
+                    lambda: screen.view is not None and not screen.view.i_control,
+                    "control revoked",
+                    timeout=WAIT,
+                )
+                xdotool("type", "--delay", "30", "echo clean > f12.txt")
+                xdotool("key", "Return")
+                await until(pilot, lambda: (shell / "f12.txt").exists(), "f12.txt", timeout=WAIT)
+
+        run(scenario)
+        file_says(shell / "typed.txt", "Héllo, W0rld!\n")
+        file_says(shell / "ctrl.txt", "ctrl-ok\n")
+        file_says(shell / "f12.txt", "clean\n")
+        presenter.expect_event("control", granted=True, name="Ana")
+        presenter.expect_event("control", granted=False, reason="hotkey")
+    finally:
+        stop(presenter)
+        ana_server.stop()
