@@ -24,6 +24,8 @@ from core.capture import (
 )
 from core.capture.errors import CaptureError
 from core.client import AdmitPolicy, OrganizerSession, open_relay_client
+from core.client.edge import ClientEdge
+from core.client.edge_runner import EdgeRunner
 from core.client.events import (
     ConsentRequested,
     ContentReceived,
@@ -35,16 +37,7 @@ from core.client.events import (
     SessionClosed,
     SessionEvent,
 )
-from core.control import (
-    AreaTuple,
-    HotkeyUnavailable,
-    Injector,
-    RevokeHotkeyWhileGranted,
-    revoke_hotkey_for,
-)
-from core.control import guard as guard_module
-from core.control.guard import ControlGuard
-from core.control.stuck_keys import StuckKeyWatch
+from core.control import AreaTuple, HotkeyUnavailable, RevokeHotkeyWhileGranted, revoke_hotkey_for
 from core.failures import UsageError, session_end_failure
 from core.links import JoinLink, normalize_session_id
 from core.protocol.content import Chat, InputEvent, RefreshRequest
@@ -169,7 +162,11 @@ async def _present(
 
 
 class HeadlessSession:
-    """Turns one organizer session's events into JSON lines, policy answers and injection."""
+    """Turns one organizer session's events into JSON lines and policy answers.
+
+    What a yes, a revoke or a pause *does* is the client edge's (:mod:`core.client.edge`), the
+    same as in the app; this class is the headless policy (flags, signals, stdin) and the JSON.
+    """
 
     def __init__(
         self, args: argparse.Namespace, session: OrganizerSession, presenter: ScreenPresenter
@@ -178,32 +175,17 @@ class HeadlessSession:
         self.session = session
         self.presenter = presenter
         self.members: dict[int, str] = {}
-        self.injector = Injector(self._area)
-        self.guard = ControlGuard(self.injector)
-        self.stuck_keys = StuckKeyWatch(self.injector)
-        self._nursery: trio.Nursery | None = None
-        self.announced_controller: int | None = None
-        self._revoke_requests, self._revoke_receive = trio.open_memory_channel[str](64)
-        self.hotkey = RevokeHotkeyWhileGranted(
-            lambda: self._revoke_requests.send_nowait("hotkey"), immediate=self.injector.revoke
-        )
-        self._hotkey_available = False
-        self._control_changed = trio.Event()
-
-    def _area(self) -> AreaTuple:
-        # Before the first frame there is no area; (0, 0, 0, 0) makes the injector refuse.
-        return self.presenter.area or (0, 0, 0, 0)
+        # The organizer presents from the start: creating the session this way was the yes.
+        self.edge = EdgeRunner(session, ClientEdge(session.peer_id, agreed_to_present=True), self)
 
     async def run(self, announce: Callable[[], None]) -> None:
         """Serve the session; ``announce`` tells the script it exists, once signals end it."""
         async with trio.open_nursery() as nursery:
-            self._nursery = nursery
             await nursery.start(self._signals)
             announce()
             await nursery.start(self.presenter.run)
-            nursery.start_soon(self.stuck_keys.run)
-            nursery.start_soon(self._revoke_hotkey)
-            nursery.start_soon(self._revoker)
+            await nursery.start(self.edge.run)
+            nursery.start_soon(self._hotkey_availability)
             if self.args.stats:
                 nursery.start_soon(self._stats)
             if self.args.admit == "ask-none":
@@ -212,7 +194,6 @@ class HeadlessSession:
                 if not await self._on_event(event):
                     break
             nursery.cancel_scope.cancel()
-        self.injector.close()
 
     async def _on_event(self, event: SessionEvent) -> bool:
         session, presenter = self.session, self.presenter
@@ -230,43 +211,22 @@ class HeadlessSession:
             case JoinAttemptFailed() as failed:
                 emit("join-failed", peer=failed.peer_id, name=failed.name, reason=failed.reason)
             case RosterChanged(roster=roster):
-                self._on_roster(roster)
+                _report_roster(roster, self.members)
+                await self.edge.on_roster(roster)
             case EpochChanged():
                 presenter.request_keyframe()
             case ContentReceived(message=RefreshRequest(reason=reason)):
                 presenter.request_keyframe(reason)
             case ContentReceived(message=InputEvent() as input_event) as content:
-                area = presenter.area
-                size = (area[2], area[3]) if area is not None else None
-                self.guard.on_input(content.sender, input_event, size)
-                self.stuck_keys.poke()
+                self.edge.on_input(content.sender, input_event)
             case ConsentRequested() as ask:
                 await self._on_consent(ask)
             case SessionClosed() as closed:
-                self.guard.revoke()
+                await self.edge.closed("ended")
                 code = closed.code.name.lower() if closed.code else None
                 emit("ended", code=code, message=closed.message)
                 return False
         return True
-
-    def _on_roster(self, roster: Roster) -> None:
-        self._control_changed.set()
-        _report_roster(roster, self.members)
-        presenting = roster.presenter == self.session.peer_id
-        # Capture only while this client presents and someone watches.
-        self.presenter.set_audience(len(self.members) if presenting else 0)
-        if self.guard.on_roster(roster):
-            self._announce_revoked("relay")
-        if self.guard.active and self.announced_controller != self.guard.granted_to:
-            self.announced_controller = self.guard.granted_to
-            peer = self.guard.granted_to
-            emit("control", peer=peer, name=self.members.get(peer or 0, ""), granted=True)
-
-    def _announce_revoked(self, reason: str) -> None:
-        self._control_changed.set()
-        if self.announced_controller is not None:
-            emit("control", peer=self.announced_controller, granted=False, reason=reason)
-            self.announced_controller = None
 
     async def _on_consent(self, ask: ConsentRequested) -> None:
         name = self.members.get(ask.actor, "")
@@ -280,30 +240,46 @@ class HeadlessSession:
         emit("consent", id=ask.consent_id, action=ask.action.name.lower(), actor=ask.actor,
              name=name, answer="granted" if granted else "refused")  # fmt: skip
         if granted and ask.action is ActionCode.REQUEST_CONTROL:
-            self.guard.grant(ask.actor)  # this user's own policy said yes, before answering
-            if self._hotkey_available:
-                try:
-                    await self.hotkey.arm()  # Ctrl+F12 works from the first injected event
-                except HotkeyUnavailable as exc:
-                    emit("hotkey", keys=revoke_hotkey_for(), available=False, reason=str(exc))
+            await self.edge.grant(ask.actor, consent_id=ask.consent_id)
+            return
+        if granted and ask.action is ActionCode.HAND_TO_ORGANIZER:
+            self.edge.edge.agree_to_present()
         await self.session.answer_consent(ask.consent_id, granted=granted)
-        if granted and ask.action is ActionCode.REQUEST_CONTROL:
-            assert self._nursery is not None
-            self._nursery.start_soon(self._drop_if_unconfirmed, ask.actor)
 
-    async def _drop_if_unconfirmed(self, peer: int) -> None:
-        """See :data:`core.control.guard.GRANT_CONFIRM_SECONDS`."""
-        await trio.sleep(guard_module.GRANT_CONFIRM_SECONDS)
-        if self.guard.unconfirmed(peer):
-            await self.revoke("the relay did not hand over control")
+    # -- the edge's front end (core.client.edge_runner.EdgeFront) ------------------------------
 
-    async def revoke(self, reason: str) -> None:
-        """Revoke now (local and immediate), then tell the relay."""
-        had = self.guard.granted_to is not None
-        self.guard.revoke()
-        self._announce_revoked(reason)
-        if had:
-            await self.session.request(ActionCode.REVOKE_CONTROL)
+    def start_capture(self) -> None:
+        """Capture runs from the start; presenting again only brings the audience back."""
+
+    def stop_capture(self) -> None:
+        self.presenter.set_audience(0)  # someone else presents: capture idles
+
+    def set_audience(self, viewers: int) -> None:
+        self.presenter.set_audience(viewers)
+
+    def set_paused(self, paused: bool) -> None:
+        self.presenter.set_paused(paused)
+
+    def area(self) -> AreaTuple | None:
+        # Before the first frame there is no area: the injector then refuses.
+        return self.presenter.area
+
+    def control_changed(self, controller: int | None, reason: str, previous: int | None) -> None:
+        if controller is not None:
+            emit("control", peer=controller, name=self.members.get(controller, ""), granted=True)
+        else:
+            emit("control", peer=previous, granted=False, reason=reason)
+
+    def hotkey_unavailable(self, reason: str) -> None:
+        emit("hotkey", keys=revoke_hotkey_for(), available=False, reason=reason)
+
+    def said(self, text: str) -> None:
+        """The chat line is for the members; the script gets the error and exit code."""
+
+    def cannot_capture(self, reason: str) -> None:
+        """Told as this program's error (exit 1) once the presenter's task raises."""
+
+    # -- signals ---------------------------------------------------------------------------------
 
     async def _signals(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -313,54 +289,32 @@ class HeadlessSession:
             task_status.started()
             async for signum in signals:
                 if signum == signal.SIGUSR1:
-                    paused = not self.presenter.paused
-                    if paused:
-                        self.presenter.set_paused(True)  # local first: capture stops now
+                    if not self.presenter.paused:
+                        await self.edge.pause()  # local first: capture stops now
                         emit("paused")
-                        await self.revoke("paused")
-                        await self.session.request(ActionCode.PAUSE)
                     else:
-                        # The relay first: the keyframe that follows must not reach it while
-                        # it still holds the session paused (it would refuse it).
-                        await self.session.request(ActionCode.RESUME)
-                        self.presenter.set_paused(False)
+                        await self.edge.resume()
                         emit("resumed")
                 elif signum == signal.SIGUSR2:
-                    await self.revoke("signal")
+                    await self.edge.revoke("signal")
                 else:
                     await self.session.request(ActionCode.END_SESSION)
 
-    async def _revoke_hotkey(self) -> None:
-        """Ctrl+F12 revokes: input stops on the listener thread, then trio tells the relay.
-
-        The listener runs only while someone holds control (armed when this presenter grants
-        it, disarmed here when control ends): no keystroke is observed otherwise.
-        """
+    async def _hotkey_availability(self) -> None:
+        """Say once whether Ctrl+F12 can work here; the listener itself runs only while
+        someone holds control (armed by the edge when this presenter grants it)."""
         try:
-            await self.hotkey.check_available()
+            await RevokeHotkeyWhileGranted.check_available()
         except HotkeyUnavailable as exc:
             emit("hotkey", keys=revoke_hotkey_for(), available=False, reason=str(exc))
             return
-        self._hotkey_available = True
         emit("hotkey", keys=revoke_hotkey_for(), available=True)
-        try:
-            while True:
-                await self._control_changed.wait()
-                self._control_changed = trio.Event()
-                if self.guard.granted_to is None:
-                    await self.hotkey.disarm()
-        finally:
-            await self.hotkey.disarm()
-
-    async def _revoker(self) -> None:
-        async for reason in self._revoke_receive:
-            await self.revoke(reason)
 
     async def _stats(self) -> None:
         while True:
             await trio.sleep(1.0)
             s = self.presenter.statistics()
-            g = self.guard.statistics()
+            g = self.edge.statistics()
             emit(
                 "stats",
                 frames=s.frames_captured,
@@ -371,9 +325,9 @@ class HeadlessSession:
                 paused=s.paused,
                 fps=round(s.fps_now, 2),
                 encode_ms=round(s.last_encode_ms, 2),
-                controller=g.granted_to,
-                input_injected=g.injected,
-                input_dropped=g.dropped,
+                controller=g.granted_to if g else None,
+                input_injected=g.injected if g else 0,
+                input_dropped=g.dropped if g else {},
                 content=self.session.opener_statistics(),
             )
 

@@ -160,6 +160,7 @@ async def _watch(
     with trio.move_on_at(deadline):
         async with trio.open_nursery() as nursery:
             await nursery.start(_stop_on_signals, nursery.cancel_scope, stopped_by)
+            await nursery.start(share.run)
             # Only now: a script that saw "joined" may stop us with a signal and get "ended".
             emit("joined", id=session.session_id, peer=session.peer_id, code=session.security_code)
             if args.stats:
@@ -178,17 +179,14 @@ async def _watch(
                             share.keyframe()
                         case ContentReceived(message=RefreshRequest(reason=reason)):
                             share.keyframe(reason)
-                        case RosterChanged(roster=roster) if share.affected_by(roster):
-                            await share.on_roster(roster, nursery)
-                            if roster.presenter not in (presenter, session.peer_id, None):
-                                await viewer.start()  # presenting moved on: watch the new one
-                            presenter = roster.presenter
                         case RosterChanged(roster=roster):
+                            sharing = share.affected_by(roster)
+                            await share.edge.on_roster(roster)
                             if roster.presenter != presenter:
                                 presenter = roster.presenter
                                 if presenter is not None and presenter != session.peer_id:
-                                    await viewer.start()
-                            if roster.paused != paused:
+                                    await viewer.start()  # presenting moved on: watch anew
+                            if not sharing and roster.paused != paused:
                                 if paused is not None or roster.paused:  # not "resumed" on joining
                                     emit("paused" if roster.paused else "resumed")
                                 paused = roster.paused
@@ -205,7 +203,7 @@ async def _watch(
                             emit("ended", code=code, message=closed.message)
                             break
             finally:
-                share.stop()  # also when a signal or the deadline cancels the watch
+                share.stop_capture()  # also when a signal or the deadline cancels the watch
             nursery.cancel_scope.cancel()
     if args.stats:
         _emit_stats(viewer)
@@ -241,16 +239,28 @@ class ShareOnRequest:
 
     Nothing is captured (no capturer even exists) until this program agreed to a proposal
     *and* the relay named it presenter; a relay that names it presenter without that agreement
-    gets nothing. It stops capturing the moment it is no longer the presenter.
+    gets nothing. It stops capturing the moment it is no longer the presenter. Those decisions
+    are the client edge's (:mod:`core.client.edge`), as in the app; this is the headless policy
+    (``--accept-presenter-requests``) and how capture starts here.
     """
 
     def __init__(self, args: argparse.Namespace, session: MemberSession) -> None:
+        from core.client.edge import ClientEdge
+        from core.client.edge_runner import EdgeRunner
+
         self.args = args
         self.session = session
-        self.agreed = False
         self.presenter: ScreenPresenter | None = None
         self.capturer: Capturer | None = None
         self.scope: trio.CancelScope | None = None
+        self.nursery: trio.Nursery | None = None
+        self.edge = EdgeRunner(session, ClientEdge(session.peer_id), self)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            await nursery.start(self.edge.run)
+            task_status.started()
 
     async def on_consent(self, ask: ConsentRequested) -> None:
         me = self.session.peer_id
@@ -259,53 +269,75 @@ class ShareOnRequest:
         emit("consent", id=ask.consent_id, action=ask.action.name.lower(), actor=ask.actor,
              answer="granted" if granted else "refused")  # fmt: skip
         if granted:
-            self.agreed = True
+            self.edge.edge.agree_to_present()
         await self.session.answer_consent(ask.consent_id, granted=granted)
 
     def affected_by(self, roster: Roster) -> bool:
         """Whether this roster starts or stops our sharing (or changes who watches it)."""
         return roster.presenter == self.session.peer_id or self.presenter is not None
 
-    async def on_roster(self, roster: Roster, nursery: trio.Nursery) -> None:
-        me = self.session.peer_id
-        if roster.presenter == me and self.presenter is None and self.agreed:
-            from core.stream.presenter import ScreenPresenter
-            from tui.present import open_capturer
-
-            self.capturer = open_capturer(self.args)
-            self.presenter = ScreenPresenter(
-                self.session.content_outlet(), self.capturer, fps=self.args.fps
-            )
-            self.scope = trio.CancelScope()
-            nursery.start_soon(self._run, self.presenter, self.capturer, self.scope)
-            emit("presenting", on=True)
-        elif roster.presenter != me and self.presenter is not None:
-            self.stop()
-            self.agreed = False  # the next time, this participant is asked again
-            emit("presenting", on=False)
-        if self.presenter is not None:
-            self.presenter.set_audience(len(roster.members) - 1)
-            self.presenter.set_paused(roster.paused)
-
-    async def _run(
-        self, presenter: ScreenPresenter, capturer: Capturer, scope: trio.CancelScope
-    ) -> None:
-        try:
-            with scope:
-                await presenter.run()
-        finally:
-            capturer.close()  # only now: the presenter's thread used it until run() returned
-
     def keyframe(self, reason: RefreshReason = RefreshReason.USER) -> None:
         if self.presenter is not None:
             self.presenter.request_keyframe(reason)
 
-    def stop(self) -> None:
+    # -- the edge's front end (core.client.edge_runner.EdgeFront) ------------------------------
+
+    def start_capture(self) -> None:
+        from core.stream.presenter import ScreenPresenter
+        from tui.present import open_capturer
+
+        assert self.nursery is not None
+        self.capturer = open_capturer(self.args)
+        self.presenter = ScreenPresenter(
+            self.session.content_outlet(), self.capturer, fps=self.args.fps
+        )
+        self.scope = trio.CancelScope()
+        self.nursery.start_soon(self._run, self.presenter, self.capturer, self.scope)
+        emit("presenting", on=True)
+
+    def stop_capture(self) -> None:
         if self.presenter is not None:
             self.presenter.stop()  # nothing more leaves from here on
+            emit("presenting", on=False)
         if self.scope is not None:
             self.scope.cancel()
         self.presenter = self.capturer = self.scope = None
+
+    def set_audience(self, viewers: int) -> None:
+        if self.presenter is not None:
+            self.presenter.set_audience(viewers)
+
+    def set_paused(self, paused: bool) -> None:
+        if self.presenter is not None:
+            self.presenter.set_paused(paused)
+
+    def area(self) -> tuple[int, int, int, int] | None:
+        return self.presenter.area if self.presenter is not None else None
+
+    def control_changed(self, controller: int | None, reason: str, previous: int | None) -> None:
+        """This program never grants control."""
+
+    def hotkey_unavailable(self, reason: str) -> None:
+        """Never armed: this program never grants control."""
+
+    def said(self, text: str) -> None:
+        """The members read it; the script gets the ``presenting`` event."""
+
+    def cannot_capture(self, reason: str) -> None:
+        emit("presenting", on=False, error=reason)
+
+    async def _run(
+        self, presenter: ScreenPresenter, capturer: Capturer, scope: trio.CancelScope
+    ) -> None:
+        from core.capture.errors import CaptureError
+
+        try:
+            with scope:
+                await presenter.run()
+        except CaptureError as exc:  # the shared window closed, the display went away
+            await self.edge.capture_failed(str(exc))
+        finally:
+            capturer.close()  # only now: the presenter's thread used it until run() returned
 
 
 async def _stats(viewer: ScreenViewer) -> None:

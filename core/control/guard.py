@@ -24,7 +24,6 @@ from enum import StrEnum
 
 from core.control.injector import Injector
 from core.protocol.content import InputEvent
-from core.protocol.messages import Roster
 
 
 class Drop(StrEnum):
@@ -41,14 +40,6 @@ class GuardStatistics:
     granted_to: int | None
     injected: int
     dropped: dict[str, int]
-
-
-#: After this user said yes to a control request, how long the relay may take to name the
-#: grantee controller (it does at once when it applies the answer). Past it the presenter drops
-#: the grant (see :meth:`ControlGuard.unconfirmed`), and with it the revoke-hotkey listener,
-#: which sees every key while armed: the relay refused the request meanwhile (someone else took
-#: control, sharing paused) and does not tell this member so.
-GRANT_CONFIRM_SECONDS = 10.0
 
 
 class ControlGuard:
@@ -78,33 +69,16 @@ class ControlGuard:
         self._granted_to = peer_id
         self._injector.resume()
 
-    def unconfirmed(self, peer_id: int) -> bool:
-        """Whether ``peer_id`` is granted here but the relay does not name it controller (asked
-        :data:`GRANT_CONFIRM_SECONDS` after the yes: the relay refused it)."""
-        return self._granted_to == peer_id and not self.active
-
     def revoke(self) -> int:
         """End control now; returns how many held keys and buttons were released."""
         self._granted_to = None
         return self._injector.revoke()
 
-    def on_roster(self, roster: Roster) -> bool:
-        """Follow the relay's view; returns True if this ended our grant locally.
-
-        When the relay no longer names our grantee as controller (presenter changed, pause,
-        the controller left, someone revoked), the grant is over here too.
-        """
-        previous = self._relay_controller
-        self._relay_controller = roster.controller
-        present = {entry.peer_id for entry in roster.members}
-        if self._granted_to is None:
-            return False
-        gone = self._granted_to not in present
-        ended = previous == self._granted_to and roster.controller != self._granted_to
-        if gone or ended:
-            self.revoke()
-            return True
-        return False
+    def relay_names(self, controller: int | None) -> None:
+        """Whom the relay's roster names controller: input is injected only while it names the
+        member this user granted (the second wall; :class:`core.client.edge.ClientEdge` decides
+        when a grant ends because the relay ended it)."""
+        self._relay_controller = controller
 
     def on_input(self, sender: int, event: InputEvent, frame_size: tuple[int, int] | None) -> bool:
         """Inject ``event`` from the (signature-verified) ``sender`` if this user allowed it.

@@ -853,35 +853,22 @@ def test_check_x11_record_reports_an_unreachable_display() -> None:
         check_x11_record("")
 
 
-def test_a_grant_the_relay_never_applied_is_unconfirmed() -> None:
-    """The presenters drop a yes the relay did not apply (GRANT_CONFIRM_SECONDS after it)."""
-    from core.control.guard import ControlGuard
-    from core.protocol.messages import MemberState, Roster, RosterEntry
+def test_input_is_injected_only_while_the_relay_names_the_member_this_user_granted() -> None:
+    """The guard's two walls: this user's grant, and the relay's roster naming the same member
+    (when a grant *ends* is the client edge's decision: tests/core/test_client_edge.py)."""
+    from core.control.guard import ControlGuard, Drop
 
-    def roster(controller: int | None) -> Roster:
-        members = tuple(
-            RosterEntry(peer_id=p, name=n, is_organizer=p == 1, state=MemberState.CONNECTED)
-            for p, n in ((1, "Olga"), (2, "Ana"), (3, "Bob"))
-        )
-        return Roster(
-            session_id="123456789",
-            members=members,
-            presenter=1,
-            controller=controller,
-            has_presented=(),
-            locked=False,
-            paused=False,
-            has_password=True,
-        )
-
-    guard = ControlGuard(Rig().injector)
-    guard.on_roster(roster(None))
+    rig = Rig()
+    guard = ControlGuard(rig.injector)
+    move = ev(InputKind.POINTER_MOVE, x=5, y=5)
     guard.grant(2)
-    assert guard.unconfirmed(2)  # said yes; the relay has not named Ana yet
-    guard.on_roster(roster(2))
-    assert not guard.unconfirmed(2)  # applied
+    assert guard.granted_to == 2
+    assert not guard.on_input(2, move, (100, 100))  # the relay has not named Ana yet
+    guard.relay_names(2)
     assert guard.active
-    guard.grant(3)  # a later yes to Bob while the relay keeps Ana: refused there
-    guard.on_roster(roster(2))
-    assert guard.unconfirmed(3)
-    assert not guard.unconfirmed(2)  # not granted here any more
+    assert guard.on_input(2, move, (100, 100))
+    assert not guard.on_input(3, move, (100, 100))  # Bob was never granted
+    guard.relay_names(3)  # a relay that names someone else: nothing from Ana either
+    assert not guard.on_input(2, move, (100, 100))
+    dropped = guard.statistics().dropped
+    assert dropped == {Drop.RELAY_DISAGREES.value: 2, Drop.NOT_GRANTED.value: 1}

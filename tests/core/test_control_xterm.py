@@ -31,7 +31,6 @@ from Xlib.display import Display as XDisplay  # type: ignore[import-untyped]
 from core.control import Injector, RevokeHotkeyWhileGranted
 from core.control.guard import ControlGuard
 from core.protocol.content import InputEvent, InputKind, Modifier
-from core.protocol.messages import MemberState, Roster, RosterEntry
 
 
 class Display(Protocol):
@@ -75,23 +74,6 @@ def _tool(name: str) -> str:
     return path
 
 
-def roster(controller: int | None) -> Roster:
-    members = tuple(
-        RosterEntry(peer_id=p, name=n, is_organizer=p == 1, state=MemberState.CONNECTED)
-        for p, n in ((1, "Olga"), (CONTROLLER, "Ana"))
-    )
-    return Roster(
-        session_id="123456789",
-        members=members,
-        presenter=1,
-        controller=controller,
-        has_presented=(),
-        locked=False,
-        paused=False,
-        has_password=False,
-    )
-
-
 class Control:
     """The presenter's side after "yes" to Ana: the guard, the injector, the screen size."""
 
@@ -100,7 +82,7 @@ class Control:
         self.injector = Injector(lambda: (0, 0, display.width, display.height))
         self.guard = ControlGuard(self.injector)
         self.guard.grant(CONTROLLER)
-        self.guard.on_roster(roster(CONTROLLER))
+        self.guard.relay_names(CONTROLLER)
         assert self.guard.active
 
     def send(self, event: InputEvent) -> bool:

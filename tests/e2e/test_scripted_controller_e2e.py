@@ -277,7 +277,7 @@ def test_keys_typed_into_the_viewer_window_run_in_the_presenters_shell(
     """A person's path, not a script's: Ana's app (Pilot) with its Tk viewer window on her own
     X display, keys typed into that window with xdotool, and the presenter's xterm on another
     display running what she typed: capitals, punctuation, a letter on no key of the US
-    layout, a Ctrl combination; then the presenter's Ctrl+F12 revokes, and the xterm gets
+    layout, Ctrl and Alt combinations; then the presenter's Ctrl+F12 revokes, and the xterm gets
     nothing of it."""
     from appkit import SESSION_PASSWORD as APP_SESSION_PASSWORD
     from appkit import SIZE, on_screen
@@ -345,7 +345,12 @@ def test_keys_typed_into_the_viewer_window_run_in_the_presenters_shell(
                 on_ana("key", "ctrl+u")
                 on_ana("type", "--delay", "30", "echo ctrl-ok > ctrl.txt")
                 on_ana("key", "Return")
-                await until(pilot, lambda: (shell / "ctrl.txt").exists(), "ctrl.txt", timeout=WAIT)
+                # Alt too: xterm's default for Meta sets the 8th bit, so alt+x types "ø".
+                on_ana("type", "--delay", "30", "echo ")
+                on_ana("key", "alt+x")
+                on_ana("type", "--delay", "30", " > alt.txt")
+                on_ana("key", "Return")
+                await until(pilot, lambda: (shell / "alt.txt").exists(), "alt.txt", timeout=WAIT)
                 # The presenter's Ctrl+F12 (their own keyboard, their display) ends control,
                 # and their shell gets nothing of it: a stray ";5~" would break the next line.
                 xdotool("key", "ctrl+F12")
@@ -362,6 +367,7 @@ def test_keys_typed_into_the_viewer_window_run_in_the_presenters_shell(
         run(scenario)
         file_says(shell / "typed.txt", "Héllo, W0rld!\n")
         file_says(shell / "ctrl.txt", "ctrl-ok\n")
+        file_says(shell / "alt.txt", "ø\n")
         file_says(shell / "f12.txt", "clean\n")
         presenter.expect_event("control", granted=True, name="Ana")
         presenter.expect_event("control", granted=False, reason="hotkey")

@@ -28,6 +28,7 @@ from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
 from textual.widgets import Label, OptionList, RichLog
 
+from core.client import edge as edge_module
 from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
 from core.control import guard as guard_module
 from core.errors import ErrorCode
@@ -427,9 +428,10 @@ def test_granting_with_g_or_answering_a_request_injects_and_arms_ctrl_f12_alike(
                 await on_screen(pilot, PickMemberDialog)
                 await pilot.press("enter")  # Ana, the only one to pick
             await ana.event(RosterChanged, lambda r: r.roster.controller == ana.peer_id, "control")
-            injector, hotkey = app.driver._injector, app.driver._hotkey
-            assert injector is not None
-            assert hotkey is not None
+            assert app.driver.edge is not None
+            control = app.driver.edge.control
+            assert control is not None
+            injector, hotkey = control.injector, control.hotkey
             assert hotkey.armed, "Ctrl+F12 is armed from the grant on"
             assert screen.view is not None
             presenter = screen.view.me
@@ -466,8 +468,8 @@ def test_a_consent_dialog_closes_unanswered_when_the_asker_leaves(
             assert screen.view.controller is None
             assert len(screen.view.members) == 1
             assert not app.driver._asks
-            assert app.driver._guard is not None
-            assert app.driver._guard.granted_to is None  # no yes was ever given
+            assert app.driver.edge is not None
+            assert app.driver.edge.edge.granted_to is None  # no yes was ever given
 
     run(scenario)
 
@@ -478,7 +480,7 @@ def test_a_yes_the_relay_never_applies_is_dropped_with_its_hotkey(
     """Ana and Bob both ask for control; the yes to Bob applies, the later yes to Ana is refused
     by the relay (Bob holds control), which does not tell the presenter: the grant to Ana, and
     the revoke-hotkey listener that sees every key, must not stay."""
-    monkeypatch.setattr(guard_module, "GRANT_CONFIRM_SECONDS", 0.5)
+    monkeypatch.setattr(edge_module, "GRANT_CONFIRM_SECONDS", 0.5)
     # The grant to Ana lives only 0.5 s; a loaded machine can sleep through it between two
     # polls, so every grant is recorded as it is made instead of being caught in passing.
     grants: list[int] = []
@@ -506,12 +508,14 @@ def test_a_yes_the_relay_never_applies_is_dropped_with_its_hotkey(
             await bob.event(RosterChanged, lambda r: r.roster.controller == bob.peer_id, "Bob")
             await on_screen(pilot, GrantControlDialog)
             await pilot.press("y")  # Ana's: the relay refuses it, Bob holds control
-            guard = app.driver._guard
+            assert app.driver.edge is not None
+            guard = app.driver.edge.guard
             assert guard is not None
             await until(pilot, lambda: ana.peer_id in grants, "the yes to Ana")
             await until(pilot, lambda: guard.granted_to is None, "the unconfirmed grant dropped")
-            hotkey = app.driver._hotkey
-            await until(pilot, lambda: hotkey is None or not hotkey.armed, "the listener stops")
+            control = app.driver.edge.control
+            assert control is not None
+            await until(pilot, lambda: not control.hotkey.armed, "the listener stops")
             # The yes to Ana had revoked Bob here; the relay is told, so both agree: nobody.
             await bob.event(RosterChanged, lambda r: r.roster.controller is None, "relay agrees")
 

@@ -34,6 +34,8 @@ from core.client import (
     SessionBase,
     open_relay_client,
 )
+from core.client.edge import END_REASONS, ClientEdge
+from core.client.edge_runner import EdgeRunner
 from core.client.events import (
     ActionAnswered,
     ConsentRequested,
@@ -47,12 +49,7 @@ from core.client.events import (
     SessionClosed,
     UpdatesDropped,
 )
-from core.control import HotkeyUnavailable, RevokeHotkeyWhileGranted
-from core.control import guard as guard_module
-from core.control.guard import ControlGuard
 from core.control.hotkey import revoke_hotkey_label
-from core.control.injector import Injector
-from core.control.stuck_keys import StuckKeyWatch
 from core.known_relays import KnownRelays
 from core.links import JoinLink
 from core.protocol.content import (
@@ -98,6 +95,7 @@ if TYPE_CHECKING:
     # Capture and the encoder (numpy, Pillow, mss, the X client) load when this person starts
     # presenting (_start_presenting), not with the app: most sessions never present from here.
     from core.capture.capturer import Capturer
+    from core.control.injector import AreaTuple
     from core.stream.presenter import ScreenPresenter
 
 Post = Callable[[Message], Any]
@@ -123,18 +121,16 @@ class Driver:
         self.view: SessionView | None = None
         self.share_source: CaptureSource = MonitorSource(1)
         self._disconnect = trio.Event()
-        # Sharing this member's screen.
-        self._agreed_to_present = False
+        #: Presenting and control, decided by the client edge every front end shares.
+        self.edge: EdgeRunner | None = None
+        #: Whether the session about to start counts this person's yes to present (create).
+        self._presents_from_start = False
+        # Sharing this member's screen (the edge says when; this is how).
         self._presenter: ScreenPresenter | None = None
         self._capturer: Capturer | None = None
         self._presenting_scope: trio.CancelScope | None = None
-        self._injector: Injector | None = None
-        self._stuck_keys: StuckKeyWatch | None = None
         #: Consents asked of this user and not answered yet, with the asker's name.
         self._asks: dict[int, tuple[ConsentRequested, str]] = {}
-        self._guard: ControlGuard | None = None
-        self._announced_controller: int | None = None
-        self._hotkey: RevokeHotkeyWhileGranted | None = None
         # Watching someone else's screen.
         self._viewer: ViewerLink | None = None
         self._viewer_scope: trio.CancelScope | None = None
@@ -250,7 +246,7 @@ class Driver:
         )
         session = await self._told("Session not created", created)
         if session is not None:
-            self._agreed_to_present = present
+            self._presents_from_start = present
             await self._run_session(session, organizer=True)
 
     # -- participant: join --------------------------------------------------------------------
@@ -287,23 +283,24 @@ class Driver:
         session = self.session
         if session is None or session.closed is not None:
             return
-        if action in (ActionCode.PRESENT, ActionCode.TAKE_BACK):
-            self._agreed_to_present = True
+        edge = self.edge
+        assert edge is not None
+        # What the edge does for these (local first, the relay told after) is the same
+        # whichever front end asks: docs/design.md §3.5.
         if action is ActionCode.PAUSE:
-            self._pause_locally()
-        if action is ActionCode.STOP_PRESENTING:
-            self._agreed_to_present = False
-            self._stop_presenting()  # like pausing: nothing more is captured, then the relay hears
-        if action is ActionCode.REVOKE_CONTROL:
-            self._revoke_locally("you revoked it")
-        if action is ActionCode.GRANT_CONTROL and target is not None:
-            # `g`: the same local grant as a yes to a request (injection, Ctrl+F12), then the
-            # relay is told.
-            await self._grant_control(
-                session, target, lambda: session.request(action, target, confirmed=True)
-            )
-            return
-        await session.request(action, target, confirmed=True)
+            await edge.pause()
+        elif action is ActionCode.RESUME:
+            await edge.resume()
+        elif action is ActionCode.STOP_PRESENTING:
+            await edge.stop_presenting()
+        elif action is ActionCode.REVOKE_CONTROL:
+            await edge.revoke("revoked")
+        elif action is ActionCode.GRANT_CONTROL and target is not None:
+            await edge.grant(target)  # `g`: the same grant as a yes to a request
+        else:
+            if action in (ActionCode.PRESENT, ActionCode.TAKE_BACK):
+                edge.edge.agree_to_present()
+            await session.request(action, target, confirmed=True)
 
     async def answer_knock(self, peer_id: int, admit: bool) -> None:
         session = self.session
@@ -327,9 +324,9 @@ class Driver:
     def set_share_source(self, source: CaptureSource) -> None:
         """Change what is shared; takes effect at once if this member is presenting."""
         self.share_source = source
-        if self._presenter is not None and self.view is not None:
-            self._stop_presenting()
-            self._follow_presenting(self.view)
+        nursery, edge = self._session_nursery, self.edge
+        if nursery is not None and edge is not None:
+            nursery.start_soon(edge.reshare)
 
     async def leave(self) -> None:
         session = self.session
@@ -348,9 +345,13 @@ class Driver:
                 JoinLink(target.host, target.port, session.session_id, self.client.fingerprint)
             )
         self.post(SessionStarted(session.session_id, session.security_code, organizer, link))
+        presents = organizer and self._presents_from_start
+        edge = ClientEdge(session.peer_id, agreed_to_present=presents)
+        self.edge = EdgeRunner(session, edge, self, hotkey=revoke_hotkey_label())
         try:
             async with trio.open_nursery() as nursery:
                 self._session_nursery = nursery
+                await nursery.start(self.edge.run)
                 async for event in session.events:
                     await self._on_event(event)
                     if isinstance(event, SessionClosed):
@@ -361,22 +362,23 @@ class Driver:
             # session is over for this client either way.
             first = lost.exceptions[0]
             message = first.message if isinstance(first, ChannelClosed) else str(first)
-            self._revoke_locally("the connection was lost")
             self.post(SessionOver(f"The connection to the relay was lost: {message}"))
         finally:
+            # The edge's runner ended with the nursery: input stopped, the hotkey disarmed.
             self._session_nursery = None
-            self._stop_presenting()
+            self.stop_capture()
             self._stop_viewer()
             self.session = None
             self.view = None
-            self._agreed_to_present = False
+            self.edge = None
+            self._presents_from_start = False
 
     async def _on_event(self, event: object) -> None:
         session = self.session
         assert session is not None
         match event:
             case RosterChanged(roster=roster):
-                self._on_roster(roster)
+                await self._on_roster(roster)
             case KnockReceived(needs_approval=True) as knock:
                 self.post(KnockArrived(knock.peer_id, knock.name, knock.origin))
             case KnockReceived() as knock:
@@ -403,7 +405,8 @@ class Driver:
                 if self._presenter is not None:
                     self._presenter.request_keyframe(reason)
             case ContentReceived(message=InputEvent() as input_event) as content:
-                self._on_input(content.sender, input_event)
+                if self.edge is not None:
+                    self.edge.on_input(content.sender, input_event)
             case EpochChanged():
                 if self._presenter is not None:
                     self._presenter.request_keyframe()
@@ -413,20 +416,21 @@ class Driver:
             case RelayError(message=message):
                 self.post(Notice(f"Relay: {message}", "warning"))
             case SessionClosed(message=message):
-                self._revoke_locally("the session ended")
+                if self.edge is not None:
+                    await self.edge.closed("ended")
                 self.post(SessionOver(message))
 
     def _name(self, peer_id: int | None) -> str:
         return self.view.name_of(peer_id) if self.view is not None else f"#{peer_id}"
 
-    def _on_roster(self, roster: Roster) -> None:
+    async def _on_roster(self, roster: Roster) -> None:
         session = self.session
         assert session is not None
         self.view = view = SessionView.from_roster(roster, session.peer_id)
         self.post(SessionUpdated(view))
         self._forget_void_asks(roster)
-        self._follow_presenting(view)
-        self._follow_control(roster)
+        if self.edge is not None:
+            await self.edge.on_roster(roster)
         self._follow_viewer(view)
 
     def _forget_void_asks(self, roster: Roster) -> None:
@@ -449,20 +453,16 @@ class Driver:
         async def answer(granted: bool) -> None:
             if self._asks.pop(ask.consent_id, None) is None:
                 return  # void meanwhile (see _forget_void_asks): nothing to answer
-            if session.closed is not None:
+            if session.closed is not None or self.edge is None:
                 return
             if granted and ask.action is ActionCode.REQUEST_CONTROL:
-                await self._grant_control(
-                    session,
-                    ask.actor,
-                    lambda: session.answer_consent(ask.consent_id, granted=True),
-                )
+                await self.edge.grant(ask.actor, consent_id=ask.consent_id)
                 return
             if granted and ask.action in (
                 ActionCode.PROPOSE_PRESENTER,
                 ActionCode.HAND_TO_ORGANIZER,
             ):
-                self._agreed_to_present = True
+                self.edge.edge.agree_to_present()
             await session.answer_consent(ask.consent_id, granted=granted)
 
         token = trio.lowlevel.current_trio_token()
@@ -471,178 +471,84 @@ class Driver:
         reply = Reply(lambda value: token.run_sync_soon(nursery.start_soon, answer, value))
         self.post(ConsentAsked(ask.consent_id, ask.action, ask.actor, name, reply))
 
-    async def _grant_control(
-        self, session: SessionBase, peer_id: int, tell_relay: Callable[[], Awaitable[object]]
-    ) -> None:
-        """This presenter's own yes to ``peer_id``, whichever way it was given (answering their
-        request, or `g`): the one path that grants control.
+    # -- presenting: what the edge's runner calls (core.client.edge_runner.EdgeFront) ----------
 
-        The guard grants before the relay hears it and Ctrl+F12 is armed, so the revoke works
-        from the first injected event. A grant the relay never applies (it refused, or another
-        yes won) is dropped after :data:`guard_module.GRANT_CONFIRM_SECONDS`, and the relay is
-        told, like after a revoke with r: locally nobody controls then.
-        """
-        if self._guard is not None:
-            self._guard.grant(peer_id)
-            await self._arm_hotkey()
-        await tell_relay()
-        await trio.sleep(guard_module.GRANT_CONFIRM_SECONDS)
-        if self._guard is not None and self._guard.unconfirmed(peer_id):
-            self._revoke_locally("the relay did not hand over control")
-            if session.closed is None:
-                await session.request(ActionCode.REVOKE_CONTROL, confirmed=True)
-
-    # -- presenting ---------------------------------------------------------------------------
-
-    def _follow_presenting(self, view: SessionView) -> None:
-        if view.i_present and self._agreed_to_present and self._presenter is None:
-            self._start_presenting()
-        elif not view.i_present and self._presenter is not None:
-            self._stop_presenting()
-            self._agreed_to_present = False  # next time, this person is asked again
-        if self._presenter is not None:
-            self._presenter.set_audience(len(view.others))
-            self._presenter.set_paused(view.paused)
-
-    def _start_presenting(self) -> None:
-        nursery = self._session_nursery
-        session = self.session
+    def start_capture(self) -> None:
+        """Capture what this person picked to share; a CaptureError goes back to the edge,
+        which stops presenting and says why."""
+        nursery, session = self._session_nursery, self.session
         if nursery is None or session is None:
             return
         from core.capture.capturer import Capturer
         from core.stream.presenter import ScreenPresenter
 
-        try:
-            self._capturer = Capturer(self.share_source)
-        except (CaptureError, ValueError) as exc:
-            self._cannot_capture(str(exc))
-            return
-        presenter = ScreenPresenter(session.content_outlet(), self._capturer)
-        self._presenter = presenter
-        self._injector = Injector(lambda: presenter.area or (0, 0, 0, 0))
-        self._guard = ControlGuard(self._injector)
-        self._stuck_keys = StuckKeyWatch(self._injector)
+        capturer = Capturer(self.share_source)
+        presenter = ScreenPresenter(session.content_outlet(), capturer)
+        self._capturer, self._presenter = capturer, presenter
         self._presenting_scope = trio.CancelScope()
-        nursery.start_soon(
-            self._present, presenter, self._capturer, self._stuck_keys, self._presenting_scope
-        )
+        nursery.start_soon(self._present, presenter, capturer, self._presenting_scope)
         self.post(Notice(f"You are presenting: {describe_source(self.share_source)}."))
 
-    async def _present(
-        self,
-        presenter: ScreenPresenter,
-        capturer: Capturer,
-        stuck_keys: StuckKeyWatch,
-        scope: trio.CancelScope,
-    ) -> None:
-        with scope:
-            try:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(stuck_keys.run)
-                    await presenter.run()
-            except* CaptureError as group:  # the shared window closed, the display went away
-                self._stop_presenting()
-                self._cannot_capture(str(group.exceptions[0]))
-            finally:
-                capturer.close()  # only now: the presenter's thread used it until run() returned
-                hotkey, self._hotkey = self._hotkey, None
-                if hotkey is not None:
-                    await hotkey.disarm()
+    def stop_capture(self) -> None:
+        if self._presenter is not None:
+            self._presenter.stop()  # nothing more leaves from here on
+        if self._presenting_scope is not None:
+            self._presenting_scope.cancel()
+        self._presenter = self._capturer = self._presenting_scope = None
 
-    def _cannot_capture(self, reason: str) -> None:
-        """Capture failed: stop presenting rather than look as if sharing, and say why.
+    def set_audience(self, viewers: int) -> None:
+        if self._presenter is not None:
+            self._presenter.set_audience(viewers)
 
-        The reason goes to everyone as this member's chat line before the relay is asked to
-        let nobody present (docs/design.md §5.3), so viewers read it beside "Nobody is
-        presenting now." instead of watching a grey or frozen picture.
-        """
-        self._agreed_to_present = False  # the roster still names us until the relay applies it
+    def set_paused(self, paused: bool) -> None:
+        if self._presenter is not None:
+            self._presenter.set_paused(paused)
+
+    def area(self) -> AreaTuple | None:
+        return self._presenter.area if self._presenter is not None else None
+
+    def control_changed(self, controller: int | None, reason: str, previous: int | None) -> None:
+        if controller is not None:
+            self.post(ControlChanged(self._name(controller)))
+        else:
+            self.post(ControlChanged(None, END_REASONS.get(reason, reason)))
+
+    def hotkey_unavailable(self, reason: str) -> None:
+        self.post(
+            Notice(
+                f"The global {revoke_hotkey_label()} hotkey is unavailable ({reason}); "
+                "revoke control with r in this window.",
+                "warning",
+            )
+        )
+
+    def said(self, text: str) -> None:
+        session = self.session
+        if session is not None:
+            self.post(Notice(f"{self._name(session.peer_id)} (you): {text}"))
+
+    def cannot_capture(self, reason: str) -> None:
         self.fail(
             "Cannot share the screen",
             f"{reason}. You stopped presenting, and everyone was told why.",
             "Pick what to share (s) and present again (p), or let someone else present.",
         )
-        session, nursery = self.session, self._session_nursery
-        if session is not None and nursery is not None:
-            nursery.start_soon(self._announce_stopped_presenting, session, reason)
 
-    async def _announce_stopped_presenting(self, session: SessionBase, reason: str) -> None:
-        if session.closed is None:
-            await self.send_chat(f"I stopped presenting: cannot capture the screen: {reason}.")
-            await session.request(ActionCode.STOP_PRESENTING, confirmed=True)
+    async def _present(
+        self, presenter: ScreenPresenter, capturer: Capturer, scope: trio.CancelScope
+    ) -> None:
+        with scope:
+            try:
+                await presenter.run()
+            except CaptureError as exc:  # the shared window closed, the display went away
+                self._capture_lost(str(exc))
+            finally:
+                capturer.close()  # only now: the presenter's thread used it until run() returned
 
-    async def _arm_hotkey(self) -> None:
-        """Listen for Ctrl+F12 while someone may control this screen (and only then)."""
-        if self._hotkey is None:
-            injector = self._injector
-            self._hotkey = RevokeHotkeyWhileGranted(
-                self._on_revoke_hotkey, immediate=injector.revoke if injector else None
-            )
-        try:
-            await self._hotkey.arm()
-        except HotkeyUnavailable as exc:
-            self.post(
-                Notice(
-                    f"The global {revoke_hotkey_label()} hotkey is unavailable ({exc}); "
-                    "revoke control with r in this window.",
-                    "warning",
-                )
-            )
-
-    def _on_revoke_hotkey(self) -> None:  # on the trio thread
-        self._revoke_locally("Ctrl+F12")
-        session, nursery = self.session, self._session_nursery
-        if session is not None and nursery is not None:
-            nursery.start_soon(session.request, ActionCode.REVOKE_CONTROL)
-
-    def _stop_presenting(self) -> None:
-        self._revoke_locally("you stopped presenting")
-        if self._presenter is not None:
-            self._presenter.stop()  # nothing more leaves from here on
-        if self._presenting_scope is not None:
-            self._presenting_scope.cancel()
-        if self._injector is not None:
-            self._injector.close()
-        self._presenter = self._capturer = self._presenting_scope = None
-        self._injector = self._guard = self._stuck_keys = None
-
-    def _pause_locally(self) -> None:
-        """Hide now, before the relay hears it: the next capture never happens."""
-        if self._presenter is not None:
-            self._presenter.set_paused(True)
-        self._revoke_locally("you paused")
-
-    def _follow_control(self, roster: Roster) -> None:
-        guard = self._guard
-        if guard is None:
-            return
-        if guard.on_roster(roster):
-            self._announce_revoked("it ended on the relay")
-        if guard.active and self._announced_controller != guard.granted_to:
-            self._announced_controller = guard.granted_to
-            self.post(ControlChanged(self._name(guard.granted_to)))
-
-    def _revoke_locally(self, reason: str) -> None:
-        if self._guard is not None:
-            self._guard.revoke()
-        self._announce_revoked(reason)
-
-    def _announce_revoked(self, reason: str) -> None:
-        hotkey, nursery = self._hotkey, self._session_nursery
-        if hotkey is not None and hotkey.armed and nursery is not None:
-            nursery.start_soon(hotkey.disarm)  # nobody controls: stop observing keys
-        if self._announced_controller is not None:
-            self._announced_controller = None
-            self.post(ControlChanged(None, reason))
-
-    def _on_input(self, sender: int, event: InputEvent) -> None:
-        presenter, guard = self._presenter, self._guard
-        if presenter is None or guard is None:
-            return
-        area = presenter.area
-        guard.on_input(sender, event, (area[2], area[3]) if area is not None else None)
-        if self._stuck_keys is not None:
-            self._stuck_keys.poke()
+    def _capture_lost(self, reason: str) -> None:
+        nursery, edge = self._session_nursery, self.edge
+        if nursery is not None and edge is not None:
+            nursery.start_soon(edge.capture_failed, reason)
 
     # -- watching -----------------------------------------------------------------------------
 
