@@ -99,6 +99,15 @@ def test_plaintexts_round_trip(plaintext: Any) -> None:
     assert from_bytes(type(plaintext), to_bytes(plaintext)) == plaintext
 
 
+def test_a_chat_lines_number_travels_though_lines_compare_by_text() -> None:
+    kind, data = encode_content(Chat(text="numbered", seq=7))
+    got = decode_content(kind, data)
+    assert isinstance(got, Chat)
+    assert got.seq == 7
+    assert got == Chat(text="numbered")
+    assert to_bytes(Chat(text="numbered")) != data, "the number is inside the sealed bytes"
+
+
 def test_content_decodes_only_as_the_announced_type() -> None:
     kind, data = encode_content(Chat(text="hi"))
     assert kind is ContentType.CHAT
