@@ -57,6 +57,7 @@ from tui.headless import (
     read_secret_file,
     read_secret_stdin,
 )
+from tui.integrity import INTEGRITY_EVENTS, integrity_json
 
 
 def open_capturer(args: argparse.Namespace) -> Capturer:
@@ -230,6 +231,9 @@ class HeadlessSession:
                 self.stuck_keys.poke()
             case ConsentRequested() as ask:
                 await self._on_consent(ask)
+            case _ if isinstance(event, INTEGRITY_EVENTS):
+                name, fields = integrity_json(event)
+                emit(name, **fields)
             case SessionClosed() as closed:
                 self.guard.revoke()
                 code = closed.code.name.lower() if closed.code else None

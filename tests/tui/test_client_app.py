@@ -598,7 +598,9 @@ def test_no_answers_change_nothing_chat_arrives_and_quitting_ends_the_session(
             log = screen.query_one("#log", RichLog)
             await until(pilot, lambda: any("Ana: hi Olga" in ln.text for ln in log.lines), "chat")
             mine = [ln.text for ln in log.lines if "hello Ana" in ln.text]
-            assert mine == ["Olga (you): hello Ana"], "the sender sees their own line"
+            assert mine == ["Olga (you) [1]: hello Ana"], "the sender sees their own line"
+            delivered = "✓ Your chat line 1 reached everyone."
+            await until(pilot, lambda: any(delivered in ln.text for ln in log.lines), "the mark")
 
             # A toggling key says what it does now, and the lock shows beside the session ID.
             await pilot.press("escape", "k")

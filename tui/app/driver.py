@@ -85,6 +85,7 @@ from tui.app.messages import (
 )
 from tui.app.model import SessionView
 from tui.app.start import RelayTarget
+from tui.integrity import INTEGRITY_EVENTS, integrity_sentence
 from tui.viewer.link import (
     Input,
     Refresh,
@@ -314,7 +315,8 @@ class Driver:
         session = self.session
         if session is not None and session.closed is None and text.strip():
             await session.send_content(Chat(text=text[:4000]))
-            self.post(Notice(f"{self._name(session.peer_id)} (you): {text[:4000]}"))
+            own = session.integrity.last_chat_seq
+            self.post(Notice(f"{self._name(session.peer_id)} (you) [{own}]: {text[:4000]}"))
 
     async def reopen_viewer(self) -> None:
         self._viewer_closed_by_user = False
@@ -409,6 +411,9 @@ class Driver:
                     await self._viewer.notify_dropped()
             case RelayError(message=message):
                 self.post(Notice(f"Relay: {message}", "warning"))
+            case _ if isinstance(event, INTEGRITY_EVENTS):
+                sentence, warning = integrity_sentence(event, self._name)
+                self.post(Notice(sentence, "warning" if warning else "information"))
             case SessionClosed(message=message):
                 self._revoke_locally("the session ended")
                 self.post(SessionOver(message))
