@@ -63,6 +63,8 @@ class Integrity:
         self._withheld = False
         self._frame_seq = 0
         self._next_beat = 0.0
+        #: Members changed: say where our chat stands once, so newcomers know what they missed.
+        self._beat_owed = False
         self._state: StreamState | None = None
 
     @property
@@ -99,6 +101,7 @@ class Integrity:
         present = frozenset(entry.peer_id for entry in roster.members)
         for gone in self._members - present:
             self._gaps.forget(gone)
+        self._beat_owed |= present != self._members
         self._members = present
         events: list[SessionEvent] = list(self._ledger.on_members(present))
         self._presenting_me = roster.presenter == self._me and not roster.paused
@@ -118,8 +121,7 @@ class Integrity:
         match message:
             case Heartbeat(frame_seq=frame_seq, chat_seq=chat_seq, presenting=presenting):
                 reaction.consumed = True
-                if chat_seq:
-                    self._gaps.on_announced(sender, chat_seq, now)
+                self._gaps.on_announced(sender, chat_seq, now)
                 if self._watch is not None and sender == self._presenter:
                     self._watch.on_heartbeat(frame_seq, presenting, now)
             case ChatAck(seq=seq):
@@ -156,8 +158,10 @@ class Integrity:
             elif self._withheld and not withheld and verdict.state is not StreamState.WAITING:
                 events.append(StreamRestored(self._presenter))
             self._withheld = withheld
-        if now >= self._next_beat and (self._presenter == self._me or self._ledger.last_seq):
+        due = self._presenter == self._me or self._ledger.last_seq or self._beat_owed
+        if now >= self._next_beat and due:
             self._next_beat = now + HEARTBEAT_INTERVAL
+            self._beat_owed = False
             beat = Heartbeat(
                 frame_seq=self._frame_seq,
                 chat_seq=self._ledger.last_seq,

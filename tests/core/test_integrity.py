@@ -98,6 +98,12 @@ def test_chat_gaps_are_reported_once_from_a_later_line_or_a_heartbeat() -> None:
     assert gaps.on_line(7, 50) is None
 
 
+def test_a_first_line_withheld_is_a_gap_once_the_sender_said_it_had_sent_none() -> None:
+    gaps = ChatGaps()
+    gaps.on_announced(5, 0, 0.0)  # the heartbeat every member sends on a membership change
+    assert gaps.on_line(5, 2) == ChatGap(5, 1, 1)
+
+
 def test_a_line_racing_its_heartbeat_is_no_gap() -> None:
     gaps = ChatGaps()
     gaps.on_announced(3, 1, 0.0)

@@ -8,11 +8,16 @@ constants below, not on this loaded machine's clock.
 
 from __future__ import annotations
 
+import functools
+import signal
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 from hostilekit import EventLog, Hostile, flip_bit, stream_updates
-from relaykit import RunningRelay
+from procs import running
+from relaykit import ORGANIZER, ORGANIZER_PASSWORD, RunningRelay
 from sessionkit import connect, live_session
 
 from core.client import OrganizerSession
@@ -32,6 +37,7 @@ from core.client.events import (
     StreamWithheld,
 )
 from core.client.rekey_acks import RESEND_AFTER
+from core.failures import EXIT_INTERRUPTED
 from core.protocol.content import Chat, ContentType, FrameUpdate
 from core.protocol.messages import PairSealed, Sealed
 from core.stream.heartbeat import BEHIND_LIMIT, HEARTBEAT_INTERVAL, SILENCE_LIMIT, StreamState
@@ -195,3 +201,108 @@ async def test_tampered_and_replayed_content_is_reported(relay: RunningRelay) ->
         assert [e.message for e in shown] == [Chat(twice.text, seq=2)], "nothing tampered shown"
         assert ana.opener_statistics()["bad_signature"] == 1
         n.cancel_scope.cancel()
+
+
+async def test_the_headless_viewer_prints_each_as_a_json_event(
+    relay: RunningRelay, tmp_path: Path
+) -> None:
+    """``porthole view --headless`` (a real subprocess) against the hooked relay: withheld
+    updates, a withheld chat line and a flipped bit each become one JSON event on stdout."""
+    hostile = Hostile(relay.info)
+    secret = tmp_path / "session-password"
+    secret.write_text(SESSION_PASSWORD + "\n")
+    async with connect(relay.port, relay.fingerprint) as oc, trio.open_nursery() as n:
+        await oc.login(ORGANIZER, ORGANIZER_PASSWORD)
+        org = await oc.create_session(name="Olga", password=SESSION_PASSWORD)
+        org_log = EventLog(org)
+        n.start_soon(org_log.run)
+        link = f"porthole://127.0.0.1:{relay.port}/{org.session_id}?fp={relay.fingerprint}"
+        argv = [sys.executable, "-m", "tui.cli", "view", "--headless", link, "--name", "Bea",
+                "--session-password-file", str(secret), "--transport", "tls"]  # fmt: skip
+        with running(*argv) as viewer:
+
+            async def expect(event: str, **where: object) -> dict[str, object]:
+                return await trio.to_thread.run_sync(
+                    functools.partial(viewer.expect_event, event, 30.0, **where)
+                )
+
+            joined = await expect("joined")
+            bea = int(str(joined["peer"]))
+            stop = trio.Event()
+            n.start_soon(stream_updates, org, stop)
+            # (a) updates withheld (heartbeats pass)
+            hide = _from(org.peer_id, ContentType.FRAME_UPDATE)
+            hostile.sealed_rules.append(lambda m: [] if hide(m) else None)
+            withheld = await expect("withheld")
+            assert withheld["presenter"] == org.peer_id
+            assert withheld["reason"] == "behind"
+            hostile.sealed_rules.clear()
+            await expect("withheld_ended", presenter=org.peer_id)
+            # (c) a chat line withheld: the second of three.
+            chats = _from(org.peer_id, ContentType.CHAT)
+            seen: list[Sealed] = []
+
+            def drop_second(msg: Sealed) -> list[Sealed] | None:
+                if not chats(msg):
+                    return None
+                seen.append(msg)
+                return [] if len(seen) == 2 else None
+
+            hostile.sealed_rules.append(drop_second)
+            for number in (1, 2, 3):
+                await org.send_content(Chat(text=f"line {number}"))
+            await expect("chat_gap", sender=org.peer_id, first=2, last=2)
+            _, late = await org_log.wait_for(ChatUndelivered, lambda u: u.seq == 2)
+            assert late.missing == (bea,)
+            # (d) a flipped bit.
+            hostile.sealed_rules[:] = [lambda m: [flip_bit(m)] if chats(m) else None]
+            await org.send_content(Chat(text="altered on the way"))
+            await expect("tampered", reason="bad_signature", sender=org.peer_id, count=1)
+            stop.set()
+            viewer.signal(signal.SIGTERM)
+            assert await trio.to_thread.run_sync(viewer.finish) == EXIT_INTERRUPTED
+        assert "Traceback" not in "\n".join(viewer.lines)
+        n.cancel_scope.cancel()
+
+
+async def test_the_console_numbers_own_lines_marks_delivery_and_says_what_was_withheld(
+    relay: RunningRelay, tmp_path: Path
+) -> None:
+    """``porthole join --console`` (a real subprocess): your own line in your log with its
+    number, the mark once everyone got it, and a line the relay withheld from you."""
+    hostile = Hostile(relay.info)
+    secret = tmp_path / "session-password"
+    secret.write_text(SESSION_PASSWORD + "\n")
+    async with connect(relay.port, relay.fingerprint) as oc:
+        await oc.login(ORGANIZER, ORGANIZER_PASSWORD)
+        org = await oc.create_session(name="Olga", password=SESSION_PASSWORD)
+        link = f"porthole://127.0.0.1:{relay.port}/{org.session_id}?fp={relay.fingerprint}"
+        argv = [sys.executable, "-m", "tui.cli", "join", "--console", link, "--name", "Ana",
+                "--password-file", str(secret), "--transport", "tls"]  # fmt: skip
+        with running(*argv) as console:
+
+            async def expect(pattern: str) -> None:
+                await trio.to_thread.run_sync(console.expect, pattern, 30.0)
+
+            await expect(r"^joined\.")
+            console.say("hello from the console")
+            await expect(r"^Ana \(you\) \[1\]: hello from the console$")
+            await expect(r"^✓ Your chat line 1 reached everyone\.$")
+            chats = _from(org.peer_id, ContentType.CHAT)
+            seen: list[Sealed] = []
+
+            def drop_second(msg: Sealed) -> list[Sealed] | None:
+                if not chats(msg):
+                    return None
+                seen.append(msg)
+                return [] if len(seen) == 2 else None
+
+            hostile.sealed_rules.append(drop_second)
+            for number in (1, 2, 3):
+                await org.send_content(Chat(text=f"line {number}"))
+            await expect(r"^Olga: line 3$")
+            await expect(r"^! Chat line 2 from Olga never arrived: the relay withheld them\.$")
+            console.say("/leave")
+            await trio.to_thread.run_sync(console.finish)
+        assert "Traceback" not in "\n".join(console.lines)
+        assert not any("line 2" in line for line in console.lines if line.startswith("Olga:"))
