@@ -25,9 +25,16 @@ from core.protocol.content import (
     ContentMessage,
     FrameUpdate,
     Heartbeat,
+    RefreshReason,
+    RefreshRequest,
 )
 from core.protocol.messages import Roster
 from core.stream.heartbeat import HEARTBEAT_INTERVAL, StreamState, StreamWatch
+
+#: While updates are withheld, ask the presenter for a keyframe this often: what was withheld
+#: may have been a keyframe (one sealed under an epoch whose re-key the relay held back, say),
+#: and a still screen sends nothing else that would show the gap.
+REFRESH_WHILE_WITHHELD = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,7 @@ class Integrity:
         #: Members changed: say where our chat stands once, so newcomers know what they missed.
         self._beat_owed = False
         self._state: StreamState | None = None
+        self._next_refresh = 0.0
 
     @property
     def stream_state(self) -> StreamState | None:
@@ -158,6 +166,10 @@ class Integrity:
             elif self._withheld and not withheld and verdict.state is not StreamState.WAITING:
                 events.append(StreamRestored(self._presenter))
             self._withheld = withheld
+            if withheld and now >= self._next_refresh:
+                self._next_refresh = now + REFRESH_WHILE_WITHHELD
+                ask = RefreshRequest(reason=RefreshReason.GAP)
+                reaction.send.append(Outgoing(ask, self._presenter))
         due = self._presenter == self._me or self._ledger.last_seq or self._beat_owed
         if now >= self._next_beat and due:
             self._next_beat = now + HEARTBEAT_INTERVAL

@@ -20,7 +20,7 @@ from procs import running
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, RunningRelay
 from sessionkit import connect, live_session
 
-from core.client import OrganizerSession
+from core.client import OrganizerSession, SessionBase
 from core.client.chat_gaps import ANNOUNCE_GRACE
 from core.client.chat_ledger import ACK_TIMEOUT
 from core.client.client import TICK_INTERVAL
@@ -54,6 +54,13 @@ def test_every_verdict_fits_in_five_seconds() -> None:
     assert RESEND_AFTER + TICK_INTERVAL < 5
 
 
+async def _until_state(session: SessionBase, state: StreamState) -> None:
+    """Wait for a steady state of the session's stream watch (not a transient one)."""
+    with trio.fail_after(30):
+        while session.integrity.stream_state is not state:
+            await trio.sleep(0.1)
+
+
 def _from(sender: int, kind: ContentType) -> Callable[[Sealed], bool]:
     return lambda m: m.header.sender == sender and m.header.content_type is kind
 
@@ -71,9 +78,7 @@ async def test_withheld_updates_are_told_apart_from_an_idle_presenter(
         await log.wait_for(ContentReceived, lambda e: isinstance(e.message, FrameUpdate))
         await trio.sleep(0.5)
         stop.set()
-        with trio.fail_after(20):
-            while ana.integrity.stream_state is not StreamState.IDLE:
-                await trio.sleep(0.1)
+        await _until_state(ana, StreamState.IDLE)
         await trio.sleep(SILENCE_LIMIT + 1)
         assert ana.integrity.stream_state is StreamState.IDLE
         assert not log.of(StreamWithheld), "a still screen is not withholding"
@@ -306,3 +311,65 @@ async def test_the_console_numbers_own_lines_marks_delivery_and_says_what_was_wi
             await trio.to_thread.run_sync(console.finish)
         assert "Traceback" not in "\n".join(console.lines)
         assert not any("line 2" in line for line in console.lines if line.startswith("Olga:"))
+
+
+async def test_the_headless_presenter_reports_a_dropped_rekey_and_keeps_a_still_screen_idle(
+    relay: RunningRelay, tmp_path: Path, display: object
+) -> None:
+    """``porthole present --headless`` (a real subprocess capturing a real X display) as the
+    leader: the relay drops Ana's re-key when Bruno joins, and the presenter prints
+    ``rekey_missing`` then ``rekey_confirmed``. Its heartbeats, sent beside real captured
+    updates, keep Ana's watch on a still screen at "idle", never "withheld"."""
+    hostile = Hostile(relay.info)
+    login, secret = tmp_path / "login", tmp_path / "session-password"
+    login.write_text(ORGANIZER_PASSWORD + "\n")
+    secret.write_text(SESSION_PASSWORD + "\n")
+    argv = [sys.executable, "-m", "tui.cli", "present", "--headless",
+            "--relay", f"127.0.0.1:{relay.port}", "--fingerprint", relay.fingerprint,
+            "--user", ORGANIZER, "--password-file", str(login), "--region", "0,0,64,48",
+            "--session-password-file", str(secret), "--transport", "tls"]  # fmt: skip
+    with running(*argv) as presenter:
+
+        async def expect(event: str, **where: object) -> dict[str, object]:
+            return await trio.to_thread.run_sync(
+                functools.partial(presenter.expect_event, event, 30.0, **where)
+            )
+
+        session_id = str((await expect("session"))["id"])
+        async with (
+            connect(relay.port, relay.fingerprint) as ac,
+            connect(relay.port, relay.fingerprint) as bc,
+            trio.open_nursery() as n,
+        ):
+            ana = await ac.join(session_id, name="Ana", password=SESSION_PASSWORD)
+            ana_log = EventLog(ana)
+            n.start_soon(ana_log.run)
+            await expect("joined", name="Ana")
+            await ana_log.wait_for(ContentReceived, lambda e: isinstance(e.message, FrameUpdate))
+            await _until_state(ana, StreamState.IDLE)
+            await trio.sleep(SILENCE_LIMIT + 1)
+            assert ana.integrity.stream_state is StreamState.IDLE
+            assert not ana_log.of(StreamWithheld), "a still screen is not withholding"
+
+            dropped: list[PairSealed] = []
+
+            def drop_first_to_ana(msg: PairSealed) -> list[PairSealed] | None:
+                if msg.peer_id != ana.peer_id or dropped:
+                    return None
+                dropped.append(msg)
+                return []
+
+            hostile.pair_rules.append(drop_first_to_ana)
+            attack = trio.current_time()
+            bruno = await bc.join(session_id, name="Bruno", password=SESSION_PASSWORD)
+            missing = await expect("rekey_missing", peer=ana.peer_id)
+            assert missing["epoch"] == bruno.epoch
+            await expect("rekey_confirmed", peer=ana.peer_id, epoch=bruno.epoch)
+            # Without the new epoch Ana could not open the keyframe sent for it: she is told
+            # the stream was withheld, asks for a keyframe, and is back at "idle".
+            await ana_log.wait_for(StreamRestored, after=attack)
+            await _until_state(ana, StreamState.IDLE)
+            n.cancel_scope.cancel()
+        presenter.signal(signal.SIGTERM)
+        await trio.to_thread.run_sync(presenter.finish)
+    assert "Traceback" not in "\n".join(presenter.lines)
