@@ -57,7 +57,6 @@ from core.crypto import (
     security_code,
     sign_certificate,
 )
-from core.crypto.errors import BadHandshake as ReKeyRefused
 from core.errors import ErrorCode, ProtocolError
 from core.protocol import ClientConnection, Message
 from core.protocol.content import (
@@ -546,7 +545,7 @@ class MemberSession(SessionBase):
         if isinstance(msg, PairSealed):
             try:
                 update = self._admission.on_rekey(msg.sealed)
-            except ReKeyRefused:
+            except BadHandshake:
                 # It opened, so the leader sent it: a re-send of an epoch we already hold
                 # (our confirmation was lost). Confirm again.
                 await self.send_content(ReKeyAck(epoch=self.epoch), recipient=self._leader)
