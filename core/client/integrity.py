@@ -1,7 +1,7 @@
 """What every member does so that a relay withholding content is noticed (docs/design.md §3.3).
 
 Sans-IO glue between a session and the small state machines that each watch one thing:
-:class:`~core.stream.heartbeat.StreamWatch` (the presenter's stream),
+:class:`~core.client.stream_watch.StreamWatch` (the presenter's stream),
 :class:`~core.client.chat_ledger.ChatLedger` (our chat lines and their acks),
 :class:`~core.client.chat_gaps.ChatGaps` (others' chat lines) and
 :class:`~core.client.refusals.RefusalReporter` (tampered or replayed messages). The session
@@ -17,6 +17,7 @@ from core.client.chat_gaps import ChatGaps
 from core.client.chat_ledger import ChatLedger
 from core.client.events import SessionEvent, StreamRestored, StreamWithheld
 from core.client.refusals import RefusalReporter
+from core.client.stream_watch import HEARTBEAT_INTERVAL, StreamState, StreamWatch
 from core.protocol.content import (
     EVERYONE,
     Chat,
@@ -29,7 +30,6 @@ from core.protocol.content import (
     RefreshRequest,
 )
 from core.protocol.messages import Roster
-from core.stream.heartbeat import HEARTBEAT_INTERVAL, StreamState, StreamWatch
 
 #: While updates are withheld, ask the presenter for a keyframe this often: what was withheld
 #: may have been a keyframe (one sealed under an epoch whose re-key the relay held back, say),

@@ -10,7 +10,7 @@ from core.client.chat_ledger import ACK_TIMEOUT, ChatLedger
 from core.client.events import ChatDelivered, ChatGap, ChatUndelivered, ContentRefused
 from core.client.refusals import REPORT_INTERVAL, RefusalReporter
 from core.client.rekey_acks import RESEND_AFTER, RekeyTracker
-from core.stream.heartbeat import (
+from core.client.stream_watch import (
     BEHIND_LIMIT,
     HEARTBEAT_INTERVAL,
     IDLE_AFTER,

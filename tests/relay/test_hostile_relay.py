@@ -37,10 +37,10 @@ from core.client.events import (
     StreamWithheld,
 )
 from core.client.rekey_acks import RESEND_AFTER
+from core.client.stream_watch import BEHIND_LIMIT, HEARTBEAT_INTERVAL, SILENCE_LIMIT, StreamState
 from core.failures import EXIT_INTERRUPTED
 from core.protocol.content import Chat, ContentType, FrameUpdate
 from core.protocol.messages import PairSealed, Sealed
-from core.stream.heartbeat import BEHIND_LIMIT, HEARTBEAT_INTERVAL, SILENCE_LIMIT, StreamState
 
 SESSION_PASSWORD = "quince-44"
 

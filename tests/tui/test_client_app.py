@@ -31,13 +31,13 @@ from textual.pilot import Pilot
 from textual.widgets import Label, OptionList, RichLog
 
 from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
+from core.client.stream_watch import StreamState
 from core.control import guard as guard_module
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
 from core.links import JoinLink
 from core.protocol.content import Chat, ContentType, FrameUpdate, InputEvent, InputKind
 from core.protocol.messages import ActionCode, PairSealed, Sealed
-from core.stream.heartbeat import StreamState
 from relay.limits import BackoffPolicy
 from tui.app.app import PortholeApp, Start
 from tui.app.dialogs import (
