@@ -15,11 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import trio
-from hostilekit import EventLog, Hostile, flip_bit, stream_updates
+from hostilekit import EventLog, stream_updates
 from procs import running
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, RunningRelay
 from sessionkit import connect, live_session
 
+from bench.hostile import Hostile, flip_bit
 from core.client import OrganizerSession, SessionBase
 from core.client.chat_gaps import ANNOUNCE_GRACE
 from core.client.chat_ledger import ACK_TIMEOUT

@@ -23,13 +23,14 @@ from appkit import (
     target,
     type_into,
 )
-from hostilekit import Hostile, flip_bit, stream_updates
+from hostilekit import stream_updates
 from netkit import Cutter
 from pilotkit import run, until
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
 from textual.widgets import Label, OptionList, RichLog
 
+from bench.hostile import Hostile, flip_bit
 from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
 from core.client.stream_watch import StreamState
 from core.control import guard as guard_module
