@@ -139,7 +139,8 @@ class Integrity:
             case Chat(seq=seq) if seq and header.recipient == EVERYONE:
                 if (gap := self._gaps.on_line(sender, seq)) is not None:
                     reaction.events.append(gap)
-                reaction.send.append(Outgoing(ChatAck(seq=seq), sender))
+                if sender in self._members:  # one who left would only get us a refusal
+                    reaction.send.append(Outgoing(ChatAck(seq=seq), sender))
             case FrameUpdate(frame_seq=frame_seq) if sender == self._presenter:
                 if self._watch is not None:
                     self._watch.on_frame(frame_seq, now)
