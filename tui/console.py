@@ -30,6 +30,7 @@ from core.client.events import (
 )
 from core.protocol.content import Chat
 from core.protocol.messages import ActionCode, ActionOutcome, Roster
+from tui.integrity import INTEGRITY_EVENTS, integrity_sentence
 
 Print = Callable[[str], None]
 
@@ -126,6 +127,9 @@ class Console:
                 self.out(f"(the relay dropped {count} updates: this connection is slow)")
             case SessionClosed(message=message):
                 self.out(f"session over: {message}")
+            case _ if isinstance(event, INTEGRITY_EVENTS):
+                sentence, warning = integrity_sentence(event, self.name_of)
+                self.out(f"! {sentence}" if warning else sentence)
 
     async def handle_line(self, line: str) -> bool:
         """Act on one typed line; False means the user is done."""
@@ -165,6 +169,8 @@ class Console:
                 self.out(f"unknown command {command}; /help lists them")
             case _:
                 await session.send_content(Chat(text=text[:4000]))
+                own = session.integrity.last_chat_seq
+                self.out(f"{self.name_of(session.peer_id)} (you) [{own}]: {text[:4000]}")
         return True
 
     async def run(self) -> None:

@@ -51,6 +51,7 @@ from tui.headless import (
     read_secret_file,
     read_secret_stdin,
 )
+from tui.integrity import INTEGRITY_EVENTS, integrity_json
 
 
 def open_capturer(args: argparse.Namespace) -> Capturer:
@@ -221,6 +222,9 @@ class HeadlessSession:
                 self.edge.on_input(content.sender, input_event)
             case ConsentRequested() as ask:
                 await self._on_consent(ask)
+            case _ if isinstance(event, INTEGRITY_EVENTS):
+                name, fields = integrity_json(event)
+                emit(name, **fields)
             case SessionClosed() as closed:
                 await self.edge.closed("ended")
                 code = closed.code.name.lower() if closed.code else None

@@ -37,6 +37,7 @@ from tui.headless import (
     pinned_fingerprint,
     read_secret_file,
 )
+from tui.integrity import INTEGRITY_EVENTS, integrity_json
 
 if TYPE_CHECKING:
     # Loaded when used: the decoder once the relay answered (_view); the capture and the encoder
@@ -198,6 +199,9 @@ async def _watch(
                             viewer.on_cursor(cursor)
                         case UpdatesDropped():
                             await viewer.on_dropped()
+                        case _ if isinstance(event, INTEGRITY_EVENTS):
+                            name, fields = integrity_json(event)
+                            emit(name, **fields)
                         case SessionClosed() as closed:
                             code = closed.code.name.lower() if closed.code else None
                             emit("ended", code=code, message=closed.message)

@@ -44,6 +44,9 @@ from core.protocol.messages import (
     SessionCreated,
 )
 
+#: How often the session's clock runs: heartbeats are due once a second, verdicts within 5 s.
+TICK_INTERVAL = 0.25
+
 
 class RequestRefused(Refused):
     """The relay (or the organizer, through it) said no; ``code`` is stable, the text human."""
@@ -259,6 +262,21 @@ class RelayClient:
             except ChannelClosed:
                 return
 
+    async def _tick_forever(self) -> None:
+        """A few times a second, let the session send heartbeats and notice what is overdue
+        (docs/design.md §3.3)."""
+        while True:
+            await trio.sleep(TICK_INTERVAL)
+            session = self.session
+            if session is None or session.closed is not None:
+                continue
+            try:
+                await session._tick()
+            except ChannelClosed:
+                return
+            except trio.ClosedResourceError:
+                continue  # the session ended meanwhile (its events are closed)
+
 
 @asynccontextmanager
 async def open_relay_client(
@@ -290,6 +308,7 @@ async def open_relay_client(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(client._read_forever)
             nursery.start_soon(client._keepalive)
+            nursery.start_soon(client._tick_forever)
             try:
                 yield client
             finally:

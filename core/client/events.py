@@ -114,6 +114,78 @@ class SessionClosed:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class StreamWithheld:
+    """The presenter's updates are being withheld (docs/design.md §3.3): its heartbeats stopped
+    (``reason`` ``silent``) or announced updates that never came (``behind``)."""
+
+    presenter: int
+    reason: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRestored:
+    """After :class:`StreamWithheld`: heartbeats and updates arrive again."""
+
+    presenter: int
+
+
+@dataclass(frozen=True, slots=True)
+class RekeyMissing:
+    """Organizer side: ``peer_id`` has not confirmed the new epoch; the leader re-sends it."""
+
+    peer_id: int
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class RekeyConfirmed:
+    """Organizer side: after :class:`RekeyMissing`, that member confirmed the epoch."""
+
+    peer_id: int
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelivered:
+    """Every member there when our chat line ``seq`` was sent confirmed it."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUndelivered:
+    """Our chat line ``seq`` is unconfirmed by ``missing`` (peer ids) after the ack timeout."""
+
+    seq: int
+    missing: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatGap:
+    """Chat lines ``first``..``last`` of ``sender`` never reached us (the relay withheld them)."""
+
+    sender: int
+    first: int
+    last: int
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+
+@dataclass(frozen=True, slots=True)
+class ContentRefused:
+    """Sealed messages that failed a check and were dropped: ``reason`` is the opener's slug
+    (``bad_signature`` for a flipped bit, ``replayed``, ...), ``count`` how many since the last
+    report, ``sender`` the sender the (unverified) header claims."""
+
+    reason: str
+    sender: int
+    count: int
+
+
 SessionEvent = (
     KnockReceived
     | KnockWithdrawn
@@ -126,4 +198,12 @@ SessionEvent = (
     | UpdatesDropped
     | RelayError
     | SessionClosed
+    | StreamWithheld
+    | StreamRestored
+    | RekeyMissing
+    | RekeyConfirmed
+    | ChatDelivered
+    | ChatUndelivered
+    | ChatGap
+    | ContentRefused
 )

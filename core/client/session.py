@@ -32,12 +32,16 @@ from core.client.events import (
     JoinAttemptFailed,
     KnockReceived,
     KnockWithdrawn,
+    RekeyConfirmed,
+    RekeyMissing,
     RelayError,
     RosterChanged,
     SessionClosed,
     SessionEvent,
     UpdatesDropped,
 )
+from core.client.integrity import Integrity, Reaction
+from core.client.rekey_acks import RekeyTracker
 from core.crypto import (
     BadHandshake,
     ContentOpener,
@@ -57,8 +61,12 @@ from core.errors import ErrorCode, ProtocolError
 from core.protocol import ClientConnection, Message
 from core.protocol.content import (
     EVERYONE,
+    Chat,
+    ContentHeader,
     ContentMessage,
     ContentType,
+    FrameUpdate,
+    ReKeyAck,
     decode_content,
     encode_content,
 )
@@ -99,6 +107,10 @@ class AdmitPolicy(Enum):
     ALL = "all"
 
 
+#: Seals one message for the connection, under the wire lock, right before it is written.
+Build = Callable[[ClientConnection], bytes]
+
+
 class ContentOutlet:
     """Sends content to everyone from one worker thread (the presenter's), in order with what
     trio tasks send: see :meth:`RelayChannel.send_from_thread`.
@@ -108,26 +120,20 @@ class ContentOutlet:
     later ``withheld`` check.
     """
 
-    __slots__ = ("_channel", "_seal", "hold")
+    __slots__ = ("_build", "_channel", "hold")
 
     def __init__(
-        self,
-        channel: RelayChannel,
-        seal: Callable[[ClientConnection, ContentType, int, bytes], bytes],
+        self, channel: RelayChannel, build: Callable[[ContentMessage, int], Build]
     ) -> None:
         self._channel = channel
-        self._seal = seal
+        self._build = build
         self.hold: threading.Lock = channel.wire
 
     def send(self, message: ContentMessage, withheld: Callable[[], bool] | None = None) -> bool:
         """Seal and send ``message`` unless ``withheld()`` says no at the last moment (asked
         under :attr:`hold`); blocks this thread while the socket is full. Raises
         :class:`~core.client.channel.ChannelClosed` when the connection is gone."""
-        kind, plaintext = encode_content(message)
-        seal = self._seal
-        return self._channel.send_from_thread(
-            lambda conn: seal(conn, kind, EVERYONE, plaintext), withheld
-        )
+        return self._channel.send_from_thread(self._build(message, EVERYONE), withheld)
 
 
 class SessionBase:
@@ -156,17 +162,38 @@ class SessionBase:
         self.roster: Roster | None = None
         self.epoch = 0
         self.closed: SessionClosed | None = None
+        self._integrity = Integrity(peer_id)
 
     # -- public API -----------------------------------------------------------------------------
 
     async def send_content(self, message: ContentMessage, recipient: int = EVERYONE) -> None:
-        """Seal ``message`` for the current epoch and send it (to everyone, or one member)."""
-        kind, plaintext = encode_content(message)
-        await self._channel.send_built(lambda conn: self._seal(conn, kind, recipient, plaintext))
+        """Seal ``message`` for the current epoch and send it (to everyone, or one member).
+        A chat line to everyone is numbered here (see :mod:`core.client.chat_ledger`)."""
+        if isinstance(message, Chat):
+            message = self._integrity.outgoing_chat(message, recipient, trio.current_time())
+        await self._channel.send_built(self._build(message, recipient))
 
     def content_outlet(self) -> ContentOutlet:
         """Where a worker thread (the presenter's) sends content to everyone."""
-        return ContentOutlet(self._channel, self._seal)
+        return ContentOutlet(self._channel, self._build)
+
+    @property
+    def integrity(self) -> Integrity:
+        """Heartbeats, chat numbering and what they revealed (docs/design.md §3.3)."""
+        return self._integrity
+
+    def _build(self, message: ContentMessage, recipient: int) -> Build:
+        kind, plaintext = encode_content(message)
+        if not isinstance(message, FrameUpdate):
+            return lambda conn: self._seal(conn, kind, recipient, plaintext)
+        frame_seq, integrity = message.frame_seq, self._integrity
+
+        def build(conn: ClientConnection) -> bytes:
+            data = self._seal(conn, kind, recipient, plaintext)
+            integrity.frame_sent(frame_seq)  # sealed for the wire: a heartbeat may count it
+            return data
+
+        return build
 
     def _seal(
         self, conn: ClientConnection, kind: ContentType, recipient: int, plaintext: bytes
@@ -214,6 +241,8 @@ class SessionBase:
                 self.roster = msg
                 await self._on_roster(msg)
                 await self._emit(RosterChanged(msg))
+                for event in self._integrity.on_roster(msg, trio.current_time()):
+                    await self._emit(event)
             case ConsentAsk():
                 await self._emit(
                     ConsentRequested(msg.consent_id, msg.action, msg.actor, msg.target)
@@ -241,9 +270,37 @@ class SessionBase:
         try:
             plaintext = self._opener.open(msg.header, msg.ciphertext, msg.signature, now)
             content = decode_content(msg.header.content_type, plaintext)
-        except (CryptoError, ProtocolError):
-            return  # counted by the opener (or a decode error: nothing to show)
-        await self._emit(ContentReceived(msg.header, content))
+        except CryptoError as exc:  # counted by the opener; reported if someone tampered
+            for event in self._integrity.on_refused(exc.reason, msg.header.sender, now):
+                await self._emit(event)
+            return
+        except ProtocolError:
+            return  # a member sealed something that does not decode: nothing to show
+        if isinstance(content, ReKeyAck):
+            await self._on_rekey_ack(msg.header, content)
+            return
+        reaction = self._integrity.on_content(msg.header, content, now)
+        if not reaction.consumed:
+            await self._emit(ContentReceived(msg.header, content))
+        await self._react(reaction)
+
+    async def _react(self, reaction: Reaction) -> None:
+        for event in reaction.events:
+            await self._emit(event)
+        for out in reaction.send:
+            await self.send_content(out.message, out.recipient)
+
+    async def _tick(self) -> None:
+        """Driven a few times a second by the client: heartbeats, timeouts, re-sends."""
+        now = trio.current_time()
+        await self._react(self._integrity.tick(now))
+        await self._tick_specific(now)
+
+    async def _tick_specific(self, now: float) -> None:
+        """Hook: the organizer re-sends re-keys nobody confirmed."""
+
+    async def _on_rekey_ack(self, header: ContentHeader, ack: ReKeyAck) -> None:
+        """Hook: only the leader expects these."""
 
     def _use_epoch(self, epoch: int, secret: bytes, keys: dict[int, bytes]) -> None:
         with self._channel.wire:  # never in the middle of a seal on the presenter's thread
@@ -305,6 +362,8 @@ class OrganizerSession(SessionBase):
         #: Admitted by us but not yet in a roster from the relay: not "gone" if a roster that
         #: the relay sent before it processed our Admit arrives now.
         self._unconfirmed: set[int] = set()
+        self._rekeys = RekeyTracker()
+        self._last_rekey: ReKey | None = None
         self._use_epoch(1, next_epoch_secret(), self._member_keys())
 
     @property
@@ -408,6 +467,7 @@ class OrganizerSession(SessionBase):
         for pid in gone:
             del self._certificates[pid]
             self._admissions.pop(pid, None)
+            self._rekeys.forget(pid)
         epoch, secret, certs = self._next_epoch()
         await self._distribute(epoch, secret, certs, skip=None)
 
@@ -427,12 +487,34 @@ class OrganizerSession(SessionBase):
     ) -> None:
         """Send the new epoch to every member over its pair channel, then switch ourselves."""
         rekey = ReKey(epoch=epoch, epoch_secret=secret, roster=roster)
+        sent = []
         for pid, admission in self._admissions.items():
             if pid == skip or pid not in self._certificates:
                 continue
             await self._send(PairSealed(peer_id=pid, sealed=admission.seal_rekey(rekey)))
+            sent.append(pid)
         self._use_epoch(epoch, secret, self._member_keys())
+        self._last_rekey = rekey
+        self._rekeys.sent(epoch, sent, trio.current_time())
         await self._emit(EpochChanged(epoch))
+
+    async def _tick_specific(self, now: float) -> None:
+        """Re-send the newest epoch to each member that has not confirmed it in time (the
+        relay may have dropped its re-key); the organizer hears of it the first time."""
+        rekey = self._last_rekey
+        for pid, epoch, first_time in self._rekeys.due(now):
+            admission = self._admissions.get(pid)
+            if rekey is None or rekey.epoch != epoch or admission is None:
+                self._rekeys.forget(pid)
+                continue
+            if first_time:
+                await self._emit(RekeyMissing(pid, epoch))
+            await self._send(PairSealed(peer_id=pid, sealed=admission.seal_rekey(rekey)))
+
+    async def _on_rekey_ack(self, header: ContentHeader, ack: ReKeyAck) -> None:
+        # Sealed under the epoch it names, or it proves nothing.
+        if header.epoch == ack.epoch and self._rekeys.confirmed(header.sender, ack.epoch):
+            await self._emit(RekeyConfirmed(header.sender, ack.epoch))
 
     def _member_keys(self) -> dict[int, bytes]:
         return {pid: c.certificate.member_key for pid, c in self._certificates.items()}
@@ -454,13 +536,23 @@ class MemberSession(SessionBase):
         )
         # The leader's key has been verified by the handshake; the code derives from it.
         self._admission = admission
+        self._leader = next(
+            (pid for pid, c in membership.roster.items() if c.standing is Standing.ORGANIZER), 1
+        )
         self._use_epoch(membership.epoch, membership.epoch_secret, membership.member_keys())
 
     async def _handle_specific(self, msg: Message) -> None:
         if isinstance(msg, PairSealed):
             try:
                 update = self._admission.on_rekey(msg.sealed)
+            except BadHandshake:
+                # It opened, so the leader sent it: a re-send of an epoch we already hold
+                # (our confirmation was lost). Confirm again.
+                await self.send_content(ReKeyAck(epoch=self.epoch), recipient=self._leader)
+                return
             except (CryptoError, ProtocolError):
                 return
             self._use_epoch(update.epoch, update.epoch_secret, update.member_keys())
             await self._emit(EpochChanged(update.epoch))
+            # Sealed under the new epoch: only a holder of its secret can confirm it.
+            await self.send_content(ReKeyAck(epoch=update.epoch), recipient=self._leader)

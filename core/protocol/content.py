@@ -55,6 +55,10 @@ class ContentType(IntEnum):
     CHAT = 5
     FILE_OFFER = 6
     FILE_CHUNK = 7
+    #: Integrity of the stream and of chat against a relay that withholds (docs/design.md §3.3).
+    HEARTBEAT = 8
+    CHAT_ACK = 9
+    REKEY_ACK = 10
 
     @property
     def droppable(self) -> bool:
@@ -160,7 +164,13 @@ class Cursor:
 
 @dataclass(frozen=True, slots=True)
 class Chat:
+    """One chat line. ``seq`` numbers a sender's lines to everyone (1, 2, ...; the session
+    stamps it) so receivers see a line the relay withheld as a gap; 0 for a line addressed to
+    one member, which is neither numbered nor acknowledged. Lines compare by text: the number
+    is the session's bookkeeping, not what was said."""
+
     text: Annotated[str, Text(4000, min_chars=1, multiline=True)] = field(repr=False)
+    seq: Annotated[int, U32()] = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +188,46 @@ class FileChunk:
     data: Annotated[bytes, Blob(256 * 1024)] = field(repr=False)
 
 
-ContentMessage = FrameUpdate | RefreshRequest | InputEvent | Cursor | Chat | FileOffer | FileChunk
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Sent once a second by the presenter (even when its screen is still) and by anyone who
+    has chatted: how far its stream and its chat have gone, so a receiver can tell "nothing
+    happens" from "the relay withholds what happens" (docs/design.md §3.3)."""
+
+    #: The last ``FrameUpdate.frame_seq`` sent (0: none yet).
+    frame_seq: Annotated[int, U32()]
+    #: The last ``Chat.seq`` sent to everyone (0: none yet).
+    chat_seq: Annotated[int, U32()]
+    #: The sender is capturing and sending its screen now (not paused, not waiting to agree).
+    presenting: Annotated[bool, Bool()]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAck:
+    """Addressed to a chat line's sender: this member got line ``seq``."""
+
+    seq: Annotated[int, U32(1)]
+
+
+@dataclass(frozen=True, slots=True)
+class ReKeyAck:
+    """Addressed to the leader, sealed under ``epoch`` itself: proof this member holds it."""
+
+    epoch: Annotated[int, U32(1)]
+
+
+ContentMessage = (
+    FrameUpdate
+    | RefreshRequest
+    | InputEvent
+    | Cursor
+    | Chat
+    | FileOffer
+    | FileChunk
+    | Heartbeat
+    | ChatAck
+    | ReKeyAck
+)
 
 CONTENT_TYPES: dict[ContentType, type[Any]] = {
     ContentType.FRAME_UPDATE: FrameUpdate,
@@ -188,6 +237,9 @@ CONTENT_TYPES: dict[ContentType, type[Any]] = {
     ContentType.CHAT: Chat,
     ContentType.FILE_OFFER: FileOffer,
     ContentType.FILE_CHUNK: FileChunk,
+    ContentType.HEARTBEAT: Heartbeat,
+    ContentType.CHAT_ACK: ChatAck,
+    ContentType.REKEY_ACK: ReKeyAck,
 }
 _TYPE_OF: dict[type[Any], ContentType] = {cls: t for t, cls in CONTENT_TYPES.items()}
 

@@ -11,16 +11,19 @@ from typing import Any
 from core.errors import ErrorCode
 from core.protocol.content import (
     Chat,
+    ChatAck,
     ContentHeader,
     ContentType,
     Cursor,
     FileChunk,
     FileOffer,
     FrameUpdate,
+    Heartbeat,
     InputEvent,
     InputKind,
     RefreshReason,
     RefreshRequest,
+    ReKeyAck,
 )
 from core.protocol.messages import (
     ActionCode,
@@ -202,6 +205,10 @@ PLAINTEXTS: list[Any] = [
     Chat(text="hello\nworld\t!"),
     FileOffer(file_id=1, name="report.pdf", size=1 << 33),
     FileChunk(file_id=1, offset=0, last=True, data=b"\x00" * 64),
+    Chat(text="numbered", seq=7),
+    Heartbeat(frame_seq=120, chat_seq=3, presenting=True),
+    ChatAck(seq=3),
+    ReKeyAck(epoch=4),
     AdmissionGrant(
         leader_confirmation=b"\x12" * 32, epoch=1, epoch_secret=b"\x13" * 32, roster=(CERT,)
     ),

@@ -37,7 +37,10 @@ from core.protocol import (
 from core.protocol.content import (
     CONTENT_TYPES,
     Chat,
+    ChatAck,
     ContentType,
+    Heartbeat,
+    ReKeyAck,
     decode_content,
     encode_content,
 )
@@ -97,6 +100,23 @@ def test_many_messages_in_one_read_and_byte_by_byte() -> None:
 @pytest.mark.parametrize("plaintext", PLAINTEXTS, ids=lambda p: type(p).__name__)
 def test_plaintexts_round_trip(plaintext: Any) -> None:
     assert from_bytes(type(plaintext), to_bytes(plaintext)) == plaintext
+
+
+def test_the_integrity_messages_are_tiny() -> None:
+    """Sent every second by every presenter, and once per line per member (docs/design.md §3.3):
+    a few bytes inside the 106 that sealing adds (header, tag, signature)."""
+    assert len(to_bytes(Heartbeat(frame_seq=2**32 - 1, chat_seq=2**32 - 1, presenting=True))) == 9
+    assert len(to_bytes(ChatAck(seq=1))) == 4
+    assert len(to_bytes(ReKeyAck(epoch=1))) == 4
+
+
+def test_a_chat_lines_number_travels_though_lines_compare_by_text() -> None:
+    kind, data = encode_content(Chat(text="numbered", seq=7))
+    got = decode_content(kind, data)
+    assert isinstance(got, Chat)
+    assert got.seq == 7
+    assert got == Chat(text="numbered")
+    assert to_bytes(Chat(text="numbered")) != data, "the number is inside the sealed bytes"
 
 
 def test_content_decodes_only_as_the_announced_type() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from adminkit import RelayThread
 from appkit import (
     SESSION_PASSWORD,
@@ -22,20 +23,23 @@ from appkit import (
     target,
     type_into,
 )
+from hostilekit import stream_updates
 from netkit import Cutter
 from pilotkit import run, until
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
 from textual.widgets import Label, OptionList, RichLog
 
+from bench.hostile import Hostile, flip_bit
 from core.client import edge as edge_module
 from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
+from core.client.stream_watch import StreamState
 from core.control import guard as guard_module
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
 from core.links import JoinLink
-from core.protocol.content import Chat, FrameUpdate, InputEvent, InputKind
-from core.protocol.messages import ActionCode
+from core.protocol.content import Chat, ContentType, FrameUpdate, InputEvent, InputKind
+from core.protocol.messages import ActionCode, PairSealed, Sealed
 from relay.limits import BackoffPolicy
 from tui.app.app import PortholeApp, Start
 from tui.app.dialogs import (
@@ -602,7 +606,9 @@ def test_no_answers_change_nothing_chat_arrives_and_quitting_ends_the_session(
             log = screen.query_one("#log", RichLog)
             await until(pilot, lambda: any("Ana: hi Olga" in ln.text for ln in log.lines), "chat")
             mine = [ln.text for ln in log.lines if "hello Ana" in ln.text]
-            assert mine == ["Olga (you): hello Ana"], "the sender sees their own line"
+            assert mine == ["Olga (you) [1]: hello Ana"], "the sender sees their own line"
+            delivered = "✓ Your chat line 1 reached everyone."
+            await until(pilot, lambda: any(delivered in ln.text for ln in log.lines), "the mark")
 
             # A toggling key says what it does now, and the lock shows beside the session ID.
             await pilot.press("escape", "k")
@@ -906,5 +912,107 @@ def test_without_a_display_the_viewer_fails_once_with_a_reason_and_is_not_respaw
             await pilot.pause(1.0)
             assert failures() == 1, "the viewer was started again on a roster change"
             assert app.driver._viewer is None
+
+    run(scenario)
+
+
+# --- a relay that withholds or tampers (docs/design.md §3.3) ------------------------------------
+
+
+def _logged(screen: SessionScreen, text: str) -> bool:
+    return any(text in line.text for line in screen.query_one("#log", RichLog).lines)
+
+
+def test_the_organizer_is_told_of_a_dropped_rekey_a_withheld_line_and_a_flipped_bit(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    assert relay.info is not None
+    hostile = Hostile(relay.info)
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await _joins(pilot, relay, screen, "Ana", 2)
+            assert ana.session is not None
+            from_ana = ana.session.peer_id
+            chats: list[Sealed] = []
+
+            def drop_anas_second_line(msg: Sealed) -> list[Sealed] | None:
+                if msg.header.sender != from_ana or msg.header.content_type is not ContentType.CHAT:
+                    return None
+                chats.append(msg)
+                if len(chats) == 2:
+                    return []
+                return [flip_bit(msg)] if len(chats) == 4 else None
+
+            hostile.sealed_rules.append(drop_anas_second_line)
+            for number in (1, 2, 3, 4):
+                await ana.do(ana.session.send_content, Chat(text=f"line {number}"))
+            await until(pilot, lambda: _logged(screen, "Ana: line 3"), "line 3")
+            gap = "Chat line 2 from Ana never arrived: the relay withheld them."
+            await until(pilot, lambda: _logged(screen, gap), "the gap")
+            tampered = "Refused 1 message said to be from Ana: altered on the way."
+            await until(pilot, lambda: _logged(screen, tampered), "the flipped bit")
+            assert not _logged(screen, "line 4"), "nothing tampered is shown"
+
+            dropped: list[PairSealed] = []
+
+            def drop_anas_rekey(msg: PairSealed) -> list[PairSealed] | None:
+                if msg.peer_id != from_ana or dropped:
+                    return None
+                dropped.append(msg)
+                return []
+
+            hostile.pair_rules.append(drop_anas_rekey)
+            await _joins(pilot, relay, screen, "Bruno", 3)  # everyone is re-keyed
+            missing = "Ana has not confirmed the new session keys"
+            await until(pilot, lambda: _logged(screen, missing), "the missing re-key")
+            await until(pilot, lambda: _logged(screen, "Ana has the new session keys now."), "ok")
+            assert dropped
+
+    run(scenario)
+
+
+def test_a_viewer_is_told_when_the_relay_withholds_the_presenters_updates(
+    relay: RelayThread, tmp_path: Path, display: object
+) -> None:
+    assert relay.info is not None
+    hostile = Hostile(relay.info)
+
+    async def scenario() -> None:
+        olga = await Peer.organize(relay)  # she presents, as organizers do by default
+        assert olga.session is not None
+        session = olga.session
+        stop = trio.Event()
+
+        async def stream() -> None:
+            assert relay.nursery is not None
+            relay.nursery.start_soon(stream_updates, session, stop)
+
+        app = make_app(relay, tmp_path, Start(relay=target(relay)))
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, JoinScreen)
+            await type_into(pilot, "session-id", session.session_id)
+            await type_into(pilot, "name", "Ana")
+            await type_into(pilot, "password", SESSION_PASSWORD)
+            await pilot.press("enter")
+            screen = await on_screen(pilot, SessionScreen)
+            await until(pilot, lambda: screen.view is not None, "the roster")
+            await olga.do(stream)
+            member = app.driver.session
+            assert member is not None
+            await until(pilot, lambda: member.integrity.stream_state is StreamState.FLOWING, "on")
+
+            def withhold(msg: Sealed) -> list[Sealed] | None:
+                return [] if msg.header.content_type is ContentType.FRAME_UPDATE else None
+
+            hostile.sealed_rules.append(withhold)
+            withheld = "The relay is withholding Olga's screen: updates they sent have not arrived."
+            await until(pilot, lambda: _logged(screen, withheld), "withheld", timeout=30)
+            hostile.sealed_rules.clear()
+            again = "Olga's screen updates arrive again."
+            await until(pilot, lambda: _logged(screen, again), "restored", timeout=30)
+            stop.set()
 
     run(scenario)

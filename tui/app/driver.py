@@ -82,6 +82,7 @@ from tui.app.messages import (
 )
 from tui.app.model import SessionView
 from tui.app.start import RelayTarget
+from tui.integrity import INTEGRITY_EVENTS, integrity_sentence
 from tui.viewer.link import (
     Input,
     Refresh,
@@ -314,7 +315,8 @@ class Driver:
         session = self.session
         if session is not None and session.closed is None and text.strip():
             await session.send_content(Chat(text=text[:4000]))
-            self.post(Notice(f"{self._name(session.peer_id)} (you): {text[:4000]}"))
+            own = session.integrity.last_chat_seq
+            self.post(Notice(f"{self._name(session.peer_id)} (you) [{own}]: {text[:4000]}"))
 
     async def reopen_viewer(self) -> None:
         self._viewer_closed_by_user = False
@@ -415,6 +417,9 @@ class Driver:
                     await self._viewer.notify_dropped()
             case RelayError(message=message):
                 self.post(Notice(f"Relay: {message}", "warning"))
+            case _ if isinstance(event, INTEGRITY_EVENTS):
+                sentence, warning = integrity_sentence(event, self._name)
+                self.post(Notice(sentence, "warning" if warning else "information"))
             case SessionClosed(message=message):
                 if self.edge is not None:
                     await self.edge.closed("ended")
@@ -525,7 +530,8 @@ class Driver:
     def said(self, text: str) -> None:
         session = self.session
         if session is not None:
-            self.post(Notice(f"{self._name(session.peer_id)} (you): {text}"))
+            own = session.integrity.last_chat_seq
+            self.post(Notice(f"{self._name(session.peer_id)} (you) [{own}]: {text}"))
 
     def cannot_capture(self, reason: str) -> None:
         self.fail(
