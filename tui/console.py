@@ -1,5 +1,9 @@
 """A line-mode session console: roster, knocks, consent prompts and chat on a plain terminal.
 
+``/view`` opens the presenter's screen in the same native viewer window as the app
+(:mod:`tui.app.watching`), and ``/control`` asks for remote control, which that window then
+sends while the presenter allows it.
+
 This is what ``porthole demo``, ``join`` and ``create`` run without a terminal or with
 ``--console``: every
 line in is a command or a chat message, every event out is one readable line. It never prints
@@ -28,8 +32,10 @@ from core.client.events import (
     SessionClosed,
     UpdatesDropped,
 )
-from core.protocol.content import Chat
+from core.protocol.content import Chat, Cursor, FrameUpdate
 from core.protocol.messages import ActionCode, ActionOutcome, Roster
+from tui.app.model import SessionView
+from tui.app.watching import WindowWatch
 from tui.integrity import INTEGRITY_EVENTS, integrity_sentence
 
 Print = Callable[[str], None]
@@ -37,6 +43,9 @@ Print = Callable[[str], None]
 HELP = """\
 commands:  y / n        admit or decline the oldest waiting knock (organizer)
            /who         list members
+           /view        show the presenter's screen in the viewer window
+           /control     ask the presenter for remote control (steer it in that window)
+           /release     give remote control back
            /lock        lock the session (organizer)      /unlock
            /kick ID     remove a member (organizer)
            /end         end the session (organizer)
@@ -80,6 +89,10 @@ class Console:
     out: Print = _print
     waiting_knocks: list[KnockReceived] = field(default_factory=list)
     finished: trio.Event = field(default_factory=trio.Event)
+    #: The viewer window, once the person typed /view (a line console opens no window unasked).
+    watch: WindowWatch | None = None
+    viewer_env: dict[str, str] | None = None
+    _nursery: trio.Nursery | None = field(default=None, repr=False)
 
     def name_of(self, peer_id: int | None) -> str:
         roster = self.session.roster
@@ -92,11 +105,45 @@ class Console:
     async def show_events(self) -> None:
         async for event in self.session.events:
             self.show(event)
+            await self._to_window(event)
             if isinstance(event, ConsentRequested):
                 # This console cannot capture a screen or be controlled yet: say no, visibly.
                 await self.session.answer_consent(event.consent_id, granted=False)
                 self.out("  → declined: this console cannot share a screen yet.")
         self.finished.set()
+
+    async def _to_window(self, event: object) -> None:
+        watch = self.watch
+        if watch is None:
+            return
+        match event:
+            case RosterChanged(roster=roster):
+                watch.follow(SessionView.from_roster(roster, self.session.peer_id))
+            case ContentReceived(message=FrameUpdate() as update):
+                await watch.on_update(update)
+            case ContentReceived(message=Cursor() as cursor):
+                await watch.on_cursor(cursor)
+            case UpdatesDropped():
+                await watch.on_dropped()
+
+    def _tell(self, text: str, severity: str) -> None:
+        self.out(f"! {text}" if severity == "error" else text)
+
+    def _open_window(self, nursery: trio.Nursery) -> None:
+        roster = self.session.roster
+        if self.watch is None:
+            self.watch = WindowWatch(
+                self.session,
+                nursery,
+                self._tell,
+                env=self.viewer_env,
+                reopen_hint="type /view to open it again",
+            )
+        if roster is None or roster.presenter in (None, self.session.peer_id):
+            self.out("nobody else is presenting; the window opens when someone does.")
+        self.watch.reopen()
+        if roster is not None:
+            self.watch.follow(SessionView.from_roster(roster, self.session.peer_id))
 
     def show(self, event: object) -> None:
         match event:
@@ -148,6 +195,17 @@ class Console:
         match command:
             case "/help":
                 self.out(HELP)
+            case "/view":
+                assert self._nursery is not None
+                self._open_window(self._nursery)
+            case "/control":
+                await session.request(ActionCode.REQUEST_CONTROL)
+                if self.watch is None:
+                    self.out("asked; type /view to see the screen and steer it once allowed.")
+                else:
+                    self.out("asked; steer in the viewer window once the presenter allows it.")
+            case "/release":
+                await session.request(ActionCode.RELEASE_CONTROL)
             case "/who":
                 if session.roster is not None:
                     self.out(describe_roster(session.roster))
@@ -176,6 +234,7 @@ class Console:
     async def run(self) -> None:
         """Show events and read lines until the session ends or stdin closes."""
         async with trio.open_nursery() as nursery:
+            self._nursery = nursery
             nursery.start_soon(self.show_events)
 
             async def read_lines() -> None:

@@ -374,3 +374,61 @@ def test_keys_typed_into_the_viewer_window_run_in_the_presenters_shell(
     finally:
         stop(presenter)
         ana_server.stop()
+
+
+def test_the_line_console_opens_the_viewer_window_and_steers_once_allowed(
+    relay: Relay, shell: Path, password_file: Path
+) -> None:
+    """`porthole join --console` (the line mode for a plain terminal): /view opens the same
+    viewer window as the app, on Ana's own display; /control asks, and once the presenter's
+    policy allows it, what she types into that window runs in the presenter's shell."""
+    from xvfb import Xvfb
+
+    ana_server = Xvfb()
+    ana_display = ana_server.start()
+    presenter = present(relay, password_file, "--allow-control-from", "Ana")
+    console: Proc | None = None
+    try:
+        link = str(presenter.expect_event("session")["link"])
+        xdotool("mousemove", str(XTERM_AT[0] + 60), str(XTERM_AT[1] + 60))  # on their shell
+        console = Proc(
+            command("porthole"), "join", "--console", link, "--name", "Ana",
+            "--password-file", str(password_file), env={"DISPLAY": ana_display.name},
+        )  # fmt: skip
+        console.expect(r"^joined\.")
+
+        def on_ana(*args: str) -> str:
+            result = subprocess.run(
+                [require_tool("xdotool"), *args],
+                env={**os.environ, "DISPLAY": ana_display.name},
+                capture_output=True, text=True, timeout=10, check=False,
+            )  # fmt: skip
+            return result.stdout
+
+        console.say("/view")
+        windows: list[str] = []
+
+        def window_shown() -> bool:
+            windows[:] = on_ana("search", "--name", "presenting$").split()
+            return bool(windows)
+
+        wait_for(window_shown, "the viewer window on Ana's display")
+        console.say("/control")
+        presenter.expect_event("control", granted=True, name="Ana")
+        console.expect(r"Ana \(has control\)")  # the roster line: the window shows control too
+        on_ana("mousemove", "--window", windows[0], "20", "20")
+        on_ana("windowfocus", "--sync", windows[0])
+        on_ana("type", "--delay", "30", "echo console-ok > console.txt")
+        on_ana("key", "Return")
+        file_says(shell / "console.txt", "console-ok\n")
+        console.say("/release")
+        presenter.expect_event("control", granted=False)
+        console.say("/leave")
+        assert console.finish() == 0, "\n".join(console.lines)
+        assert "Traceback" not in "\n".join(console.lines)
+    finally:
+        if console is not None and console.popen.poll() is None:
+            console.popen.kill()
+            console.popen.wait()
+        stop(presenter)
+        ana_server.stop()

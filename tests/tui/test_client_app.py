@@ -911,7 +911,7 @@ def test_without_a_display_the_viewer_fails_once_with_a_reason_and_is_not_respaw
             )
             await pilot.pause(1.0)
             assert failures() == 1, "the viewer was started again on a roster change"
-            assert app.driver._viewer is None
+            assert app.driver.viewer is None
 
     run(scenario)
 

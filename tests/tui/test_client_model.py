@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from core.protocol.messages import MemberState, Roster, RosterEntry
 from core.rules import Action
-from tui.app.driver import viewer_state
 from tui.app.model import SessionView, changes
+from tui.app.watching import viewer_state
 from tui.viewer.link import ViewerState
 
 

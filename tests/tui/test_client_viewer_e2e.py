@@ -288,7 +288,7 @@ class Watching:
 
     @property
     def link(self) -> ViewerLink:
-        link = self.app.driver._viewer
+        link = self.app.driver.viewer
         assert link is not None, "the app has no viewer window"
         return link
 
@@ -417,7 +417,7 @@ def test_the_end_of_the_session_closes_the_viewer_window(
             await eventually(exited, "the viewer process to exit", timeout=5)
             assert link.returncode == 0, link.stderr_tail
             assert "Traceback" not in link.stderr_tail
-            assert ana.app.driver._viewer is None
+            assert ana.app.driver.viewer is None
 
         ended = await presenter.event("ended")
         assert ended["code"] is None or "end" in str(ended["code"]), ended

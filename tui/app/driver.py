@@ -15,7 +15,6 @@ the member this person granted, while the relay agrees; Ctrl+F12 revokes at once
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -57,7 +56,6 @@ from core.protocol.content import (
     Cursor,
     FrameUpdate,
     InputEvent,
-    RefreshReason,
     RefreshRequest,
 )
 from core.protocol.messages import ActionCode, ActionOutcome, Roster
@@ -82,19 +80,13 @@ from tui.app.messages import (
 )
 from tui.app.model import SessionView
 from tui.app.start import RelayTarget
+from tui.app.watching import WindowWatch
 from tui.integrity import INTEGRITY_EVENTS, integrity_sentence
-from tui.viewer.link import (
-    Input,
-    Refresh,
-    ViewerLink,
-    ViewerState,
-    WindowClosed,
-    open_viewer,
-)
+from tui.viewer.link import ViewerLink
 
 if TYPE_CHECKING:
     # Capture and the encoder (numpy, Pillow, mss, the X client) load when this person starts
-    # presenting (_start_presenting), not with the app: most sessions never present from here.
+    # presenting (start_capture), not with the app: most sessions never present from here.
     from core.capture.capturer import Capturer
     from core.control.injector import AreaTuple
     from core.stream.presenter import ScreenPresenter
@@ -133,9 +125,7 @@ class Driver:
         #: Consents asked of this user and not answered yet, with the asker's name.
         self._asks: dict[int, tuple[ConsentRequested, str]] = {}
         # Watching someone else's screen.
-        self._viewer: ViewerLink | None = None
-        self._viewer_scope: trio.CancelScope | None = None
-        self._viewer_closed_by_user = False
+        self.watch: WindowWatch | None = None
         self._session_nursery: trio.Nursery | None = None
 
     # -- helpers ------------------------------------------------------------------------------
@@ -319,9 +309,13 @@ class Driver:
             self.post(Notice(f"{self._name(session.peer_id)} (you) [{own}]: {text[:4000]}"))
 
     async def reopen_viewer(self) -> None:
-        self._viewer_closed_by_user = False
-        if self.view is not None:
-            self._follow_viewer(self.view)
+        if self.watch is not None:
+            self.watch.reopen()
+
+    @property
+    def viewer(self) -> ViewerLink | None:
+        """The viewer window's link while it is open."""
+        return self.watch.link if self.watch is not None else None
 
     def set_share_source(self, source: CaptureSource) -> None:
         """Change what is shared; takes effect at once if this member is presenting."""
@@ -353,6 +347,7 @@ class Driver:
         try:
             async with trio.open_nursery() as nursery:
                 self._session_nursery = nursery
+                self.watch = WindowWatch(session, nursery, self._tell, env=self.viewer_env)
                 await nursery.start(self.edge.run)
                 async for event in session.events:
                     await self._on_event(event)
@@ -369,7 +364,9 @@ class Driver:
             # The edge's runner ended with the nursery: input stopped, the hotkey disarmed.
             self._session_nursery = None
             self.stop_capture()
-            self._stop_viewer()
+            if self.watch is not None:
+                self.watch.stop()
+                self.watch = None
             self.session = None
             self.view = None
             self.edge = None
@@ -398,11 +395,11 @@ class Driver:
             case ContentReceived(message=Chat(text=text)) as content:
                 self.post(Notice(f"{self._name(content.sender)}: {text}"))
             case ContentReceived(message=FrameUpdate() as update):
-                if self._viewer is not None:
-                    await self._viewer.send_update(update)
+                if self.watch is not None:
+                    await self.watch.on_update(update)
             case ContentReceived(message=Cursor() as cursor):
-                if self._viewer is not None:
-                    await self._viewer.send_cursor(cursor)
+                if self.watch is not None:
+                    await self.watch.on_cursor(cursor)
             case ContentReceived(message=RefreshRequest(reason=reason)):
                 if self._presenter is not None:
                     self._presenter.request_keyframe(reason)
@@ -413,8 +410,8 @@ class Driver:
                 if self._presenter is not None:
                     self._presenter.request_keyframe()
             case UpdatesDropped():
-                if self._viewer is not None:
-                    await self._viewer.notify_dropped()
+                if self.watch is not None:
+                    await self.watch.on_dropped()
             case RelayError(message=message):
                 self.post(Notice(f"Relay: {message}", "warning"))
             case _ if isinstance(event, INTEGRITY_EVENTS):
@@ -436,7 +433,8 @@ class Driver:
         self._forget_void_asks(roster)
         if self.edge is not None:
             await self.edge.on_roster(roster)
-        self._follow_viewer(view)
+        if self.watch is not None:
+            self.watch.follow(view)
 
     def _forget_void_asks(self, roster: Roster) -> None:
         """Close the consent dialogs whose asker (or subject) left: the relay forgets such a
@@ -556,93 +554,8 @@ class Driver:
         if nursery is not None and edge is not None:
             nursery.start_soon(edge.capture_failed, reason)
 
-    # -- watching -----------------------------------------------------------------------------
-
-    def _follow_viewer(self, view: SessionView) -> None:
-        someone_else = view.presenter is not None and not view.i_present
-        if not someone_else:
-            self._viewer_closed_by_user = False
-            self._stop_viewer()
-            return
-        if self._viewer_scope is None and not self._viewer_closed_by_user:
-            nursery = self._session_nursery
-            if nursery is not None:
-                self._viewer_scope = trio.CancelScope()
-                nursery.start_soon(self._watch, self._viewer_scope)
-        elif self._viewer is not None and self._session_nursery is not None:
-            self._session_nursery.start_soon(self._update_viewer_state)
-
-    async def _update_viewer_state(self) -> None:
-        viewer, view = self._viewer, self.view
-        if viewer is None or view is None or not viewer.running:
-            return
-        state = viewer_state(view)
-        await viewer.set_state(
-            state, control=view.i_control, presenter=view.name_of(view.presenter)
-        )
-
-    async def _watch(self, scope: trio.CancelScope) -> None:
-        session = self.session
-        view = self.view
-        if session is None or view is None:
-            return
-        title = f"porthole — {view.name_of(view.presenter)} presenting"
-        env = dict(os.environ) if self.viewer_env is None else self.viewer_env
-        with scope:
-            try:
-                async with open_viewer(title, env=env) as viewer:
-                    self._viewer = viewer
-                    await self._update_viewer_state()
-                    await session.send_content(
-                        RefreshRequest(reason=RefreshReason.LATE_JOIN),
-                        recipient=view.presenter or 0,
-                    )
-                    async for event in viewer.events:
-                        await self._on_viewer_event(event)
-                        if isinstance(event, WindowClosed):
-                            # Not reopened by itself (a window that cannot open, e.g. over
-                            # SSH without a display, would fail on every roster change).
-                            self._viewer_closed_by_user = True
-                            if event.by_user:
-                                text = "The viewer window was closed; press v to open it again."
-                            else:
-                                text = (
-                                    f"The viewer window stopped: {viewer.stderr_tail.strip()} "
-                                    "(press v to try again)"
-                                )
-                            self.post(Notice(text, "information" if event.by_user else "error"))
-                            break
-            except OSError as exc:
-                self._viewer_closed_by_user = True
-                self.post(Notice(f"Could not open the viewer window: {exc}", "error"))
-            finally:
-                self._viewer = None
-                if self._viewer_scope is scope:
-                    self._viewer_scope = None
-
-    async def _on_viewer_event(self, event: object) -> None:
-        session, view = self.session, self.view
-        if session is None or view is None or view.presenter is None:
-            return
-        match event:
-            case Input(event=input_event):
-                if view.i_control:  # the window only sends while it shows control, but check
-                    await session.send_content(input_event, recipient=view.presenter)
-            case Refresh(reason=reason):
-                await session.send_content(RefreshRequest(reason=reason), recipient=view.presenter)
-
-    def _stop_viewer(self) -> None:
-        if self._viewer_scope is not None:
-            self._viewer_scope.cancel()
-            self._viewer_scope = None
-
-
-def viewer_state(view: SessionView) -> ViewerState:
-    """Which overlay the viewer window shows for this roster."""
-    presenter = next((row for row in view.members if row.peer_id == view.presenter), None)
-    if presenter is not None and presenter.connection == "reconnecting":
-        return ViewerState.RECONNECTING
-    return ViewerState.PAUSED if view.paused else ViewerState.LIVE
+    def _tell(self, text: str, severity: str) -> None:
+        self.post(Notice(text, severity))
 
 
 def describe_source(source: CaptureSource) -> str:
