@@ -28,7 +28,7 @@ from core.client.session import AdmitPolicy, MemberSession, OrganizerSession, Se
 from core.client.transport import Transport
 from core.crypto import ChallengeValues, CryptoError, JoinerAdmission, WrongPassword
 from core.errors import ErrorCode
-from core.failures import Refused
+from core.failures import Refused, UsageError
 from core.protocol import Message
 from core.protocol.messages import (
     Admit,
@@ -43,6 +43,7 @@ from core.protocol.messages import (
     Pong,
     SessionCreated,
 )
+from core.protocol.names import display_name_problem
 
 
 class RequestRefused(Refused):
@@ -97,6 +98,7 @@ class RelayClient:
     ) -> OrganizerSession:
         """Create a session as its organizer (requires :meth:`login`)."""
         self._require_no_session()
+        _check_own_name(name)
         msg = CreateSession(
             requested_id=session_id,
             has_password=bool(password),
@@ -124,6 +126,7 @@ class RelayClient:
         session (they are indistinguishable by design), KNOCK_DECLINED, SESSION_LOCKED, etc.
         """
         self._require_no_session()
+        _check_own_name(name)
         admission = JoinerAdmission(session_id, name, password)
         values = admission.join_values
         join = Join(
@@ -297,3 +300,13 @@ async def open_relay_client(
     finally:
         with trio.CancelScope(shield=True):
             await channel.aclose()
+
+
+def _check_own_name(name: str) -> None:
+    """Refuse our own unusable display name here, before a knock the leader would refuse."""
+    problem = display_name_problem(name)
+    if problem is not None:
+        raise UsageError(
+            f"The display name {name!r} {problem}.",
+            next_step="Pick another name with --name.",
+        )

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from core.client.channel import RelayChannel
 from core.client.events import (
     JOIN_LOCKED_REASON,
+    JOIN_NAME_TAKEN_REASON,
     JOIN_WRONG_PASSWORD_REASON,
     ActionAnswered,
     ConsentRequested,
@@ -83,6 +84,7 @@ from core.protocol.messages import (
     Sealed,
     SessionEnded,
 )
+from core.protocol.names import same_name
 from core.protocol.pair import MemberCertificate, ReKey, SignedCertificate, Standing
 
 EVENT_BUFFER = 256
@@ -374,6 +376,9 @@ class OrganizerSession(SessionBase):
                 JoinAttemptFailed(confirm.peer_id, admission.knock.name, JOIN_LOCKED_REASON)
             )
             return
+        if await self._refused_for_name(admission):
+            self._origins.pop(confirm.peer_id, None)
+            return
         needs_approval = self.admit_policy is AdmitPolicy.ASK or (
             self.admit_policy is AdmitPolicy.PASSWORD and not self._password
         )
@@ -386,8 +391,27 @@ class OrganizerSession(SessionBase):
         else:
             await self._admit(confirm.peer_id)
 
+    async def _refused_for_name(self, admission: LeaderAdmission) -> bool:
+        """Turn the knock away if a member (or a knock admitted a moment ago) holds its name.
+
+        The leader decides, not the relay: these certificates are the ones it signs, so a relay
+        cannot slip a second "Ana" past this check. Called after the password proof (the
+        joiner may then hear why) and again when a person approves, since another "Ana" may
+        have been admitted while this knock waited.
+        """
+        name = admission.knock.name
+        if not any(same_name(name, c.certificate.name) for c in self._certificates.values()):
+            return False
+        peer_id = admission.peer_id
+        self._admissions.pop(peer_id, None)
+        await self._send(Reject(peer_id=peer_id, reason=RejectReason.NAME_TAKEN))
+        await self._emit(JoinAttemptFailed(peer_id, name, JOIN_NAME_TAKEN_REASON))
+        return True
+
     async def _admit(self, peer_id: int) -> None:
         admission = self._admissions[peer_id]
+        if await self._refused_for_name(admission):
+            return
         self._certificates[peer_id] = sign_certificate(
             admission.member_certificate(), self._leader_key
         )

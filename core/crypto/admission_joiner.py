@@ -50,10 +50,9 @@ from core.crypto.errors import BadCertificate, BadHandshake, CryptoError, OpenFa
 from core.crypto.pair_channel import PairChannel
 from core.crypto.primitives import macs_equal, session_id_bytes
 from core.errors import ErrorCode, LocalProtocolError, ProtocolError
-from core.protocol.pair import NAME_MAX_BYTES, AdmissionGrant, MemberCertificate, ReKey, Roster
-from core.protocol.wire import Text, from_bytes
-
-_NAME = Text(NAME_MAX_BYTES, min_chars=1)
+from core.protocol.names import display_name_problem
+from core.protocol.pair import AdmissionGrant, MemberCertificate, ReKey, Roster
+from core.protocol.wire import from_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +115,7 @@ class JoinerAdmission:
 
     def __init__(self, session_id: str, name: str, password: str) -> None:
         session_id_bytes(session_id)
-        problem = _NAME.check(name)
+        problem = display_name_problem(name)
         if problem is not None:
             raise LocalProtocolError(ErrorCode.BAD_FIELD, f"name: {problem}")
         self._session_id = session_id

@@ -244,6 +244,8 @@ class RejectReason(IntEnum):
     LOCKED = 3
     FULL = 4
     BAD_HANDSHAKE = 5
+    #: Another member already has this display name (compared as in :mod:`core.protocol.names`).
+    NAME_TAKEN = 6
 
 
 @message(39, CLIENT_ONLY)

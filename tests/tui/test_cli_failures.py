@@ -269,6 +269,23 @@ def test_a_refusal_is_one_sentence_and_exit_1(sessions: Sessions, cli: str, case
 
 
 @pytest.mark.parametrize("cli", ["join --console", "view --headless"])
+def test_a_name_already_in_the_session_is_one_sentence_naming_it(
+    sessions: Sessions, cli: str
+) -> None:
+    """The organizer is Olga; "ＯＬＧＡ" (full-width) is her name too, so the knock is refused."""
+    flag = "--password-file" if cli.startswith("join") else "--session-password-file"
+    build = _join if cli.startswith("join") else _view
+    argv = build(
+        sessions, sessions.password, flag, str(sessions.tmp / "right"), "--name", "ＯＬＧＡ"
+    )
+    outcome = Run(*argv).finish()
+    assert_one_sentence(outcome, EXIT_FAILED, headless=cli.startswith("view"), error="name_taken")
+    line = outcome.stderr[0]
+    assert "The name 'ＯＬＧＡ' is taken in this session." in line, line
+    assert line.endswith(" " + NEXT_STEP[ErrorCode.NAME_TAKEN]), line
+
+
+@pytest.mark.parametrize("cli", ["join --console", "view --headless"])
 def test_a_relay_that_is_down_exits_3(sessions: Sessions, cli: str) -> None:
     port = free_port()
     link = sessions.link(sessions.password, port=port)
