@@ -27,9 +27,12 @@ from tui.app.start import RelayTarget, Start
 from tui.demo_relay import DEMO_ORGANIZER, prepare_demo_relay
 from tui.headless import parse_relay
 from tui.options import (
+    IDENTITY_DESCRIPTION,
     PRESENT_DESCRIPTION,
     VERIFY_DESCRIPTION,
     VIEW_DESCRIPTION,
+    add_identity_arguments,
+    add_identity_option,
     add_present_arguments,
     add_transport_arguments,
     add_verify_arguments,
@@ -105,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-file", type=Path, metavar="FILE", help="read the session password from FILE"
     )
     secret.add_argument("--ask-password", action="store_true", help="prompt for a session password")
+    add_identity_option(join)
     add_transport_arguments(join)
     _add_console_flag(join)
 
@@ -134,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_verify_arguments(verify)
+
+    identity = commands.add_parser(
+        "identity",
+        help="create or show your identity key (proved with --identity when joining)",
+        description=IDENTITY_DESCRIPTION,
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_identity_arguments(identity)
     return parser
 
 
@@ -190,6 +203,10 @@ def _run_command(args: argparse.Namespace) -> int:
         from tui.verify import run as run_verify
 
         return run_verify(args)
+    elif args.command == "identity":
+        from tui.identity import run as run_identity
+
+        return run_identity(args)
     else:
         from tui.view import run as run_view
 
@@ -280,6 +297,7 @@ Type y / n to answer knocks, text to chat, /help for commands, /end or Ctrl+D to
 async def run_join(args: argparse.Namespace) -> None:
     from core.client import open_relay_client
     from tui.console import Console
+    from tui.identity import identity_from_args
 
     link = _resolve_target(args)
     pinned = link.fingerprint
@@ -288,20 +306,23 @@ async def run_join(args: argparse.Namespace) -> None:
         pinned = known.lookup(link.host, link.port)
     password = _session_password(args)
     name = args.name or login_name("guest")
+    identity = identity_from_args(args)
     # Refusals (locked, declined, wrong password, ...) and a lost relay propagate as Failures.
     async with open_relay_client(
         link.host, link.port, pinned=pinned, transport=args.transport, proxy=args.proxy
     ) as client:
-        identity = client.channel.identity
+        transport = client.channel.identity
         print(
-            f"connected to the relay over {identity.transport_description} "
-            f"({identity.transport}) in {identity.connect_ms:.0f} ms",
+            f"connected to the relay over {transport.transport_description} "
+            f"({transport.transport}) in {transport.connect_ms:.0f} ms",
             flush=True,
         )
         if pinned is None:
             _trust_on_first_use(known, link, client.fingerprint)
         print(f"knocking on session {format_session_id(link.session_id)} as {name} …")
-        session = await client.join(link.session_id, name=name, password=password)
+        session = await client.join(
+            link.session_id, name=name, password=password, identity=identity
+        )
         print(
             f"joined. Compare the security code with the organizer's:\n"
             f"    {session.security_code}\n/help lists commands.",

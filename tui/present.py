@@ -23,6 +23,7 @@ from core.capture import (
     parse_window_id,
 )
 from core.client import AdmitPolicy, OrganizerSession, open_relay_client
+from core.client.allowance import ControlAllowance
 from core.client.events import (
     ConsentRequested,
     ContentReceived,
@@ -57,6 +58,7 @@ from tui.headless import (
     read_secret_file,
     read_secret_stdin,
 )
+from tui.identity import identity_from_args
 
 
 def open_capturer(args: argparse.Namespace) -> Capturer:
@@ -101,6 +103,13 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     session_id = normalize_session_id(args.session_id) if args.session_id else None
+    args.allowance = None
+    if args.allow_control_from is not None:
+        try:
+            args.allowance = ControlAllowance.parse(args.allow_control_from)
+        except ValueError as exc:
+            raise UsageError(f"--allow-control-from: {exc}") from None
+    args.identity_key = identity_from_args(args)
     with open_capturer(args) as capturer:
         trio.run(
             _present,
@@ -143,6 +152,7 @@ async def _present(
             session_id=session_id,
             organizer_presents=True,
             admit_policy=policy,
+            identity=args.identity_key,
         )
         link = JoinLink(host, port, session.session_id, fingerprint)
         presenter = ScreenPresenter(session.content_outlet(), capturer, fps=args.fps)
@@ -239,7 +249,7 @@ class HeadlessSession:
 
     def _on_roster(self, roster: Roster) -> None:
         self._control_changed.set()
-        _report_roster(roster, self.members)
+        _report_roster(roster, self.members, self.session.identity_fingerprint)
         presenting = roster.presenter == self.session.peer_id
         # Capture only while this client presents and someone watches.
         self.presenter.set_audience(len(self.members) if presenting else 0)
@@ -259,8 +269,9 @@ class HeadlessSession:
     async def _on_consent(self, ask: ConsentRequested) -> None:
         name = self.members.get(ask.actor, "")
         if ask.action is ActionCode.REQUEST_CONTROL:
-            allowed = self.args.allow_control_from
-            granted = allowed is not None and name == allowed
+            # On what the leader (this client) certified, not on the relay's roster names.
+            allowance: ControlAllowance | None = self.args.allowance
+            granted = allowance is not None and allowance.allows(self.session.certified(ask.actor))
         elif ask.action in (ActionCode.PROPOSE_PRESENTER, ActionCode.HAND_TO_ORGANIZER):
             granted = bool(self.args.accept_presenter_requests)
         else:
@@ -366,11 +377,13 @@ class HeadlessSession:
             )
 
 
-def _report_roster(roster: Roster, members: dict[int, str]) -> None:
+def _report_roster(
+    roster: Roster, members: dict[int, str], key_of: Callable[[int], str | None]
+) -> None:
     now = {entry.peer_id: entry.name for entry in roster.members if not entry.is_organizer}
     for peer, name in now.items():
         if peer not in members:
-            emit("joined", peer=peer, name=name)
+            emit("joined", peer=peer, name=name, key=key_of(peer))
     for peer, name in members.items():
         if peer not in now:
             emit("left", peer=peer, name=name)

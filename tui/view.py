@@ -37,6 +37,7 @@ from tui.headless import (
     pinned_fingerprint,
     read_secret_file,
 )
+from tui.identity import identity_from_args
 
 if TYPE_CHECKING:
     # Loaded when used: the decoder once the relay answered (_view); the capture and the encoder
@@ -109,7 +110,9 @@ async def _view(
         proxy=args.proxy,
     ) as client:
         emit_transport(client.channel.identity)
-        session = await client.join(link.session_id, name=args.name, password=password)
+        session = await client.join(
+            link.session_id, name=args.name, password=password, identity=identity_from_args(args)
+        )
         # The decoder (numpy, Pillow) loads once the relay has been reached, not before the
         # first byte: a script polling a relay hears back sooner (bench/startup.py).
         from core.stream.viewer import ScreenViewer
@@ -161,7 +164,9 @@ async def _watch(
         async with trio.open_nursery() as nursery:
             await nursery.start(_stop_on_signals, nursery.cancel_scope, stopped_by)
             # Only now: a script that saw "joined" may stop us with a signal and get "ended".
-            emit("joined", id=session.session_id, peer=session.peer_id, code=session.security_code)
+            key = session.identity_fingerprint(session.peer_id)
+            emit("joined", id=session.session_id, peer=session.peer_id,
+                 code=session.security_code, key=key)  # fmt: skip
             if args.stats:
                 nursery.start_soon(_stats, viewer)
             if control is not None:

@@ -22,11 +22,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.client.channel import ChannelClosed, RelayChannel, open_channel
 from core.client.session import AdmitPolicy, MemberSession, OrganizerSession, SessionBase
 from core.client.transport import Transport
-from core.crypto import ChallengeValues, CryptoError, JoinerAdmission, WrongPassword
+from core.crypto import (
+    ChallengeValues,
+    CryptoError,
+    JoinerAdmission,
+    WrongPassword,
+    public_key_bytes,
+)
 from core.errors import ErrorCode
 from core.failures import Refused, UsageError
 from core.protocol import Message
@@ -95,6 +102,7 @@ class RelayClient:
         session_id: str | None = None,
         organizer_presents: bool = True,
         admit_policy: AdmitPolicy = AdmitPolicy.PASSWORD,
+        identity: Ed25519PrivateKey | None = None,
     ) -> OrganizerSession:
         """Create a session as its organizer (requires :meth:`login`)."""
         self._require_no_session()
@@ -114,20 +122,31 @@ class RelayClient:
                 name=name,
                 password=password,
                 admit_policy=admit_policy,
+                identity_key=public_key_bytes(identity) if identity is not None else None,
             )
         finally:
             self._consumed(reply)
         return self.session
 
-    async def join(self, session_id: str, *, name: str, password: str = "") -> MemberSession:
+    async def join(
+        self,
+        session_id: str,
+        *,
+        name: str,
+        password: str = "",
+        identity: Ed25519PrivateKey | None = None,
+    ) -> MemberSession:
         """Knock, prove the password, and wait to be admitted (possibly for a person's approval).
+
+        With ``identity``, also prove holding that long-term key; the roster then carries its
+        fingerprint (docs/design.md §4.3 step 7).
 
         Raises :class:`RequestRefused` with JOIN_REFUSED for a wrong password *or* an unknown
         session (they are indistinguishable by design), KNOCK_DECLINED, SESSION_LOCKED, etc.
         """
         self._require_no_session()
         _check_own_name(name)
-        admission = JoinerAdmission(session_id, name, password)
+        admission = JoinerAdmission(session_id, name, password, identity)
         values = admission.join_values
         join = Join(
             session_id=session_id,
@@ -154,7 +173,7 @@ class RelayClient:
                 ErrorCode.JOIN_REFUSED, f"The session's answer did not verify: {exc.message}"
             ) from None
         admit = await self._request(
-            Confirm(peer_id=challenge.peer_id, mac=mac),
+            Confirm(peer_id=challenge.peer_id, mac=mac, identity=admission.sealed_identity_proof),
             Admit,
             reply_type=Join.TYPE,
             also_reply_to=(Confirm.TYPE,),

@@ -47,6 +47,8 @@ class JoinAttemptFailed:
             return f"{self.name} knew the session password but the session is locked."
         if self.reason == JOIN_NAME_TAKEN_REASON:
             return f"Someone else tried to join as {self.name}, a name already in the session."
+        if self.reason == JOIN_BAD_IDENTITY_REASON:
+            return f"{self.name} knew the password, but the identity key proof did not verify."
         return f"{self.name} tried to join with a wrong password."
 
 
@@ -54,6 +56,7 @@ class JoinAttemptFailed:
 JOIN_WRONG_PASSWORD_REASON = "wrong password"  # noqa: S105 - a reason, not a password
 JOIN_LOCKED_REASON = "session locked"
 JOIN_NAME_TAKEN_REASON = "name taken"
+JOIN_BAD_IDENTITY_REASON = "identity proof did not verify"
 
 
 @dataclass(frozen=True, slots=True)

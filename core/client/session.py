@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from enum import Enum
 
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.client.channel import RelayChannel
 from core.client.events import (
+    JOIN_BAD_IDENTITY_REASON,
     JOIN_LOCKED_REASON,
     JOIN_NAME_TAKEN_REASON,
     JOIN_WRONG_PASSWORD_REASON,
@@ -54,6 +55,7 @@ from core.crypto import (
     security_code,
     sign_certificate,
 )
+from core.crypto.identity import short_fingerprint
 from core.errors import ErrorCode, ProtocolError
 from core.protocol import ClientConnection, Message
 from core.protocol.content import (
@@ -158,6 +160,23 @@ class SessionBase:
         self.roster: Roster | None = None
         self.epoch = 0
         self.closed: SessionClosed | None = None
+        #: Peer id → the leader-certified member certificate, for the current epoch.
+        self._certified: dict[int, MemberCertificate] = {}
+
+    def certified(self, peer_id: int) -> MemberCertificate | None:
+        """What the leader certified about ``peer_id`` (name, identity key), or None.
+
+        Unlike the relay's :class:`Roster` (relay-asserted names), this is signed by the leader
+        key (checked by members), so decisions about a member rest on it.
+        """
+        return self._certified.get(peer_id)
+
+    def identity_fingerprint(self, peer_id: int) -> str | None:
+        """The short fingerprint of the identity key ``peer_id`` proved, for people to read."""
+        cert = self._certified.get(peer_id)
+        if cert is None or cert.identity_key is None:
+            return None
+        return short_fingerprint(cert.identity_key)
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -253,6 +272,9 @@ class SessionBase:
         self._opener.install(epoch, secret, keys, trio.current_time())
         self.epoch = epoch
 
+    def _certify(self, roster: Mapping[int, MemberCertificate]) -> None:
+        self._certified = dict(roster)
+
     async def _close(self, closed: SessionClosed) -> None:
         if self.closed is None:
             self.closed = closed
@@ -278,6 +300,7 @@ class OrganizerSession(SessionBase):
         name: str,
         password: str,
         admit_policy: AdmitPolicy,
+        identity_key: bytes | None = None,
     ) -> None:
         self._leader_key = Ed25519PrivateKey.generate()
         member_key = Ed25519PrivateKey.generate()
@@ -297,6 +320,7 @@ class OrganizerSession(SessionBase):
             name=name,
             member_key=public_key_bytes(member_key),
             standing=Standing.ORGANIZER,
+            identity_key=identity_key,  # our own: nothing to prove to ourselves
         )
         self._certificates: dict[int, SignedCertificate] = {
             1: sign_certificate(own, self._leader_key)
@@ -308,6 +332,7 @@ class OrganizerSession(SessionBase):
         #: the relay sent before it processed our Admit arrives now.
         self._unconfirmed: set[int] = set()
         self._use_epoch(1, next_epoch_secret(), self._member_keys())
+        self._certify({pid: c.certificate for pid, c in self._certificates.items()})
 
     @property
     def awaiting_approval(self) -> frozenset[int]:
@@ -358,12 +383,23 @@ class OrganizerSession(SessionBase):
         if admission is None:
             return
         try:
-            admission.check_confirmation(confirm.mac)
+            admission.check_confirmation(confirm.mac, confirm.identity)
         except (WrongPassword, ProtocolError):
             del self._admissions[confirm.peer_id]
             await self._send(Reject(peer_id=confirm.peer_id, reason=RejectReason.WRONG_PASSWORD))
             await self._emit(
                 JoinAttemptFailed(confirm.peer_id, admission.knock.name, JOIN_WRONG_PASSWORD_REASON)
+            )
+            return
+        except CryptoError:
+            # The password was right but the identity proof is not for this admission (replayed
+            # from another, or forged): a tampering relay or a broken client. Counted as a
+            # failed join by the relay.
+            del self._admissions[confirm.peer_id]
+            self._origins.pop(confirm.peer_id, None)
+            await self._send(Reject(peer_id=confirm.peer_id, reason=RejectReason.BAD_HANDSHAKE))
+            await self._emit(
+                JoinAttemptFailed(confirm.peer_id, admission.knock.name, JOIN_BAD_IDENTITY_REASON)
             )
             return
         if self.roster is not None and self.roster.locked:
@@ -456,6 +492,7 @@ class OrganizerSession(SessionBase):
                 continue
             await self._send(PairSealed(peer_id=pid, sealed=admission.seal_rekey(rekey)))
         self._use_epoch(epoch, secret, self._member_keys())
+        self._certify({pid: c.certificate for pid, c in self._certificates.items()})
         await self._emit(EpochChanged(epoch))
 
     def _member_keys(self) -> dict[int, bytes]:
@@ -479,6 +516,7 @@ class MemberSession(SessionBase):
         # The leader's key has been verified by the handshake; the code derives from it.
         self._admission = admission
         self._use_epoch(membership.epoch, membership.epoch_secret, membership.member_keys())
+        self._certify(membership.roster)
 
     async def _handle_specific(self, msg: Message) -> None:
         if isinstance(msg, PairSealed):
@@ -487,4 +525,5 @@ class MemberSession(SessionBase):
             except (CryptoError, ProtocolError):
                 return
             self._use_epoch(update.epoch, update.epoch_secret, update.member_keys())
+            self._certify(update.roster)
             await self._emit(EpochChanged(update.epoch))
