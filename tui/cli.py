@@ -230,7 +230,15 @@ def _join_start(args: argparse.Namespace) -> Start:
     )
     given = args.password_file is not None or args.ask_password
     password = _session_password(args) if given else None  # asked before the app takes over
-    return Start(relay=target, session_id=link.session_id, name=args.name or "", password=password)
+    from tui.identity import identity_from_args
+
+    return Start(
+        relay=target,
+        session_id=link.session_id,
+        name=args.name or "",
+        password=password,
+        identity=identity_from_args(args),
+    )
 
 
 def _create_start(args: argparse.Namespace) -> Start:

@@ -34,8 +34,8 @@ async def test_a_second_ana_is_refused_at_the_knock_with_the_name(relay: Running
             assert refused.value.code is ErrorCode.NAME_TAKEN, name
             assert refused.value.message == f"The name '{name}' is taken in this session."
             assert "--name" in refused.value.sentence()
-            failed = await next_event(org, JoinAttemptFailed, lambda e, n=name: e.name == n)
-            assert failed.reason == JOIN_NAME_TAKEN_REASON
+            failed = await next_event(org, JoinAttemptFailed)
+            assert (failed.name, failed.reason) == (name, JOIN_NAME_TAKEN_REASON)
         # A name that merely starts alike is a different name.
         async with connect(relay.port, relay.fingerprint) as bel:
             anabel = await bel.join(org.session_id, name="Anabel", password=SESSION_PASSWORD)

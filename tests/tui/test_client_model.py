@@ -114,3 +114,15 @@ def test_the_log_says_who_presents_pauses_locks_and_controls() -> None:
     ]
     # The presenter's own lines come from its control guard (with the reason), not from here.
     assert log_of(roster(presenter=1), roster(presenter=1, controller=3), me=1) == []
+
+
+def test_rows_carry_the_certified_key_fingerprints_and_only_those() -> None:
+    keys = {2: "3f2a-91bc-07de-55aa"}
+    view = SessionView.from_roster(roster(), me=3, key_of=keys.get)
+    assert [(row.name, row.key) for row in view.members] == [
+        ("Olga", None),
+        ("Ana", "3f2a-91bc-07de-55aa"),
+        ("Ben", None),
+    ]
+    # Without certificates to go by (the relay's roster alone), no row claims a key.
+    assert all(row.key is None for row in SessionView.from_roster(roster(), me=3).members)

@@ -7,6 +7,7 @@ refused is not even shown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.protocol.messages import MemberState, Roster
@@ -20,6 +21,8 @@ class MemberRow:
     roles: tuple[str, ...]
     connection: str
     is_me: bool
+    #: Short fingerprint of the identity key the leader verified for this member, if any.
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,11 @@ class SessionView:
     actions: frozenset[Action]
 
     @classmethod
-    def from_roster(cls, roster: Roster, me: int) -> SessionView:
+    def from_roster(
+        cls, roster: Roster, me: int, key_of: Callable[[int], str | None] | None = None
+    ) -> SessionView:
+        """``key_of`` gives a member's verified identity fingerprint (from the certificates the
+        leader signed; the relay's roster carries none)."""
         organizer = next((e.peer_id for e in roster.members if e.is_organizer), None)
         rows = []
         for entry in roster.members:
@@ -58,6 +65,7 @@ class SessionView:
                     roles=tuple(roles),
                     connection=_connection_words(entry.state),
                     is_me=entry.peer_id == me,
+                    key=key_of(entry.peer_id) if key_of is not None else None,
                 )
             )
         actions: frozenset[Action] = frozenset()
