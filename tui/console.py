@@ -48,10 +48,15 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
-def describe_roster(roster: Roster) -> str:
+def describe_roster(
+    roster: Roster, key_of: Callable[[int], str | None] = lambda _peer: None
+) -> str:
+    """One line; ``key_of`` gives a member's verified identity fingerprint (certificates)."""
     parts = []
     for entry in roster.members:
         tags = []
+        if (key := key_of(entry.peer_id)) is not None:
+            tags.append(f"key {key}")
         if entry.is_organizer:
             tags.append("organizer")
         if entry.peer_id == roster.presenter:
@@ -100,7 +105,7 @@ class Console:
     def show(self, event: object) -> None:
         match event:
             case RosterChanged(roster=roster):
-                self.out(describe_roster(roster))
+                self.out(describe_roster(roster, self.session.identity_fingerprint))
             case KnockReceived(needs_approval=True) as knock:
                 self.waiting_knocks.append(knock)
                 self.out(
@@ -146,7 +151,7 @@ class Console:
                 self.out(HELP)
             case "/who":
                 if session.roster is not None:
-                    self.out(describe_roster(session.roster))
+                    self.out(describe_roster(session.roster, session.identity_fingerprint))
             case "/lock":
                 await session.request(ActionCode.LOCK)
             case "/unlock":

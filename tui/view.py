@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         if args.session_password_file
         else ""
     )
+    args.identity_key = identity_from_args(args)  # a bad key file is said before connecting
     viewer_box: list[ScreenViewer] = []
     try:
         trio.run(_view, args, link, password, viewer_box, steps)
@@ -111,7 +112,7 @@ async def _view(
     ) as client:
         emit_transport(client.channel.identity)
         session = await client.join(
-            link.session_id, name=args.name, password=password, identity=identity_from_args(args)
+            link.session_id, name=args.name, password=password, identity=args.identity_key
         )
         # The decoder (numpy, Pillow) loads once the relay has been reached, not before the
         # first byte: a script polling a relay hears back sooner (bench/startup.py).

@@ -320,6 +320,39 @@ def _joined(sessions: Sessions, cli: str, port: int | None = None) -> Run:
 
 
 @pytest.mark.parametrize("cli", ["join --console", "view --headless"])
+def test_identity_shows_its_fingerprint_and_a_bad_one_is_one_sentence(
+    sessions: Sessions, cli: str
+) -> None:
+    """``--identity PATH``: the roster line (console) or the ``joined`` event (headless) shows
+    the short fingerprint the organizer certified; a missing key file is refused before any
+    connection, as one sentence."""
+    key_path = sessions.tmp / f"ida-{cli.split()[0]}.key"
+    made = subprocess.run(
+        [*porthole("identity", "create", "--path", str(key_path))],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    short = made.stdout.split("short", 1)[1].split()[0]
+    link = sessions.link(sessions.password)
+    secret = str(sessions.tmp / "right")
+    if cli.startswith("join"):
+        argv = porthole("join", "--console", link, "--name", "Ida", "--password-file", secret)
+    else:
+        argv = porthole("view", "--headless", link, "--name", "Ida",
+                        "--session-password-file", secret)  # fmt: skip
+    run = Run(*argv, "--identity", str(key_path))
+    if cli.startswith("join"):
+        run.wait_for(rf"^members: .*#\d+ Ida \(key {short}\)")
+    else:
+        run.wait_for(rf'"event":"joined".*"key":"{short}"')
+    run.popen.send_signal(signal.SIGINT)
+    assert run.finish().code == EXIT_INTERRUPTED
+
+    outcome = Run(*argv, "--identity", str(sessions.tmp / "no-such.key")).finish()
+    assert_one_sentence(outcome, EXIT_FAILED, headless=cli.startswith("view"), error="identity_key")
+    assert "No identity key" in outcome.stderr[0]
+
+
+@pytest.mark.parametrize("cli", ["join --console", "view --headless"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_end_cleanly_with_130(
     sessions: Sessions, cli: str, signum: signal.Signals
