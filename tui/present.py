@@ -10,8 +10,10 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.capture import (
     Capturer,
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             next_step="To present interactively, run `porthole create` and share from the "
             "session screen; add --headless for scripts and kiosks.",
         )
+    trust = Trust(_allowance(args), identity_from_args(args))  # mistakes before any prompt
     host, port = parse_relay(args.relay)
     fingerprint = pinned_fingerprint(host, port, args.fingerprint)
     if args.password_stdin:
@@ -103,13 +106,6 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     session_id = normalize_session_id(args.session_id) if args.session_id else None
-    args.allowance = None
-    if args.allow_control_from is not None:
-        try:
-            args.allowance = ControlAllowance.parse(args.allow_control_from)
-        except ValueError as exc:
-            raise UsageError(f"--allow-control-from: {exc}") from None
-    args.identity_key = identity_from_args(args)
     with open_capturer(args) as capturer:
         trio.run(
             _present,
@@ -121,8 +117,27 @@ def run(args: argparse.Namespace) -> int:
             session_password,
             session_id,
             capturer,
+            trust,
         )
     return 0
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """Whom this presenter lets control (``--allow-control-from``) and the identity key it
+    shows as organizer (``--identity``)."""
+
+    allowance: ControlAllowance | None
+    identity: Ed25519PrivateKey | None
+
+
+def _allowance(args: argparse.Namespace) -> ControlAllowance | None:
+    if args.allow_control_from is None:
+        return None
+    try:
+        return ControlAllowance.parse(args.allow_control_from)
+    except ValueError as exc:
+        raise UsageError(f"--allow-control-from: {exc}") from None
 
 
 async def _present(
@@ -134,6 +149,7 @@ async def _present(
     session_password: str,
     session_id: str | None,
     capturer: Capturer,
+    trust: Trust,
 ) -> None:
     policy = {
         "password": AdmitPolicy.PASSWORD,
@@ -152,11 +168,11 @@ async def _present(
             session_id=session_id,
             organizer_presents=True,
             admit_policy=policy,
-            identity=args.identity_key,
+            identity=trust.identity,
         )
         link = JoinLink(host, port, session.session_id, fingerprint)
         presenter = ScreenPresenter(session.content_outlet(), capturer, fps=args.fps)
-        await HeadlessSession(args, session, presenter).run(
+        await HeadlessSession(args, session, presenter, trust.allowance).run(
             lambda: emit(
                 "session", id=session.session_id, link=str(link), code=session.security_code
             )
@@ -170,9 +186,14 @@ class HeadlessSession:
     """Turns one organizer session's events into JSON lines, policy answers and injection."""
 
     def __init__(
-        self, args: argparse.Namespace, session: OrganizerSession, presenter: ScreenPresenter
+        self,
+        args: argparse.Namespace,
+        session: OrganizerSession,
+        presenter: ScreenPresenter,
+        allowance: ControlAllowance | None = None,
     ) -> None:
         self.args = args
+        self.allowance = allowance
         self.session = session
         self.presenter = presenter
         self.members: dict[int, str] = {}
@@ -270,7 +291,7 @@ class HeadlessSession:
         name = self.members.get(ask.actor, "")
         if ask.action is ActionCode.REQUEST_CONTROL:
             # On what the leader (this client) certified, not on the relay's roster names.
-            allowance: ControlAllowance | None = self.args.allowance
+            allowance = self.allowance
             granted = allowance is not None and allowance.allows(self.session.certified(ask.actor))
         elif ask.action in (ActionCode.PROPOSE_PRESENTER, ActionCode.HAND_TO_ORGANIZER):
             granted = bool(self.args.accept_presenter_requests)

@@ -40,6 +40,8 @@ from tui.headless import (
 from tui.identity import identity_from_args
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # --identity
+
     # Loaded when used: the decoder once the relay answered (_view); the capture and the encoder
     # only when this viewer agreed to present (ShareOnRequest.on_roster), which is rare.
     from core.capture import Capturer
@@ -83,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
         if args.session_password_file
         else ""
     )
-    args.identity_key = identity_from_args(args)  # a bad key file is said before connecting
+    identity = identity_from_args(args)  # a bad key file is said before connecting
     viewer_box: list[ScreenViewer] = []
     try:
-        trio.run(_view, args, link, password, viewer_box, steps)
+        trio.run(_view, args, link, password, viewer_box, steps, identity)
     finally:
         # Also after a refusal, a lost relay or a signal: a frame that arrived is kept.
         if args.save_frame is not None and viewer_box:
@@ -100,6 +102,7 @@ async def _view(
     password: str,
     viewer_box: list[ScreenViewer],
     steps: list[Step] | None = None,
+    identity: Ed25519PrivateKey | None = None,
 ) -> None:
     assert link.fingerprint is not None
     # Refusals (locked, declined, wrong password, ...) and a lost relay propagate as Failures.
@@ -112,7 +115,7 @@ async def _view(
     ) as client:
         emit_transport(client.channel.identity)
         session = await client.join(
-            link.session_id, name=args.name, password=password, identity=args.identity_key
+            link.session_id, name=args.name, password=password, identity=identity
         )
         # The decoder (numpy, Pillow) loads once the relay has been reached, not before the
         # first byte: a script polling a relay hears back sooner (bench/startup.py).
