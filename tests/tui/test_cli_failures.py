@@ -403,6 +403,24 @@ def test_a_malformed_link_or_id_says_what_is_wrong_and_exits_2(argv: list[str], 
     assert says in outcome.stderr[0]
 
 
+@pytest.mark.parametrize(
+    ("allowed", "says"),
+    [
+        ("key:3f2a-91bc-07de-55aa", "the full 64-digit fingerprint"),
+        ("Ana\u200b", "U+200B"),
+    ],
+)
+def test_a_malformed_allow_control_from_exits_2_before_asking_for_a_password(
+    allowed: str, says: str
+) -> None:
+    argv = porthole("present", "--headless", "--relay", "127.0.0.1:9", "--user", "olga",
+                    "--password-stdin", "--allow-control-from", allowed)  # fmt: skip
+    outcome = Run(*argv).finish()  # stdin stays open: a prompt would hang until the timeout
+    assert_one_sentence(outcome, EXIT_USAGE, headless=True, error="usage")
+    assert outcome.stderr[0].startswith("porthole: --allow-control-from: ")
+    assert says in outcome.stderr[0]
+
+
 # --- the demo console ---------------------------------------------------------------------------
 
 
