@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_STATUS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_identity_arguments(identity)
+    add_identity_arguments(identity, EXIT_STATUS_HELP)
     return parser
 
 

@@ -242,13 +242,15 @@ your key rather than your name: --allow-control-from key:FINGERPRINT.
 """
 
 
-def add_identity_arguments(parser: argparse.ArgumentParser) -> None:
+def add_identity_arguments(parser: argparse.ArgumentParser, epilog: str) -> None:
     actions = parser.add_subparsers(dest="identity_action", metavar="ACTION", required=True)
     for action, text in (
         ("create", "make a new identity key and print its fingerprint"),
         ("show", "print the fingerprint of your identity key"),
     ):
-        sub = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        sub = actions.add_parser(
+            action, help=text, description=text[0].upper() + text[1:] + ".", epilog=epilog
+        )
         sub.add_argument(
             "--path",
             type=Path,

@@ -517,6 +517,8 @@ def test_relay_account_add_interrupted_while_reading_the_password_exits_130(
         ["porthole", "present"],
         ["porthole", "demo"],
         ["porthole", "create"],
+        ["porthole", "identity"],
+        ["porthole", "identity", "show"],
         ["porthole-relay"],
         ["porthole-relay", "serve"],
         ["porthole-relay", "account", "add"],
