@@ -49,13 +49,16 @@ def _print(line: str) -> None:
 
 
 def describe_roster(
-    roster: Roster, key_of: Callable[[int], str | None] = lambda _peer: None
+    roster: Roster,
+    shown_as: Callable[[int, str], tuple[str, str | None]] = lambda _peer, name: (name, None),
 ) -> str:
-    """One line; ``key_of`` gives a member's verified identity fingerprint (certificates)."""
+    """One line; ``shown_as`` (:meth:`SessionBase.shown_as`) gives each member's certified
+    name and identity key fingerprint."""
     parts = []
     for entry in roster.members:
+        name, key = shown_as(entry.peer_id, entry.name)
         tags = []
-        if (key := key_of(entry.peer_id)) is not None:
+        if key is not None:
             tags.append(f"key {key}")
         if entry.is_organizer:
             tags.append("organizer")
@@ -64,7 +67,7 @@ def describe_roster(
         if entry.peer_id == roster.controller:
             tags.append("has control")
         suffix = f" ({', '.join(tags)})" if tags else ""
-        parts.append(f"#{entry.peer_id} {entry.name}{suffix}")
+        parts.append(f"#{entry.peer_id} {name}{suffix}")
     lock = " · locked" if roster.locked else ""
     return f"members: {', '.join(parts)}{lock}"
 
@@ -105,7 +108,7 @@ class Console:
     def show(self, event: object) -> None:
         match event:
             case RosterChanged(roster=roster):
-                self.out(describe_roster(roster, self.session.identity_fingerprint))
+                self.out(describe_roster(roster, self.session.shown_as))
             case KnockReceived(needs_approval=True) as knock:
                 self.waiting_knocks.append(knock)
                 self.out(
@@ -151,7 +154,7 @@ class Console:
                 self.out(HELP)
             case "/who":
                 if session.roster is not None:
-                    self.out(describe_roster(session.roster, session.identity_fingerprint))
+                    self.out(describe_roster(session.roster, session.shown_as))
             case "/lock":
                 await session.request(ActionCode.LOCK)
             case "/unlock":

@@ -270,7 +270,7 @@ class HeadlessSession:
 
     def _on_roster(self, roster: Roster) -> None:
         self._control_changed.set()
-        _report_roster(roster, self.members, self.session.identity_fingerprint)
+        _report_roster(roster, self.members, self.session.shown_as)
         presenting = roster.presenter == self.session.peer_id
         # Capture only while this client presents and someone watches.
         self.presenter.set_audience(len(self.members) if presenting else 0)
@@ -399,12 +399,16 @@ class HeadlessSession:
 
 
 def _report_roster(
-    roster: Roster, members: dict[int, str], key_of: Callable[[int], str | None]
+    roster: Roster,
+    members: dict[int, str],
+    shown_as: Callable[[int, str], tuple[str, str | None]],
 ) -> None:
-    now = {entry.peer_id: entry.name for entry in roster.members if not entry.is_organizer}
-    for peer, name in now.items():
+    """``joined``/``left`` events, with names and keys as this leader certified them."""
+    shown = {e.peer_id: shown_as(e.peer_id, e.name) for e in roster.members if not e.is_organizer}
+    now = {peer: name for peer, (name, _key) in shown.items()}
+    for peer, (name, key) in shown.items():
         if peer not in members:
-            emit("joined", peer=peer, name=name, key=key_of(peer))
+            emit("joined", peer=peer, name=name, key=key)
     for peer, name in members.items():
         if peer not in now:
             emit("left", peer=peer, name=name)

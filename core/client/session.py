@@ -178,6 +178,13 @@ class SessionBase:
             return None
         return short_fingerprint(cert.identity_key)
 
+    def shown_as(self, peer_id: int, relay_name: str) -> tuple[str, str | None]:
+        """The name and short key fingerprint to show for ``peer_id``: both as the leader
+        certified them, the relay's name only until the certificate arrives (a re-key may
+        come after the relay's roster)."""
+        cert = self._certified.get(peer_id)
+        return (cert.name if cert is not None else relay_name), self.identity_fingerprint(peer_id)
+
     # -- public API -----------------------------------------------------------------------------
 
     async def send_content(self, message: ContentMessage, recipient: int = EVERYONE) -> None:

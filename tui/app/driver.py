@@ -408,7 +408,7 @@ class Driver:
             case EpochChanged():
                 if self._presenter is not None:
                     self._presenter.request_keyframe()
-                self._refresh_keys()
+                self._refresh_certified()
             case UpdatesDropped():
                 if self._viewer is not None:
                     await self._viewer.notify_dropped()
@@ -424,24 +424,21 @@ class Driver:
     def _on_roster(self, roster: Roster) -> None:
         session = self.session
         assert session is not None
-        self.view = view = SessionView.from_roster(
-            roster, session.peer_id, session.identity_fingerprint
-        )
+        self.view = view = SessionView.from_roster(roster, session.peer_id, session.shown_as)
         self.post(SessionUpdated(view))
         self._forget_void_asks(roster)
         self._follow_presenting(view)
         self._follow_control(roster)
         self._follow_viewer(view)
 
-    def _refresh_keys(self) -> None:
-        """A re-key brings the certificates (and identity fingerprints) that the relay's roster,
-        which may arrive first, lacks: show them once they are there."""
+    def _refresh_certified(self) -> None:
+        """A re-key brings the certificates (names and identity fingerprints as the leader
+        signed them) for members the relay's roster, which may arrive first, already lists:
+        show them once they are there."""
         session = self.session
         if session is None or session.roster is None or self.view is None:
             return
-        view = SessionView.from_roster(
-            session.roster, session.peer_id, session.identity_fingerprint
-        )
+        view = SessionView.from_roster(session.roster, session.peer_id, session.shown_as)
         if view.members != self.view.members:
             self.view = view
             self.post(SessionUpdated(view))

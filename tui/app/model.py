@@ -42,10 +42,13 @@ class SessionView:
 
     @classmethod
     def from_roster(
-        cls, roster: Roster, me: int, key_of: Callable[[int], str | None] | None = None
+        cls,
+        roster: Roster,
+        me: int,
+        shown_as: Callable[[int, str], tuple[str, str | None]] | None = None,
     ) -> SessionView:
-        """``key_of`` gives a member's verified identity fingerprint (from the certificates the
-        leader signed; the relay's roster carries none)."""
+        """``shown_as`` (:meth:`SessionBase.shown_as`) gives a member's name and identity key
+        fingerprint from the certificates the leader signed; without it, the relay's names."""
         organizer = next((e.peer_id for e in roster.members if e.is_organizer), None)
         rows = []
         for entry in roster.members:
@@ -58,14 +61,17 @@ class SessionView:
                 roles.append("controls")
             if not roles:
                 roles.append("participant")
+            name, key = (
+                (entry.name, None) if shown_as is None else shown_as(entry.peer_id, entry.name)
+            )
             rows.append(
                 MemberRow(
                     peer_id=entry.peer_id,
-                    name=entry.name,
+                    name=name,
                     roles=tuple(roles),
                     connection=_connection_words(entry.state),
                     is_me=entry.peer_id == me,
-                    key=key_of(entry.peer_id) if key_of is not None else None,
+                    key=key,
                 )
             )
         actions: frozenset[Action] = frozenset()
