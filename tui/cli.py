@@ -102,7 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     join.add_argument("target", metavar="LINK_OR_ID", help="join link, or a 9-digit session ID")
     join.add_argument("--relay", metavar="HOST:PORT", help="relay address when giving a bare ID")
     join.add_argument("--fingerprint", metavar="HEX", help="relay certificate fingerprint to pin")
-    join.add_argument("--name", default=None, help="your display name (default: your login name)")
+    join.add_argument(
+        "--name",
+        default=None,
+        help="your display name, unique in the session in any case (default: your login name)",
+    )
     secret = join.add_mutually_exclusive_group()
     secret.add_argument(
         "--password-file", type=Path, metavar="FILE", help="read the session password from FILE"

@@ -18,7 +18,8 @@ PRESENT_DESCRIPTION = """\
 Log in, create a session, and share a screen (`--headless`).
 
 Scripts, kiosks and CI drive it; it prints JSON lines (`session`, `knock`, `joined`,
-`left`, `consent`, `paused`, `resumed`, `stats`, `ended`). SIGUSR1 toggles pause
+`left`, `consent`, `paused`, `resumed`, `stats`, `ended`); `joined` carries `key`, the short
+fingerprint of the identity key the member proved (null without one). SIGUSR1 toggles pause
 (hide the screen; capture stops before anything else happens), SIGINT/SIGTERM end the session
 for everyone and exit 0 (before the session exists they interrupt: exit 130). A refusal or a
 lost relay prints one line on stderr and an `error` event, and exits 1 or 3.
@@ -121,7 +122,11 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--session-password-file", type=Path, metavar="F", help="session password file"
     )
-    parser.add_argument("--name", default="viewer", help="display name (default: %(default)s)")
+    parser.add_argument(
+        "--name",
+        default="viewer",
+        help="display name, unique in the session in any case (default: %(default)s)",
+    )
     parser.add_argument(
         "--save-frame", type=Path, metavar="PATH", help="write the last frame as PNG on exit"
     )
