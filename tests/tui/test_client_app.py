@@ -340,6 +340,35 @@ def test_a_password_given_on_the_command_line_knocks_at_once_in_the_app(
     run(scenario)
 
 
+def test_a_taken_or_invisible_name_is_said_and_nothing_is_lost(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    """An invisible character is caught on the form; a name a member holds ("OLGA" for Olga)
+    comes back from the organizer as a dialog naming it, and the join screen stays."""
+
+    async def scenario() -> None:
+        olga = await Peer.organize(relay)
+        assert olga.session is not None
+        app = make_app(relay, tmp_path, Start(relay=target(relay)))
+        async with app.run_test(size=SIZE) as pilot:
+            join = await on_screen(pilot, JoinScreen)
+            await type_into(pilot, "session-id", olga.session.session_id)
+            join.field("name").value = "Olga\u200b"  # as pasted: no key types U+200B
+            await type_into(pilot, "password", SESSION_PASSWORD)
+            await pilot.press("enter")
+            status = join.query_one("#status", Label)
+            await until(pilot, lambda: "U+200B" in str(status.render()), "the form says why")
+            assert status.has_class("error")
+            join.field("name").value = "OLGA"
+            await type_into(pilot, "password", SESSION_PASSWORD)
+            await pilot.press("enter")
+            error = await on_screen(pilot, ErrorDialog)
+            assert "The name 'OLGA' is taken in this session." in error.sentence
+            assert "--name" in error.next_step
+
+    run(scenario)
+
+
 def test_joining_with_an_identity_key_shows_its_fingerprint_beside_the_name(
     relay: RelayThread, tmp_path: Path
 ) -> None:
