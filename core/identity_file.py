@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from core.failures import Refused
+from core.known_relays import porthole_config_dir
 
 _KIND = "identity_key"
 #: Larger than any PEM Ed25519 key; a bigger file is not ours.
@@ -34,9 +35,7 @@ _MAX_KEY_FILE = 4096
 
 def default_identity_path() -> Path:
     """``$XDG_CONFIG_HOME/porthole/identity.key``, else ``~/.config/porthole/identity.key``."""
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    config = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"
-    return config / "porthole" / "identity.key"
+    return porthole_config_dir() / "identity.key"
 
 
 def _refused(message: str, next_step: str) -> Refused:
