@@ -50,6 +50,7 @@ class ErrorCode(IntEnum):
     NOT_IN_SESSION = 309
     ORGANIZER_LEFT = 310
     LEFT = 311
+    NAME_TAKEN = 312
 
     # 4xx: the session rules said no.
     NOT_ALLOWED = 400

@@ -51,6 +51,7 @@ NEXT_STEP: dict[ErrorCode, str] = {
     ErrorCode.KNOCK_DECLINED: "Ask the organizer whether they expect you.",
     ErrorCode.SESSION_LOCKED: "Ask the organizer to unlock the session.",
     ErrorCode.SESSION_FULL: "Ask the organizer to make room.",
+    ErrorCode.NAME_TAKEN: "Pick another name with --name and join again.",
     ErrorCode.SESSION_ID_TAKEN: "Choose another session ID, or leave it empty for a random one.",
     ErrorCode.CHOSEN_ID_NEEDS_PASSWORD: "Set a session password, or take a random ID.",
     ErrorCode.WEAK_PASSWORD: "Choose a longer session password.",

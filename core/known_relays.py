@@ -27,21 +27,26 @@ from pathlib import Path
 from core.endpoints import split_endpoint
 from core.tlspin import parse_fingerprint
 
-__all__ = ["KnownRelays", "default_known_relays_path", "format_endpoint"]
+__all__ = ["KnownRelays", "default_known_relays_path", "format_endpoint", "porthole_config_dir"]
 
 _ENCODING = "utf-8"
 # surrogateescape: bytes that are not UTF-8 survive a read-modify-write round trip unchanged.
 _ERRORS = "surrogateescape"
 
 
-def default_known_relays_path() -> Path:
-    """``$XDG_CONFIG_HOME/porthole/known_relays``, else ``~/.config/porthole/known_relays``.
+def porthole_config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/porthole``, else ``~/.config/porthole``.
 
     A relative ``$XDG_CONFIG_HOME`` is ignored, as the XDG spec requires.
     """
     base = os.environ.get("XDG_CONFIG_HOME", "")
     config = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"
-    return config / "porthole" / "known_relays"
+    return config / "porthole"
+
+
+def default_known_relays_path() -> Path:
+    """``$XDG_CONFIG_HOME/porthole/known_relays``, else ``~/.config/porthole/known_relays``."""
+    return porthole_config_dir() / "known_relays"
 
 
 def _normalize_host(host: str) -> str:

@@ -512,6 +512,10 @@ class Switchboard:
         elif msg.reason is RejectReason.LOCKED:
             self.pacer.record(phase, self.clock() - pending.phase_started)
             code, message = ErrorCode.SESSION_LOCKED, "The session is locked."
+        elif msg.reason is RejectReason.NAME_TAKEN:
+            # Said only after the password proof, like "locked": a prober learns no names.
+            self.pacer.record(phase, self.clock() - pending.phase_started)
+            code, message = ErrorCode.NAME_TAKEN, name_taken_text(pending.name)
         else:
             code, message = ErrorCode.SESSION_FULL, "This session is full."
         self._answer_at(
@@ -863,6 +867,11 @@ class Switchboard:
 
 def _ended(state: SessionState) -> SessionState:
     return replace(state, ended=True, presenter=None, controller=None, paused=False)
+
+
+def name_taken_text(name: str) -> str:
+    """What a joiner whose display name another member holds is told (its own name, quoted)."""
+    return f"The name '{name}' is taken in this session."
 
 
 def _join_error(code: ErrorCode, message: str) -> ErrorMessage:

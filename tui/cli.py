@@ -27,9 +27,12 @@ from tui.app.start import RelayTarget, Start
 from tui.demo_relay import DEMO_ORGANIZER, prepare_demo_relay
 from tui.headless import parse_relay
 from tui.options import (
+    IDENTITY_DESCRIPTION,
     PRESENT_DESCRIPTION,
     VERIFY_DESCRIPTION,
     VIEW_DESCRIPTION,
+    add_identity_arguments,
+    add_identity_option,
     add_present_arguments,
     add_transport_arguments,
     add_verify_arguments,
@@ -99,12 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     join.add_argument("target", metavar="LINK_OR_ID", help="join link, or a 9-digit session ID")
     join.add_argument("--relay", metavar="HOST:PORT", help="relay address when giving a bare ID")
     join.add_argument("--fingerprint", metavar="HEX", help="relay certificate fingerprint to pin")
-    join.add_argument("--name", default=None, help="your display name (default: your login name)")
+    join.add_argument(
+        "--name",
+        default=None,
+        help="your display name, unique in the session in any case (default: your login name)",
+    )
     secret = join.add_mutually_exclusive_group()
     secret.add_argument(
         "--password-file", type=Path, metavar="FILE", help="read the session password from FILE"
     )
     secret.add_argument("--ask-password", action="store_true", help="prompt for a session password")
+    add_identity_option(join)
     add_transport_arguments(join)
     _add_console_flag(join)
 
@@ -134,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_verify_arguments(verify)
+
+    identity = commands.add_parser(
+        "identity",
+        help="create or show your identity key (proved with --identity when joining)",
+        description=IDENTITY_DESCRIPTION,
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_identity_arguments(identity, EXIT_STATUS_HELP)
     return parser
 
 
@@ -190,6 +207,10 @@ def _run_command(args: argparse.Namespace) -> int:
         from tui.verify import run as run_verify
 
         return run_verify(args)
+    elif args.command == "identity":
+        from tui.identity import run as run_identity
+
+        return run_identity(args)
     else:
         from tui.view import run as run_view
 
@@ -213,7 +234,15 @@ def _join_start(args: argparse.Namespace) -> Start:
     )
     given = args.password_file is not None or args.ask_password
     password = _session_password(args) if given else None  # asked before the app takes over
-    return Start(relay=target, session_id=link.session_id, name=args.name or "", password=password)
+    from tui.identity import identity_from_args
+
+    return Start(
+        relay=target,
+        session_id=link.session_id,
+        name=args.name or "",
+        password=password,
+        identity=identity_from_args(args),
+    )
 
 
 def _create_start(args: argparse.Namespace) -> Start:
@@ -280,6 +309,7 @@ Type y / n to answer knocks, text to chat, /help for commands, /end or Ctrl+D to
 async def run_join(args: argparse.Namespace) -> None:
     from core.client import open_relay_client
     from tui.console import Console
+    from tui.identity import identity_from_args
 
     link = _resolve_target(args)
     pinned = link.fingerprint
@@ -288,20 +318,23 @@ async def run_join(args: argparse.Namespace) -> None:
         pinned = known.lookup(link.host, link.port)
     password = _session_password(args)
     name = args.name or login_name("guest")
+    identity = identity_from_args(args)
     # Refusals (locked, declined, wrong password, ...) and a lost relay propagate as Failures.
     async with open_relay_client(
         link.host, link.port, pinned=pinned, transport=args.transport, proxy=args.proxy
     ) as client:
-        identity = client.channel.identity
+        transport = client.channel.identity
         print(
-            f"connected to the relay over {identity.transport_description} "
-            f"({identity.transport}) in {identity.connect_ms:.0f} ms",
+            f"connected to the relay over {transport.transport_description} "
+            f"({transport.transport}) in {transport.connect_ms:.0f} ms",
             flush=True,
         )
         if pinned is None:
             _trust_on_first_use(known, link, client.fingerprint)
         print(f"knocking on session {format_session_id(link.session_id)} as {name} …")
-        session = await client.join(link.session_id, name=name, password=password)
+        session = await client.join(
+            link.session_id, name=name, password=password, identity=identity
+        )
         print(
             f"joined. Compare the security code with the organizer's:\n"
             f"    {session.security_code}\n/help lists commands.",

@@ -58,10 +58,18 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
-def describe_roster(roster: Roster) -> str:
+def describe_roster(
+    roster: Roster,
+    shown_as: Callable[[int, str], tuple[str, str | None]] = lambda _peer, name: (name, None),
+) -> str:
+    """One line; ``shown_as`` (:meth:`SessionBase.shown_as`) gives each member's certified
+    name and identity key fingerprint."""
     parts = []
     for entry in roster.members:
+        name, key = shown_as(entry.peer_id, entry.name)
         tags = []
+        if key is not None:
+            tags.append(f"key {key}")
         if entry.is_organizer:
             tags.append("organizer")
         if entry.peer_id == roster.presenter:
@@ -69,7 +77,7 @@ def describe_roster(roster: Roster) -> str:
         if entry.peer_id == roster.controller:
             tags.append("has control")
         suffix = f" ({', '.join(tags)})" if tags else ""
-        parts.append(f"#{entry.peer_id} {entry.name}{suffix}")
+        parts.append(f"#{entry.peer_id} {name}{suffix}")
     lock = " · locked" if roster.locked else ""
     return f"members: {', '.join(parts)}{lock}"
 
@@ -148,7 +156,7 @@ class Console:
     def show(self, event: object) -> None:
         match event:
             case RosterChanged(roster=roster):
-                self.out(describe_roster(roster))
+                self.out(describe_roster(roster, self.session.shown_as))
             case KnockReceived(needs_approval=True) as knock:
                 self.waiting_knocks.append(knock)
                 self.out(
@@ -208,7 +216,7 @@ class Console:
                 await session.request(ActionCode.RELEASE_CONTROL)
             case "/who":
                 if session.roster is not None:
-                    self.out(describe_roster(session.roster))
+                    self.out(describe_roster(session.roster, session.shown_as))
             case "/lock":
                 await session.request(ActionCode.LOCK)
             case "/unlock":

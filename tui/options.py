@@ -18,7 +18,8 @@ PRESENT_DESCRIPTION = """\
 Log in, create a session, and share a screen (`--headless`).
 
 Scripts, kiosks and CI drive it; it prints JSON lines (`session`, `knock`, `joined`,
-`left`, `consent`, `paused`, `resumed`, `stats`, `ended`). SIGUSR1 toggles pause
+`left`, `consent`, `paused`, `resumed`, `stats`, `ended`); `joined` carries `key`, the short
+fingerprint of the identity key the member proved (null without one). SIGUSR1 toggles pause
 (hide the screen; capture stops before anything else happens), SIGINT/SIGTERM end the session
 for everyone and exit 0 (before the session exists they interrupt: exit 130). A refusal or a
 lost relay prints one line on stderr and an `error` event, and exits 1 or 3.
@@ -71,15 +72,18 @@ def add_present_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stats", action="store_true", help="print a stats line every second")
     parser.add_argument(
         "--allow-control-from",
-        metavar="NAME",
-        help="grant remote control when the member with this display name asks "
-        "(never granted otherwise); Ctrl+F12 or SIGUSR2 revokes at once",
+        metavar="NAME|key:FINGERPRINT",
+        help="grant remote control when this member asks (never granted otherwise): NAME is "
+        "a display name (unique in the session, any case); key:FINGERPRINT grants only the "
+        "member who proved that identity key (`porthole identity show` prints it), for "
+        "scripts that must not trust names. Ctrl+F12 or SIGUSR2 revokes at once",
     )
     parser.add_argument(
         "--accept-presenter-requests",
         action="store_true",
         help="agree when asked to take over presenting (default: refuse)",
     )
+    add_identity_option(parser)
     add_transport_arguments(parser)
 
 
@@ -118,7 +122,11 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--session-password-file", type=Path, metavar="F", help="session password file"
     )
-    parser.add_argument("--name", default="viewer", help="display name (default: %(default)s)")
+    parser.add_argument(
+        "--name",
+        default="viewer",
+        help="display name, unique in the session in any case (default: %(default)s)",
+    )
     parser.add_argument(
         "--save-frame", type=Path, metavar="PATH", help="write the last frame as PNG on exit"
     )
@@ -134,6 +142,7 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_capture_arguments(parser)
     add_control_arguments(parser)
+    add_identity_option(parser)
     add_transport_arguments(parser)
 
 
@@ -204,6 +213,61 @@ def add_control_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="how long to wait for a presenter and their answer (default: %(default)g)",
     )
+
+
+#: ``--identity`` given without a path: the default key file (see :func:`identity_path`).
+DEFAULT_IDENTITY = ""
+
+
+def add_identity_option(parser: argparse.ArgumentParser) -> None:
+    """``--identity [PATH]``: prove holding an identity key when joining or creating."""
+    parser.add_argument(
+        "--identity",
+        nargs="?",
+        const=DEFAULT_IDENTITY,
+        default=None,
+        metavar="PATH",
+        help="prove you hold your identity key (`porthole identity create`) so the roster "
+        "shows its fingerprint beside your name; PATH defaults to "
+        "$XDG_CONFIG_HOME/porthole/identity.key",
+    )
+
+
+IDENTITY_DESCRIPTION = """\
+Manage your identity key: an Ed25519 key kept in $XDG_CONFIG_HOME/porthole/identity.key
+(~/.config/porthole/identity.key), readable only by you (mode 600).
+
+With --identity, `porthole join`, `view` and `present` prove during admission that you hold it
+(the proof is bound to that one admission: nobody can replay it elsewhere), and everyone's
+roster shows its short fingerprint beside your name. A presenter can then grant control to
+your key rather than your name: --allow-control-from key:FINGERPRINT.
+
+  create  make a new key (refuses to replace one without --force) and print its fingerprint
+  show    print the fingerprint of the existing key
+"""
+
+
+def add_identity_arguments(parser: argparse.ArgumentParser, epilog: str) -> None:
+    actions = parser.add_subparsers(dest="identity_action", metavar="ACTION", required=True)
+    for action, text in (
+        ("create", "make a new identity key and print its fingerprint"),
+        ("show", "print the fingerprint of your identity key"),
+    ):
+        sub = actions.add_parser(
+            action, help=text, description=text[0].upper() + text[1:] + ".", epilog=epilog
+        )
+        sub.add_argument(
+            "--path",
+            type=Path,
+            metavar="PATH",
+            help="the key file (default: $XDG_CONFIG_HOME/porthole/identity.key)",
+        )
+        if action == "create":
+            sub.add_argument(
+                "--force",
+                action="store_true",
+                help="replace an existing key (its fingerprint is gone for good)",
+            )
 
 
 def add_transport_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,8 +10,10 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.capture import (
     Capturer,
@@ -24,6 +26,7 @@ from core.capture import (
 )
 from core.capture.errors import CaptureError
 from core.client import AdmitPolicy, OrganizerSession, open_relay_client
+from core.client.allowance import ControlAllowance
 from core.client.edge import ClientEdge
 from core.client.edge_runner import EdgeRunner
 from core.client.events import (
@@ -51,6 +54,7 @@ from tui.headless import (
     read_secret_file,
     read_secret_stdin,
 )
+from tui.identity import identity_from_args
 from tui.integrity import INTEGRITY_EVENTS, integrity_json
 
 
@@ -84,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             next_step="To present interactively, run `porthole create` and share from the "
             "session screen; add --headless for scripts and kiosks.",
         )
+    trust = Trust(_allowance(args), identity_from_args(args))  # mistakes before any prompt
     host, port = parse_relay(args.relay)
     fingerprint = pinned_fingerprint(host, port, args.fingerprint)
     if args.password_stdin:
@@ -107,8 +112,27 @@ def run(args: argparse.Namespace) -> int:
             session_password,
             session_id,
             capturer,
+            trust,
         )
     return 0
+
+
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """Whom this presenter lets control (``--allow-control-from``) and the identity key it
+    shows as organizer (``--identity``)."""
+
+    allowance: ControlAllowance | None
+    identity: Ed25519PrivateKey | None
+
+
+def _allowance(args: argparse.Namespace) -> ControlAllowance | None:
+    if args.allow_control_from is None:
+        return None
+    try:
+        return ControlAllowance.parse(args.allow_control_from)
+    except ValueError as exc:
+        raise UsageError(f"--allow-control-from: {exc}") from None
 
 
 async def _present(
@@ -120,6 +144,7 @@ async def _present(
     session_password: str,
     session_id: str | None,
     capturer: Capturer,
+    trust: Trust,
 ) -> None:
     policy = {
         "password": AdmitPolicy.PASSWORD,
@@ -138,11 +163,12 @@ async def _present(
             session_id=session_id,
             organizer_presents=True,
             admit_policy=policy,
+            identity=trust.identity,
         )
         link = JoinLink(host, port, session.session_id, fingerprint)
         presenter = ScreenPresenter(session.content_outlet(), capturer, fps=args.fps)
         try:
-            await HeadlessSession(args, session, presenter).run(
+            await HeadlessSession(args, session, presenter, trust.allowance).run(
                 lambda: emit(
                     "session", id=session.session_id, link=str(link), code=session.security_code
                 )
@@ -170,9 +196,14 @@ class HeadlessSession:
     """
 
     def __init__(
-        self, args: argparse.Namespace, session: OrganizerSession, presenter: ScreenPresenter
+        self,
+        args: argparse.Namespace,
+        session: OrganizerSession,
+        presenter: ScreenPresenter,
+        allowance: ControlAllowance | None = None,
     ) -> None:
         self.args = args
+        self.allowance = allowance
         self.session = session
         self.presenter = presenter
         self.members: dict[int, str] = {}
@@ -212,7 +243,7 @@ class HeadlessSession:
             case JoinAttemptFailed() as failed:
                 emit("join-failed", peer=failed.peer_id, name=failed.name, reason=failed.reason)
             case RosterChanged(roster=roster):
-                _report_roster(roster, self.members)
+                _report_roster(roster, self.members, self.session.shown_as)
                 await self.edge.on_roster(roster)
             case EpochChanged():
                 presenter.request_keyframe()
@@ -235,8 +266,9 @@ class HeadlessSession:
     async def _on_consent(self, ask: ConsentRequested) -> None:
         name = self.members.get(ask.actor, "")
         if ask.action is ActionCode.REQUEST_CONTROL:
-            allowed = self.args.allow_control_from
-            granted = allowed is not None and name == allowed
+            # On what the leader (this client) certified, not on the relay's roster names.
+            allowance = self.allowance
+            granted = allowance is not None and allowance.allows(self.session.certified(ask.actor))
         elif ask.action in (ActionCode.PROPOSE_PRESENTER, ActionCode.HAND_TO_ORGANIZER):
             granted = bool(self.args.accept_presenter_requests)
         else:
@@ -336,11 +368,17 @@ class HeadlessSession:
             )
 
 
-def _report_roster(roster: Roster, members: dict[int, str]) -> None:
-    now = {entry.peer_id: entry.name for entry in roster.members if not entry.is_organizer}
-    for peer, name in now.items():
+def _report_roster(
+    roster: Roster,
+    members: dict[int, str],
+    shown_as: Callable[[int, str], tuple[str, str | None]],
+) -> None:
+    """``joined``/``left`` events, with names and keys as this leader certified them."""
+    shown = {e.peer_id: shown_as(e.peer_id, e.name) for e in roster.members if not e.is_organizer}
+    now = {peer: name for peer, (name, _key) in shown.items()}
+    for peer, (name, key) in shown.items():
         if peer not in members:
-            emit("joined", peer=peer, name=name)
+            emit("joined", peer=peer, name=name, key=key)
     for peer, name in members.items():
         if peer not in now:
             emit("left", peer=peer, name=name)

@@ -37,9 +37,12 @@ from tui.headless import (
     pinned_fingerprint,
     read_secret_file,
 )
+from tui.identity import identity_from_args
 from tui.integrity import INTEGRITY_EVENTS, integrity_json
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # --identity
+
     # Loaded when used: the decoder once the relay answered (_view); the capture and the encoder
     # only when this viewer agreed to present (ShareOnRequest.on_roster), which is rare.
     from core.capture import Capturer
@@ -83,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
         if args.session_password_file
         else ""
     )
+    identity = identity_from_args(args)  # a bad key file is said before connecting
     viewer_box: list[ScreenViewer] = []
     try:
-        trio.run(_view, args, link, password, viewer_box, steps)
+        trio.run(_view, args, link, password, viewer_box, steps, identity)
     finally:
         # Also after a refusal, a lost relay or a signal: a frame that arrived is kept.
         if args.save_frame is not None and viewer_box:
@@ -99,6 +103,7 @@ async def _view(
     password: str,
     viewer_box: list[ScreenViewer],
     steps: list[Step] | None = None,
+    identity: Ed25519PrivateKey | None = None,
 ) -> None:
     assert link.fingerprint is not None
     # Refusals (locked, declined, wrong password, ...) and a lost relay propagate as Failures.
@@ -110,7 +115,9 @@ async def _view(
         proxy=args.proxy,
     ) as client:
         emit_transport(client.channel.identity)
-        session = await client.join(link.session_id, name=args.name, password=password)
+        session = await client.join(
+            link.session_id, name=args.name, password=password, identity=identity
+        )
         # The decoder (numpy, Pillow) loads once the relay has been reached, not before the
         # first byte: a script polling a relay hears back sooner (bench/startup.py).
         from core.stream.viewer import ScreenViewer
@@ -163,7 +170,9 @@ async def _watch(
             await nursery.start(_stop_on_signals, nursery.cancel_scope, stopped_by)
             await nursery.start(share.run)
             # Only now: a script that saw "joined" may stop us with a signal and get "ended".
-            emit("joined", id=session.session_id, peer=session.peer_id, code=session.security_code)
+            key = session.identity_fingerprint(session.peer_id)
+            emit("joined", id=session.session_id, peer=session.peer_id,
+                 code=session.security_code, key=key)  # fmt: skip
             if args.stats:
                 nursery.start_soon(_stats, viewer)
             if control is not None:

@@ -22,13 +22,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.client.channel import ChannelClosed, RelayChannel, open_channel
 from core.client.session import AdmitPolicy, MemberSession, OrganizerSession, SessionBase
 from core.client.transport import Transport
-from core.crypto import ChallengeValues, CryptoError, JoinerAdmission, WrongPassword
+from core.crypto import (
+    ChallengeValues,
+    CryptoError,
+    JoinerAdmission,
+    WrongPassword,
+    public_key_bytes,
+)
 from core.errors import ErrorCode
-from core.failures import Refused
+from core.failures import Refused, UsageError
 from core.protocol import Message
 from core.protocol.messages import (
     Admit,
@@ -43,6 +50,7 @@ from core.protocol.messages import (
     Pong,
     SessionCreated,
 )
+from core.protocol.names import display_name_problem
 
 #: How often the session's clock runs: heartbeats are due once a second, verdicts within 5 s.
 TICK_INTERVAL = 0.25
@@ -97,9 +105,11 @@ class RelayClient:
         session_id: str | None = None,
         organizer_presents: bool = True,
         admit_policy: AdmitPolicy = AdmitPolicy.PASSWORD,
+        identity: Ed25519PrivateKey | None = None,
     ) -> OrganizerSession:
         """Create a session as its organizer (requires :meth:`login`)."""
         self._require_no_session()
+        _check_own_name(name)
         msg = CreateSession(
             requested_id=session_id,
             has_password=bool(password),
@@ -115,19 +125,31 @@ class RelayClient:
                 name=name,
                 password=password,
                 admit_policy=admit_policy,
+                identity_key=public_key_bytes(identity) if identity is not None else None,
             )
         finally:
             self._consumed(reply)
         return self.session
 
-    async def join(self, session_id: str, *, name: str, password: str = "") -> MemberSession:
+    async def join(
+        self,
+        session_id: str,
+        *,
+        name: str,
+        password: str = "",
+        identity: Ed25519PrivateKey | None = None,
+    ) -> MemberSession:
         """Knock, prove the password, and wait to be admitted (possibly for a person's approval).
+
+        With ``identity``, also prove holding that long-term key; the roster then carries its
+        fingerprint (docs/design.md §4.3 step 7).
 
         Raises :class:`RequestRefused` with JOIN_REFUSED for a wrong password *or* an unknown
         session (they are indistinguishable by design), KNOCK_DECLINED, SESSION_LOCKED, etc.
         """
         self._require_no_session()
-        admission = JoinerAdmission(session_id, name, password)
+        _check_own_name(name)
+        admission = JoinerAdmission(session_id, name, password, identity)
         values = admission.join_values
         join = Join(
             session_id=session_id,
@@ -154,7 +176,7 @@ class RelayClient:
                 ErrorCode.JOIN_REFUSED, f"The session's answer did not verify: {exc.message}"
             ) from None
         admit = await self._request(
-            Confirm(peer_id=challenge.peer_id, mac=mac),
+            Confirm(peer_id=challenge.peer_id, mac=mac, identity=admission.sealed_identity_proof),
             Admit,
             reply_type=Join.TYPE,
             also_reply_to=(Confirm.TYPE,),
@@ -316,3 +338,13 @@ async def open_relay_client(
     finally:
         with trio.CancelScope(shield=True):
             await channel.aclose()
+
+
+def _check_own_name(name: str) -> None:
+    """Refuse our own unusable display name here, before a knock the leader would refuse."""
+    problem = display_name_problem(name)
+    if problem is not None:
+        raise UsageError(
+            f"The display name {name!r} {problem}.",
+            next_step="Pick another name with --name.",
+        )

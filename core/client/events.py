@@ -33,7 +33,8 @@ class KnockWithdrawn:
 @dataclass(frozen=True, slots=True)
 class JoinAttemptFailed:
     """A knock failed the password check (the joiner gets JOIN_REFUSED), or passed it while the
-    session is locked (the joiner is told it is locked). Organizer side."""
+    session is locked or under a name a member already has (the joiner is told which).
+    Organizer side."""
 
     peer_id: int
     name: str
@@ -44,12 +45,18 @@ class JoinAttemptFailed:
         """What to tell the organizer."""
         if self.reason == JOIN_LOCKED_REASON:
             return f"{self.name} knew the session password but the session is locked."
+        if self.reason == JOIN_NAME_TAKEN_REASON:
+            return f"Someone else tried to join as {self.name}, a name already in the session."
+        if self.reason == JOIN_BAD_IDENTITY_REASON:
+            return f"{self.name} knew the password, but the identity key proof did not verify."
         return f"{self.name} tried to join with a wrong password."
 
 
 #: :attr:`JoinAttemptFailed.reason` values.
 JOIN_WRONG_PASSWORD_REASON = "wrong password"  # noqa: S105 - a reason, not a password
 JOIN_LOCKED_REASON = "session locked"
+JOIN_NAME_TAKEN_REASON = "name taken"
+JOIN_BAD_IDENTITY_REASON = "identity proof did not verify"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from enum import Enum
 
@@ -23,7 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.client.channel import RelayChannel
 from core.client.events import (
+    JOIN_BAD_IDENTITY_REASON,
     JOIN_LOCKED_REASON,
+    JOIN_NAME_TAKEN_REASON,
     JOIN_WRONG_PASSWORD_REASON,
     ActionAnswered,
     ConsentRequested,
@@ -57,6 +59,7 @@ from core.crypto import (
     security_code,
     sign_certificate,
 )
+from core.crypto.identity import short_fingerprint
 from core.errors import ErrorCode, ProtocolError
 from core.protocol import ClientConnection, Message
 from core.protocol.content import (
@@ -91,6 +94,7 @@ from core.protocol.messages import (
     Sealed,
     SessionEnded,
 )
+from core.protocol.names import same_name
 from core.protocol.pair import MemberCertificate, ReKey, SignedCertificate, Standing
 
 EVENT_BUFFER = 256
@@ -163,6 +167,30 @@ class SessionBase:
         self.epoch = 0
         self.closed: SessionClosed | None = None
         self._integrity = Integrity(peer_id)
+        #: Peer id → the leader-certified member certificate, for the current epoch.
+        self._certified: dict[int, MemberCertificate] = {}
+
+    def certified(self, peer_id: int) -> MemberCertificate | None:
+        """What the leader certified about ``peer_id`` (name, identity key), or None.
+
+        Unlike the relay's :class:`Roster` (relay-asserted names), this is signed by the leader
+        key (checked by members), so decisions about a member rest on it.
+        """
+        return self._certified.get(peer_id)
+
+    def identity_fingerprint(self, peer_id: int) -> str | None:
+        """The short fingerprint of the identity key ``peer_id`` proved, for people to read."""
+        cert = self._certified.get(peer_id)
+        if cert is None or cert.identity_key is None:
+            return None
+        return short_fingerprint(cert.identity_key)
+
+    def shown_as(self, peer_id: int, relay_name: str) -> tuple[str, str | None]:
+        """The name and short key fingerprint to show for ``peer_id``: both as the leader
+        certified them, the relay's name only until the certificate arrives (a re-key may
+        come after the relay's roster)."""
+        cert = self._certified.get(peer_id)
+        return (cert.name if cert is not None else relay_name), self.identity_fingerprint(peer_id)
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -308,6 +336,9 @@ class SessionBase:
         self._opener.install(epoch, secret, keys, trio.current_time())
         self.epoch = epoch
 
+    def _certify(self, roster: Mapping[int, MemberCertificate]) -> None:
+        self._certified = dict(roster)
+
     async def _close(self, closed: SessionClosed) -> None:
         if self.closed is None:
             self.closed = closed
@@ -333,6 +364,7 @@ class OrganizerSession(SessionBase):
         name: str,
         password: str,
         admit_policy: AdmitPolicy,
+        identity_key: bytes | None = None,
     ) -> None:
         self._leader_key = Ed25519PrivateKey.generate()
         member_key = Ed25519PrivateKey.generate()
@@ -352,6 +384,7 @@ class OrganizerSession(SessionBase):
             name=name,
             member_key=public_key_bytes(member_key),
             standing=Standing.ORGANIZER,
+            identity_key=identity_key,  # our own: nothing to prove to ourselves
         )
         self._certificates: dict[int, SignedCertificate] = {
             1: sign_certificate(own, self._leader_key)
@@ -365,6 +398,7 @@ class OrganizerSession(SessionBase):
         self._rekeys = RekeyTracker()
         self._last_rekey: ReKey | None = None
         self._use_epoch(1, next_epoch_secret(), self._member_keys())
+        self._certify({pid: c.certificate for pid, c in self._certificates.items()})
 
     @property
     def awaiting_approval(self) -> frozenset[int]:
@@ -415,12 +449,23 @@ class OrganizerSession(SessionBase):
         if admission is None:
             return
         try:
-            admission.check_confirmation(confirm.mac)
+            admission.check_confirmation(confirm.mac, confirm.identity)
         except (WrongPassword, ProtocolError):
             del self._admissions[confirm.peer_id]
             await self._send(Reject(peer_id=confirm.peer_id, reason=RejectReason.WRONG_PASSWORD))
             await self._emit(
                 JoinAttemptFailed(confirm.peer_id, admission.knock.name, JOIN_WRONG_PASSWORD_REASON)
+            )
+            return
+        except CryptoError:
+            # The password was right but the identity proof is not for this admission (replayed
+            # from another, or forged): a tampering relay or a broken client. Counted as a
+            # failed join by the relay.
+            del self._admissions[confirm.peer_id]
+            self._origins.pop(confirm.peer_id, None)
+            await self._send(Reject(peer_id=confirm.peer_id, reason=RejectReason.BAD_HANDSHAKE))
+            await self._emit(
+                JoinAttemptFailed(confirm.peer_id, admission.knock.name, JOIN_BAD_IDENTITY_REASON)
             )
             return
         if self.roster is not None and self.roster.locked:
@@ -432,6 +477,9 @@ class OrganizerSession(SessionBase):
             await self._emit(
                 JoinAttemptFailed(confirm.peer_id, admission.knock.name, JOIN_LOCKED_REASON)
             )
+            return
+        if await self._refused_for_name(admission):
+            self._origins.pop(confirm.peer_id, None)
             return
         needs_approval = self.admit_policy is AdmitPolicy.ASK or (
             self.admit_policy is AdmitPolicy.PASSWORD and not self._password
@@ -445,8 +493,27 @@ class OrganizerSession(SessionBase):
         else:
             await self._admit(confirm.peer_id)
 
+    async def _refused_for_name(self, admission: LeaderAdmission) -> bool:
+        """Turn the knock away if a member (or a knock admitted a moment ago) holds its name.
+
+        The leader decides, not the relay: these certificates are the ones it signs, so a relay
+        cannot slip a second "Ana" past this check. Called after the password proof (the
+        joiner may then hear why) and again when a person approves, since another "Ana" may
+        have been admitted while this knock waited.
+        """
+        name = admission.knock.name
+        if not any(same_name(name, c.certificate.name) for c in self._certificates.values()):
+            return False
+        peer_id = admission.peer_id
+        self._admissions.pop(peer_id, None)
+        await self._send(Reject(peer_id=peer_id, reason=RejectReason.NAME_TAKEN))
+        await self._emit(JoinAttemptFailed(peer_id, name, JOIN_NAME_TAKEN_REASON))
+        return True
+
     async def _admit(self, peer_id: int) -> None:
         admission = self._admissions[peer_id]
+        if await self._refused_for_name(admission):
+            return
         self._certificates[peer_id] = sign_certificate(
             admission.member_certificate(), self._leader_key
         )
@@ -496,6 +563,7 @@ class OrganizerSession(SessionBase):
         self._use_epoch(epoch, secret, self._member_keys())
         self._last_rekey = rekey
         self._rekeys.sent(epoch, sent, trio.current_time())
+        self._certify({pid: c.certificate for pid, c in self._certificates.items()})
         await self._emit(EpochChanged(epoch))
 
     async def _tick_specific(self, now: float) -> None:
@@ -540,6 +608,7 @@ class MemberSession(SessionBase):
             (pid for pid, c in membership.roster.items() if c.standing is Standing.ORGANIZER), 1
         )
         self._use_epoch(membership.epoch, membership.epoch_secret, membership.member_keys())
+        self._certify(membership.roster)
 
     async def _handle_specific(self, msg: Message) -> None:
         if isinstance(msg, PairSealed):
@@ -553,6 +622,7 @@ class MemberSession(SessionBase):
             except (CryptoError, ProtocolError):
                 return
             self._use_epoch(update.epoch, update.epoch_secret, update.member_keys())
+            self._certify(update.roster)
             await self._emit(EpochChanged(update.epoch))
             # Sealed under the new epoch: only a holder of its secret can confirm it.
             await self.send_content(ReKeyAck(epoch=update.epoch), recipient=self._leader)

@@ -9,6 +9,7 @@ only from the OS via ``secrets``/``cryptography``. Secrets never appear in a ``r
 * :func:`sign_certificate`, :func:`verify_roster`: leader-signed member certificates.
 * :class:`ContentSealer` / :class:`ContentOpener`: per-epoch, per-sender AES-256-GCM, signed.
 * :func:`security_code`: the digits people compare to rule out an impostor leader.
+* :mod:`core.crypto.identity`: long-term identity keys, proved once per admission.
 """
 
 from core.crypto.admission_common import (

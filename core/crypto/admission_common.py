@@ -53,8 +53,9 @@ from core.crypto.primitives import (
     u32,
 )
 from core.errors import ErrorCode, LocalProtocolError
-from core.protocol.pair import KEY_SIZE, NAME_MAX_BYTES, SIGNATURE_SIZE
-from core.protocol.wire import U32, Text
+from core.protocol.names import display_name_problem
+from core.protocol.pair import KEY_SIZE, SIGNATURE_SIZE
+from core.protocol.wire import U32
 
 SPAKE2_ID_JOINER = b"porthole/1 joiner"
 SPAKE2_ID_LEADER = b"porthole/1 leader"
@@ -67,7 +68,6 @@ _PAIR_INFO = b"porthole/1 pair"
 _CONFIRM_JOINER = b"porthole/1 confirm joiner"
 _CONFIRM_LEADER = b"porthole/1 confirm leader"
 
-_NAME = Text(NAME_MAX_BYTES, min_chars=1)
 _PEER_ID = U32(1)
 
 
@@ -238,7 +238,9 @@ def check_knock(session_id: str, knock: KnockValues) -> None:
     other means, and is shared by the leader and the decoy so both refuse exactly the same knocks.
     """
     session_id_bytes(session_id)
-    problem = _PEER_ID.check(knock.peer_id) or _NAME.check(knock.name)
+    problem = _PEER_ID.check(knock.peer_id)
+    if problem is None and (name_trouble := display_name_problem(knock.name)) is not None:
+        problem = f"name {name_trouble}"
     if problem is None:
         problem = _sizes(
             ephemeral_key=(knock.ephemeral_key, X25519_KEY_SIZE),

@@ -47,13 +47,13 @@ from core.crypto.admission_common import (
 from core.crypto.certs import member_keys, public_key_bytes, verify_roster
 from core.crypto.code import security_code
 from core.crypto.errors import BadCertificate, BadHandshake, CryptoError, OpenFailed, WrongPassword
+from core.crypto.identity import identity_proof
 from core.crypto.pair_channel import PairChannel
 from core.crypto.primitives import macs_equal, session_id_bytes
 from core.errors import ErrorCode, LocalProtocolError, ProtocolError
-from core.protocol.pair import NAME_MAX_BYTES, AdmissionGrant, MemberCertificate, ReKey, Roster
-from core.protocol.wire import Text, from_bytes
-
-_NAME = Text(NAME_MAX_BYTES, min_chars=1)
+from core.protocol.names import display_name_problem
+from core.protocol.pair import AdmissionGrant, MemberCertificate, ReKey, Roster
+from core.protocol.wire import from_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,8 @@ class JoinerAdmission:
     __slots__ = (
         "_ephemeral",
         "_epoch",
+        "_identity",
+        "_identity_proof",
         "_join",
         "_keys",
         "_leader_key",
@@ -114,9 +116,15 @@ class JoinerAdmission:
         "_transcript",
     )
 
-    def __init__(self, session_id: str, name: str, password: str) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        name: str,
+        password: str,
+        identity: Ed25519PrivateKey | None = None,
+    ) -> None:
         session_id_bytes(session_id)
-        problem = _NAME.check(name)
+        problem = display_name_problem(name)
         if problem is not None:
             raise LocalProtocolError(ErrorCode.BAD_FIELD, f"name: {problem}")
         self._session_id = session_id
@@ -140,6 +148,9 @@ class JoinerAdmission:
         self._keys: PairKeys | None = None
         self._pair: PairChannel | None = None
         self._epoch = 0
+        #: Proved during this admission when given (docs/design.md §4.3 step 7).
+        self._identity = identity
+        self._identity_proof: bytes | None = None
 
     def __repr__(self) -> str:
         return (
@@ -169,6 +180,7 @@ class JoinerAdmission:
 
     def _fail(self) -> None:
         self._state = JoinerState.FAILED
+        self._pair = None
         self._spake = None
         self._ephemeral = None
         self._keys = None
@@ -195,6 +207,11 @@ class JoinerAdmission:
             self._fail()
             raise
         self._keys = derive_pair_keys(dh_shared, spake_key, transcript)
+        # The pair channel exists from here on: its first member→leader message is the
+        # identity proof, sent beside the confirmation (the leader opens it once it matches).
+        self._pair = self._keys.member_channel(self._session_id, challenge.peer_id)
+        if self._identity is not None:
+            self._identity_proof = self._pair.seal(identity_proof(self._identity, transcript))
         self._spake = None
         self._ephemeral = None
         self._transcript = transcript
@@ -202,6 +219,15 @@ class JoinerAdmission:
         self._leader_key = challenge.leader_key
         self._state = JoinerState.CONFIRMING
         return joiner_confirmation(self._keys, transcript)
+
+    @property
+    def sealed_identity_proof(self) -> bytes | None:
+        """The identity proof for ``Confirm.identity`` (after :meth:`on_challenge`), if any."""
+        return self._identity_proof
+
+    @property
+    def identity_public_key(self) -> bytes | None:
+        return public_key_bytes(self._identity) if self._identity is not None else None
 
     def on_grant(self, sealed: bytes) -> Membership:
         """Open the admission grant and verify everything in it.
@@ -213,8 +239,9 @@ class JoinerAdmission:
         """
         self._require(JoinerState.CONFIRMING, "take a grant")
         assert self._keys is not None
+        assert self._pair is not None
         try:
-            pair = self._keys.member_channel(self._session_id, self._peer_id)
+            pair = self._pair
             try:
                 plaintext = pair.open(sealed)
             except OpenFailed:
@@ -233,7 +260,6 @@ class JoinerAdmission:
             self._fail()
             raise
         self._keys = None
-        self._pair = pair
         self._epoch = grant.epoch
         self._state = JoinerState.ADMITTED
         return Membership(
@@ -277,4 +303,7 @@ class JoinerAdmission:
         mine = certs.get(self._peer_id)
         if mine is None or mine.name != self._name or mine.member_key != self._join.member_key:
             raise BadCertificate("the roster does not contain our own certificate")
+        if mine.identity_key != self.identity_public_key:
+            # The leader dropped (or a relay stripped) the identity we proved: it would not show.
+            raise BadCertificate("our certificate does not carry the identity key we proved")
         return MappingProxyType(certs)

@@ -26,7 +26,8 @@ from core.crypto.admission_common import (
     leader_confirmation,
     respond_to_knock,
 )
-from core.crypto.errors import WrongPassword
+from core.crypto.errors import CryptoError, WrongPassword
+from core.crypto.identity import verify_identity_proof
 from core.crypto.pair_channel import PairChannel
 from core.crypto.primitives import macs_equal
 from core.errors import ErrorCode, LocalProtocolError
@@ -50,7 +51,16 @@ class LeaderState(Enum):
 class LeaderAdmission:
     """Admit (or refuse) one knock. Holds no password after construction."""
 
-    __slots__ = ("_challenge", "_keys", "_knock", "_pair", "_session_id", "_state", "_transcript")
+    __slots__ = (
+        "_challenge",
+        "_identity",
+        "_keys",
+        "_knock",
+        "_pair",
+        "_session_id",
+        "_state",
+        "_transcript",
+    )
 
     def __init__(
         self,
@@ -66,6 +76,7 @@ class LeaderAdmission:
         self._transcript = response.transcript
         self._keys: PairKeys | None = response.keys
         self._pair: PairChannel | None = None
+        self._identity: bytes | None = None
         self._state = LeaderState.CHALLENGED
 
     def __repr__(self) -> str:
@@ -99,7 +110,13 @@ class LeaderAdmission:
             name=self._knock.name,
             member_key=self._knock.member_key,
             standing=standing,
+            identity_key=self._identity,
         )
+
+    @property
+    def identity_key(self) -> bytes | None:
+        """The identity key the joiner proved it holds (after :meth:`check_confirmation`)."""
+        return self._identity
 
     def _require(self, state: LeaderState, action: str) -> None:
         if self._state is not state:
@@ -108,12 +125,17 @@ class LeaderAdmission:
                 f"cannot {action} in state {self._state.value} (needs {state.value})",
             )
 
-    def check_confirmation(self, mac: bytes) -> None:
+    def check_confirmation(self, mac: bytes, sealed_identity: bytes | None = None) -> None:
         """Accept the joiner's key confirmation, or fail for good with :class:`WrongPassword`.
 
         A mismatch means the joiner derived different keys: a wrong password (or a relay
         guessing one). One guess per handshake: the object never leaves FAILED, so a second
         MAC cannot be tried against the same SPAKE2 run.
+
+        ``sealed_identity`` is the joiner's identity proof on the pair channel: it must open and
+        sign this admission's transcript, else the admission fails for good with the
+        :class:`CryptoError` that says why (a proof from another admission, replayed by the
+        relay or a member, is sealed under other keys and signs another T).
         """
         self._require(LeaderState.CHALLENGED, "check a confirmation")
         assert self._keys is not None
@@ -122,6 +144,15 @@ class LeaderAdmission:
             self._state = LeaderState.FAILED
             self._keys = None
             raise WrongPassword(f"peer {self._knock.peer_id} failed key confirmation")
+        pair = self._keys.leader_channel(self._session_id, self._knock.peer_id)
+        if sealed_identity is not None:
+            try:
+                self._identity = verify_identity_proof(pair.open(sealed_identity), self._transcript)
+            except CryptoError:
+                self._state = LeaderState.FAILED
+                self._keys = None
+                raise
+        self._pair = pair
         self._state = LeaderState.CONFIRMED
 
     def grant(self, epoch: int, epoch_secret: bytes, roster: Roster) -> bytes:
@@ -140,11 +171,10 @@ class LeaderAdmission:
             roster=roster,
         )
         plaintext = to_bytes(grant)
-        pair = self._keys.leader_channel(self._session_id, self._knock.peer_id)
-        sealed = pair.seal(plaintext)
+        assert self._pair is not None
+        sealed = self._pair.seal(plaintext)
         # Confirmation keys are done with; only the channel keys live on (inside the channel).
         self._keys = None
-        self._pair = pair
         self._state = LeaderState.GRANTED
         return sealed
 

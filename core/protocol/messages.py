@@ -30,6 +30,7 @@ from core.protocol.pair import (
     MAC_SIZE,
     MAX_MEMBERS,
     NAME_MAX_BYTES,
+    SEALED_IDENTITY_PROOF_SIZE,
 )
 from core.protocol.wire import (
     U16,
@@ -223,10 +224,15 @@ class Challenge(Message):
 @message(37, EITHER)
 @dataclass(frozen=True, slots=True)
 class Confirm(Message):
-    """The joiner's key confirmation, forwarded to the leader."""
+    """The joiner's key confirmation, forwarded to the leader.
+
+    ``identity`` is the joiner's identity proof sealed on the pair channel (member→leader), when
+    it chose to prove one (docs/design.md §4.3 step 7); opaque to the relay.
+    """
 
     peer_id: Annotated[int, U32(1)]
     mac: Annotated[bytes, FixedBytes(MAC_SIZE)]
+    identity: Annotated[bytes | None, Optional(FixedBytes(SEALED_IDENTITY_PROOF_SIZE))] = None
 
 
 @message(38, EITHER)
@@ -244,6 +250,8 @@ class RejectReason(IntEnum):
     LOCKED = 3
     FULL = 4
     BAD_HANDSHAKE = 5
+    #: Another member already has this display name (compared as in :mod:`core.protocol.names`).
+    NAME_TAKEN = 6
 
 
 @message(39, CLIENT_ONLY)

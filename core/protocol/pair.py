@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Annotated
 
-from core.protocol.wire import U32, Digits, Enum, FixedBytes, ListOf, Struct, Text
+from core.protocol.wire import U32, Digits, Enum, FixedBytes, ListOf, Optional, Struct, Text
 
 #: Most members one session may hold (roster and certificate lists are bounded by it).
 MAX_MEMBERS = 64
@@ -26,6 +26,10 @@ KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 SECRET_SIZE = 32
 MAC_SIZE = 32
+#: An identity proof (core/crypto/identity.py): the identity public key and its signature.
+IDENTITY_PROOF_SIZE = KEY_SIZE + SIGNATURE_SIZE
+#: The proof as the pair channel seals it: u64 counter, ciphertext, 16-byte GCM tag.
+SEALED_IDENTITY_PROOF_SIZE = 8 + IDENTITY_PROOF_SIZE + 16
 
 
 class Standing(IntEnum):
@@ -40,6 +44,9 @@ class MemberCertificate:
     name: Annotated[str, Text(NAME_MAX_BYTES, min_chars=1)]
     member_key: Annotated[bytes, FixedBytes(KEY_SIZE)]
     standing: Annotated[Standing, Enum(Standing)]
+    #: The long-term identity key this member proved it holds during admission, if it chose to
+    #: (docs/design.md §4.3 step 7); the leader certifies only a verified one.
+    identity_key: Annotated[bytes | None, Optional(FixedBytes(KEY_SIZE))] = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,6 +230,39 @@ def test_a_presenter_that_refuses_makes_the_controller_exit_1(
     assert "Traceback" not in "\n".join(viewer.lines)
 
 
+def test_a_key_allowance_grants_the_key_holder_and_not_a_namesake_without_it(
+    relay: Relay, display: Display, password_file: Path, tmp_path: Path
+) -> None:
+    """``--allow-control-from key:FP``: "Ana" without the key is refused; once she left, "Ana"
+    proving the key (``--identity``) is granted, and the presenter's roster shows its print."""
+    key_path = tmp_path / "ana.key"
+    created = subprocess.run(
+        [command("porthole"), "identity", "create", "--path", str(key_path)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    full = created.stdout.split("fingerprint ", 1)[1].split()[0]
+    short = created.stdout.split("short", 1)[1].split()[0]
+    presenter = present(relay, password_file, "--allow-control-from", f"key:{full.upper()}")
+    try:
+        link = str(presenter.expect_event("session")["link"])
+        namesake = control(link, password_file, "--keys", "F5")
+        assert namesake.finish() == 1, "\n".join(namesake.lines)
+        joined = presenter.expect_event("joined", name="Ana")
+        assert joined["key"] is None
+        presenter.expect_event("consent", action="request_control", answer="refused")
+        presenter.expect_event("left", name="Ana")
+
+        holder = control(link, password_file, "--identity", str(key_path), "--keys", "F5")
+        assert holder.finish() == 0, "\n".join(holder.lines)
+        presenter.expect_event("joined", name="Ana", key=short)
+        presenter.expect_event("consent", action="request_control", answer="granted")
+        presenter.expect_event("control", granted=True, name="Ana")
+        (mine,) = [e for e in events(holder) if e["event"] == "joined"]
+        assert mine["key"] == short
+    finally:
+        stop(presenter)
+
+
 def test_a_revoke_mid_typing_stops_the_controller(
     relay: Relay, shell: Path, password_file: Path
 ) -> None:

@@ -269,6 +269,23 @@ def test_a_refusal_is_one_sentence_and_exit_1(sessions: Sessions, cli: str, case
 
 
 @pytest.mark.parametrize("cli", ["join --console", "view --headless"])
+def test_a_name_already_in_the_session_is_one_sentence_naming_it(
+    sessions: Sessions, cli: str
+) -> None:
+    """The organizer is Olga; "ＯＬＧＡ" (full-width) is her name too, so the knock is refused."""
+    flag = "--password-file" if cli.startswith("join") else "--session-password-file"
+    build = _join if cli.startswith("join") else _view
+    argv = build(
+        sessions, sessions.password, flag, str(sessions.tmp / "right"), "--name", "ＯＬＧＡ"
+    )
+    outcome = Run(*argv).finish()
+    assert_one_sentence(outcome, EXIT_FAILED, headless=cli.startswith("view"), error="name_taken")
+    line = outcome.stderr[0]
+    assert "The name 'ＯＬＧＡ' is taken in this session." in line, line
+    assert line.endswith(" " + NEXT_STEP[ErrorCode.NAME_TAKEN]), line
+
+
+@pytest.mark.parametrize("cli", ["join --console", "view --headless"])
 def test_a_relay_that_is_down_exits_3(sessions: Sessions, cli: str) -> None:
     port = free_port()
     link = sessions.link(sessions.password, port=port)
@@ -300,6 +317,39 @@ def _joined(sessions: Sessions, cli: str, port: int | None = None) -> Run:
         )  # fmt: skip
         run.wait_for(r'"event":"joined"')
     return run
+
+
+@pytest.mark.parametrize("cli", ["join --console", "view --headless"])
+def test_identity_shows_its_fingerprint_and_a_bad_one_is_one_sentence(
+    sessions: Sessions, cli: str
+) -> None:
+    """``--identity PATH``: the roster line (console) or the ``joined`` event (headless) shows
+    the short fingerprint the organizer certified; a missing key file is refused before any
+    connection, as one sentence."""
+    key_path = sessions.tmp / f"ida-{cli.split()[0]}.key"
+    made = subprocess.run(
+        [*porthole("identity", "create", "--path", str(key_path))],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    short = made.stdout.split("short", 1)[1].split()[0]
+    link = sessions.link(sessions.password)
+    secret = str(sessions.tmp / "right")
+    if cli.startswith("join"):
+        argv = porthole("join", "--console", link, "--name", "Ida", "--password-file", secret)
+    else:
+        argv = porthole("view", "--headless", link, "--name", "Ida",
+                        "--session-password-file", secret)  # fmt: skip
+    run = Run(*argv, "--identity", str(key_path))
+    if cli.startswith("join"):
+        run.wait_for(rf"^members: .*#\d+ Ida \(key {short}\)")
+    else:
+        run.wait_for(rf'"event":"joined".*"key":"{short}"')
+    run.popen.send_signal(signal.SIGINT)
+    assert run.finish().code == EXIT_INTERRUPTED
+
+    outcome = Run(*argv, "--identity", str(sessions.tmp / "no-such.key")).finish()
+    assert_one_sentence(outcome, EXIT_FAILED, headless=cli.startswith("view"), error="identity_key")
+    assert "No identity key" in outcome.stderr[0]
 
 
 @pytest.mark.parametrize("cli", ["join --console", "view --headless"])
@@ -350,6 +400,24 @@ def test_a_malformed_link_or_id_says_what_is_wrong_and_exits_2(argv: list[str], 
     outcome = Run(*porthole(*argv)).finish()
     headless = "--headless" in argv
     assert_one_sentence(outcome, EXIT_USAGE, headless=headless, error="bad_link")
+    assert says in outcome.stderr[0]
+
+
+@pytest.mark.parametrize(
+    ("allowed", "says"),
+    [
+        ("key:3f2a-91bc-07de-55aa", "the full 64-digit fingerprint"),
+        ("Ana\u200b", "U+200B"),
+    ],
+)
+def test_a_malformed_allow_control_from_exits_2_before_asking_for_a_password(
+    allowed: str, says: str
+) -> None:
+    argv = porthole("present", "--headless", "--relay", "127.0.0.1:9", "--user", "olga",
+                    "--password-stdin", "--allow-control-from", allowed)  # fmt: skip
+    outcome = Run(*argv).finish()  # stdin stays open: a prompt would hang until the timeout
+    assert_one_sentence(outcome, EXIT_USAGE, headless=True, error="usage")
+    assert outcome.stderr[0].startswith("porthole: --allow-control-from: ")
     assert says in outcome.stderr[0]
 
 
@@ -449,6 +517,8 @@ def test_relay_account_add_interrupted_while_reading_the_password_exits_130(
         ["porthole", "present"],
         ["porthole", "demo"],
         ["porthole", "create"],
+        ["porthole", "identity"],
+        ["porthole", "identity", "show"],
         ["porthole-relay"],
         ["porthole-relay", "serve"],
         ["porthole-relay", "account", "add"],

@@ -23,18 +23,21 @@ from appkit import (
     target,
     type_into,
 )
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hostilekit import stream_updates
 from netkit import Cutter
 from pilotkit import run, until
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
-from textual.widgets import Label, OptionList, RichLog
+from textual.widgets import DataTable, Label, OptionList, RichLog
 
 from bench.hostile import Hostile, flip_bit
 from core.client import edge as edge_module
 from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
 from core.client.stream_watch import StreamState
 from core.control import guard as guard_module
+from core.crypto import public_key_bytes
+from core.crypto.identity import short_fingerprint
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
 from core.links import JoinLink
@@ -338,6 +341,69 @@ def test_a_password_given_on_the_command_line_knocks_at_once_in_the_app(
             screen = await on_screen(pilot, SessionScreen)
             assert screen.security_code == olga.session.security_code
             assert app._start_password is None, "used once, then dropped"
+
+    run(scenario)
+
+
+def test_a_taken_or_invisible_name_is_said_and_nothing_is_lost(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    """An invisible character is caught on the form; a name a member holds ("OLGA" for Olga)
+    comes back from the organizer as a dialog naming it, and the join screen stays."""
+
+    async def scenario() -> None:
+        olga = await Peer.organize(relay)
+        assert olga.session is not None
+        app = make_app(relay, tmp_path, Start(relay=target(relay)))
+        async with app.run_test(size=SIZE) as pilot:
+            join = await on_screen(pilot, JoinScreen)
+            await type_into(pilot, "session-id", olga.session.session_id)
+            join.field("name").value = "Olga\u200b"  # as pasted: no key types U+200B
+            await type_into(pilot, "password", SESSION_PASSWORD)
+            await pilot.press("enter")
+            status = join.query_one("#status", Label)
+            await until(pilot, lambda: "U+200B" in str(status.render()), "the form says why")
+            assert status.has_class("error")
+            join.field("name").value = "OLGA"
+            await type_into(pilot, "password", SESSION_PASSWORD)
+            await pilot.press("enter")
+            error = await on_screen(pilot, ErrorDialog)
+            assert "The name 'OLGA' is taken in this session." in error.sentence
+            assert "--name" in error.next_step
+
+    run(scenario)
+
+
+def test_joining_with_an_identity_key_shows_its_fingerprint_beside_the_name(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    """`porthole join --identity`: the key is proved at admission; the app's roster shows the
+    short fingerprint the leader certified, and the organizer sees the same one."""
+    key = Ed25519PrivateKey.generate()
+    short = short_fingerprint(public_key_bytes(key))
+
+    async def scenario() -> None:
+        olga = await Peer.organize(relay)
+        assert olga.session is not None
+        start = Start(
+            relay=target(relay),
+            session_id=olga.session.session_id,
+            name="Ana",
+            password=SESSION_PASSWORD,
+            identity=key,
+        )
+        app = make_app(relay, tmp_path, start)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await on_screen(pilot, SessionScreen)
+            await until(pilot, lambda: screen.view is not None, "the roster")
+            assert screen.view is not None
+            (me,) = [row for row in screen.view.members if row.is_me]
+            assert me.key == short
+            assert [row.key for row in screen.view.members if not row.is_me] == [None]
+            table = screen.query_one("#roster", DataTable)
+            names = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
+            assert f"Ana (you) · key {short}" in names, names
+            assert olga.session.identity_fingerprint(me.peer_id) == short
 
     run(scenario)
 

@@ -114,3 +114,23 @@ def test_the_log_says_who_presents_pauses_locks_and_controls() -> None:
     ]
     # The presenter's own lines come from its control guard (with the reason), not from here.
     assert log_of(roster(presenter=1), roster(presenter=1, controller=3), me=1) == []
+
+
+def test_rows_carry_the_certified_key_fingerprints_and_only_those() -> None:
+    certified = {2: ("Ana", "3f2a-91bc-07de-55aa"), 3: ("Ben", None)}
+
+    def shown_as(peer: int, relay_name: str) -> tuple[str, str | None]:
+        return certified.get(peer, (relay_name, None))
+
+    view = SessionView.from_roster(roster(), me=3, shown_as=shown_as)
+    assert [(row.name, row.key) for row in view.members] == [
+        ("Olga", None),
+        ("Ana", "3f2a-91bc-07de-55aa"),
+        ("Ben", None),
+    ]
+    # The certified name wins over what the relay's roster says.
+    certified[3] = ("Benedikt", None)
+    view = SessionView.from_roster(roster(), me=3, shown_as=shown_as)
+    assert view.name_of(3) == "Benedikt"
+    # Without certificates to go by (the relay's roster alone), no row claims a key.
+    assert all(row.key is None for row in SessionView.from_roster(roster(), me=3).members)

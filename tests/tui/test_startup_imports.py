@@ -31,6 +31,8 @@ PORTHOLE_HELP = [
     ["present", "--help"],
     ["view", "--help"],
     ["verify", "--help"],
+    ["identity", "--help"],
+    ["identity", "create", "--help"],
 ]
 PORTHOLE_USAGE_ERRORS = [
     ["join"],  # no link

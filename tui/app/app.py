@@ -87,6 +87,7 @@ class PortholeApp(App[int]):
         self.start = start or Start()
         self.guest = TrioGuest(on_task_error=self._network_bug)
         self.driver = Driver(self.post_message, known_relays=known_relays, viewer_env=viewer_env)
+        self.driver.identity = self.start.identity
         self._prepare = prepare
         self._organize = self.start.organize
         self._session_id = self.start.session_id

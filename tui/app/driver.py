@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from textual.message import Message
 
 from core.capture.errors import CaptureError
@@ -108,6 +109,8 @@ class Driver:
         self._post = post
         self.known_relays = known_relays if known_relays is not None else KnownRelays()
         self.viewer_env = viewer_env
+        #: ``--identity``: the key proved on every join and certified on every create.
+        self.identity: Ed25519PrivateKey | None = None
         self.client: RelayClient | None = None
         self.target: RelayTarget | None = None
         self.session: SessionBase | None = None
@@ -234,6 +237,7 @@ class Driver:
             session_id=session_id,
             organizer_presents=present,
             admit_policy=admit_policy,
+            identity=self.identity,
         )
         session = await self._told("Session not created", created)
         if session is not None:
@@ -247,7 +251,7 @@ class Driver:
         if client is None:
             return
         self.post(Knocking(session_id))
-        joined = client.join(session_id, name=name, password=password)
+        joined = client.join(session_id, name=name, password=password, identity=self.identity)
         session = await self._told("Could not join", joined)
         if session is not None:
             await self._run_session(session, organizer=False)
@@ -409,6 +413,7 @@ class Driver:
             case EpochChanged():
                 if self._presenter is not None:
                     self._presenter.request_keyframe()
+                self._refresh_certified()
             case UpdatesDropped():
                 if self.watch is not None:
                     await self.watch.on_dropped()
@@ -428,13 +433,25 @@ class Driver:
     async def _on_roster(self, roster: Roster) -> None:
         session = self.session
         assert session is not None
-        self.view = view = SessionView.from_roster(roster, session.peer_id)
+        self.view = view = SessionView.from_roster(roster, session.peer_id, session.shown_as)
         self.post(SessionUpdated(view))
         self._forget_void_asks(roster)
         if self.edge is not None:
             await self.edge.on_roster(roster)
         if self.watch is not None:
             self.watch.follow(view)
+
+    def _refresh_certified(self) -> None:
+        """A re-key brings the certificates (names and identity fingerprints as the leader
+        signed them) for members the relay's roster, which may arrive first, already lists:
+        show them once they are there."""
+        session = self.session
+        if session is None or session.roster is None or self.view is None:
+            return
+        view = SessionView.from_roster(session.roster, session.peer_id, session.shown_as)
+        if view.members != self.view.members:
+            self.view = view
+            self.post(SessionUpdated(view))
 
     def _forget_void_asks(self, roster: Roster) -> None:
         """Close the consent dialogs whose asker (or subject) left: the relay forgets such a

@@ -7,6 +7,7 @@ refused is not even shown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.protocol.messages import MemberState, Roster
@@ -20,6 +21,8 @@ class MemberRow:
     roles: tuple[str, ...]
     connection: str
     is_me: bool
+    #: Short fingerprint of the identity key the leader verified for this member, if any.
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +41,14 @@ class SessionView:
     actions: frozenset[Action]
 
     @classmethod
-    def from_roster(cls, roster: Roster, me: int) -> SessionView:
+    def from_roster(
+        cls,
+        roster: Roster,
+        me: int,
+        shown_as: Callable[[int, str], tuple[str, str | None]] | None = None,
+    ) -> SessionView:
+        """``shown_as`` (:meth:`SessionBase.shown_as`) gives a member's name and identity key
+        fingerprint from the certificates the leader signed; without it, the relay's names."""
         organizer = next((e.peer_id for e in roster.members if e.is_organizer), None)
         rows = []
         for entry in roster.members:
@@ -51,13 +61,17 @@ class SessionView:
                 roles.append("controls")
             if not roles:
                 roles.append("participant")
+            name, key = (
+                (entry.name, None) if shown_as is None else shown_as(entry.peer_id, entry.name)
+            )
             rows.append(
                 MemberRow(
                     peer_id=entry.peer_id,
-                    name=entry.name,
+                    name=name,
                     roles=tuple(roles),
                     connection=_connection_words(entry.state),
                     is_me=entry.peer_id == me,
+                    key=key,
                 )
             )
         actions: frozenset[Action] = frozenset()

@@ -7,6 +7,10 @@ headless commands never pay for importing Textual.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +36,5 @@ class Start:
     #: ``porthole join --password-file F`` / ``--ask-password``: the session password, read
     #: before the app starts; the join screen knocks with it at once (used once, then dropped).
     password: str | None = field(default=None, repr=False)
+    #: ``porthole join --identity``: the identity key, loaded before the app starts.
+    identity: Ed25519PrivateKey | None = field(default=None, repr=False)

@@ -7,6 +7,7 @@ from textual.widgets import Checkbox, Input, Label
 
 from core.client import AdmitPolicy
 from core.links import normalize_session_id
+from core.protocol.names import display_name_problem
 from tui.app.screens.form import FormScreen
 
 
@@ -40,6 +41,9 @@ class CreateScreen(FormScreen):
         password = self.field("password").value
         if not name:
             self.set_status("Type the name members will see.", error=True)
+            return
+        if (problem := display_name_problem(name)) is not None:
+            self.set_status(f"That name {problem}.", error=True)
             return
         session_id = None
         if typed_id:

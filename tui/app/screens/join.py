@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Label
 
 from core.links import BadLink, normalize_session_id, parse_link
+from core.protocol.names import display_name_problem
 from tui.app.screens.form import FormScreen
 from tui.terminal import login_name
 
@@ -53,6 +54,9 @@ class JoinScreen(FormScreen):
             return
         if not name:
             self.set_status("Type the name others will see.", error=True)
+            return
+        if (problem := display_name_problem(name)) is not None:
+            self.set_status(f"That name {problem}.", error=True)
             return
         self.set_status("Knocking …")
         self.field("password").value = ""  # not kept on screen once handed over

@@ -153,6 +153,8 @@ class SessionScreen(Screen[None]):
         table.clear()
         for row in view.members:
             name = f"{row.name} (you)" if row.is_me else row.name
+            if row.key is not None:
+                name += f" · key {row.key}"
             table.add_row(str(row.peer_id), name, ", ".join(row.roles), row.connection)
         presenting = "nobody is presenting"
         if view.presenter is not None:
