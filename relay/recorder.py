@@ -7,7 +7,8 @@ stuck and thousands of events pile up), further jobs are counted as lost rather 
 the relay or growing memory without bound.
 
 Only metadata is recorded: session ID, organizer account, times, counts and end reason; security
-events with an address key. Never names of members, passwords, frames, input or chat.
+events with an address key; the abuse limiters' counts under keyed digests. Never names of
+members, passwords, frames, input or chat.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import trio
 
 from relay.events import SECURITY_PREFIX, Observer, RelayEvent, notify
-from relay.store import RelayStore, SecurityEventKind
+from relay.store import RelayStore, SavedFailures, SecurityEventKind
 
 Job = Callable[[RelayStore], None]
 
@@ -102,6 +103,16 @@ class Recorder:
                 f"{SECURITY_PREFIX}{kind.value}", now, session_id, reason=detail, address=address
             )
             notify(self.observers, event)
+
+    def save_failures(self, saved: SavedFailures) -> None:
+        """Persist one limiter record (:mod:`relay.limit_store`)."""
+        self._submit(lambda store: store.save_failures(saved))
+
+    def forget_failures(self, scope: str, key: str) -> None:
+        self._submit(lambda store: store.forget_failures(scope, key))
+
+    def save_trust(self, scope: str, key: str, until: float) -> None:
+        self._submit(lambda store: store.save_trust(scope, key, until))
 
     def _submit(self, job: Job) -> None:
         if self._queued >= self.capacity:

@@ -48,7 +48,7 @@ from core.errors import ErrorCode
 from relay.passwords import MAX_BYTES, normalize_password, password_problem
 
 DB_NAME: Final = "relay.db"
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 RELAY_RESTART: Final = "relay_restart"
 """End reason written for records the relay could not close itself (it crashed or was killed)."""
@@ -103,6 +103,9 @@ class SecurityEventKind(enum.StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     #: The relay operator did something through the admin socket (end, kick, accounts, …).
     ADMIN_ACTION = "admin_action"
+    #: Failures against one session ID or user name reached the guessing alarm
+    #: (core/guessing.py): someone is probably guessing its password.
+    GUESSING = "guessing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,24 @@ class Ban:
     address: str
     created_at: float
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SavedFailures:
+    """One limiter record as the store keeps it (see :class:`relay.limits.Snapshot`).
+
+    ``key`` is a digest; times are UNIX seconds, None where the limiter has ``-inf``.
+    """
+
+    scope: str
+    key: str
+    failures: int
+    penalties: int
+    recent: tuple[float, ...]
+    last_failure: float
+    next_allowed: float | None
+    locked_until: float | None
+    expires_at: float
 
 
 def cheap_hasher() -> PasswordHasher:
@@ -237,9 +258,45 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    # The abuse limiters' memory (docs/design.md §7.3), so a restart gives no guesser a fresh
+    # budget. ``key`` is a keyed digest of an address, network, session ID or user name, never
+    # the thing itself; times are UNIX seconds, NULL for "never". Rows are deleted once
+    # ``expires_at`` passes.
+    conn.execute(
+        """
+        CREATE TABLE limiter_failures (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            penalties INTEGER NOT NULL,
+            recent TEXT NOT NULL DEFAULT '',
+            last_failure REAL NOT NULL,
+            next_allowed REAL,
+            locked_until REAL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (scope, key)
+        )
+        """
+    )
+    # Who got in recently (an address, an address for one account, a device cookie's digest):
+    # exempt from other people's failures until ``until``.
+    conn.execute(
+        """
+        CREATE TABLE limiter_trust (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            until REAL NOT NULL,
+            PRIMARY KEY (scope, key)
+        )
+        """
+    )
+
+
 MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
     _migrate_0_to_1,
     _migrate_1_to_2,
+    _migrate_2_to_3,
 )
 """``MIGRATIONS[v]`` brings a database from schema version ``v`` to ``v + 1``."""
 
@@ -741,6 +798,68 @@ class RelayStore:
                 "SELECT address, created_at, reason FROM bans ORDER BY created_at, address"
             ).fetchall()
         return [Ban(r[0], r[1], r[2]) for r in rows]
+
+    # -- the limiters' memory --
+
+    def save_failures(self, saved: SavedFailures) -> None:
+        """Insert or replace one limiter record (after each failure it counts)."""
+        _check_token("limiter scope", saved.scope)
+        _check_text("limiter key", saved.key, MAX_ADDRESS, allow_empty=False)
+        recent = " ".join(repr(t) for t in saved.recent)
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO limiter_failures (scope, key, failures, penalties, "
+                "recent, last_failure, next_allowed, locked_until, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    saved.scope,
+                    saved.key,
+                    saved.failures,
+                    saved.penalties,
+                    recent,
+                    saved.last_failure,
+                    saved.next_allowed,
+                    saved.locked_until,
+                    saved.expires_at,
+                ),
+            )
+
+    def forget_failures(self, scope: str, key: str) -> None:
+        """Drop one limiter record (the key succeeded, or the operator lifted its lockout)."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM limiter_failures WHERE scope = ? AND key = ?", (scope, key))
+
+    def load_failures(self, now: float) -> list[SavedFailures]:
+        """Every limiter record still alive at ``now``; expired ones are deleted first."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM limiter_failures WHERE expires_at <= ?", (now,))
+            rows = conn.execute(
+                "SELECT scope, key, failures, penalties, recent, last_failure, next_allowed, "
+                "locked_until, expires_at FROM limiter_failures ORDER BY last_failure"
+            ).fetchall()
+        return [
+            SavedFailures(r[0], r[1], r[2], r[3], tuple(float(t) for t in r[4].split()), *r[5:])
+            for r in rows
+        ]
+
+    def save_trust(self, scope: str, key: str, until: float) -> None:
+        """Remember that ``key`` (a digest) is trusted in ``scope`` until ``until``."""
+        _check_token("trust scope", scope)
+        _check_text("trust key", key, MAX_ADDRESS, allow_empty=False)
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO limiter_trust (scope, key, until) VALUES (?, ?, ?)",
+                (scope, key, until),
+            )
+
+    def load_trust(self, now: float) -> list[tuple[str, str, float]]:
+        """``(scope, key, until)`` of every trust still valid at ``now``; drops expired ones."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM limiter_trust WHERE until <= ?", (now,))
+            rows = conn.execute(
+                "SELECT scope, key, until FROM limiter_trust ORDER BY until"
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
 
 
 # --- helpers --------------------------------------------------------------------------------

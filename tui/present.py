@@ -27,6 +27,7 @@ from core.client.events import (
     ConsentRequested,
     ContentReceived,
     EpochChanged,
+    GuessingSuspected,
     JoinAttemptFailed,
     KnockReceived,
     KnockWithdrawn,
@@ -44,7 +45,9 @@ from core.control import (
 from core.control import guard as guard_module
 from core.control.guard import ControlGuard
 from core.control.stuck_keys import StuckKeyWatch
+from core.device_cookies import DeviceCookies
 from core.failures import UsageError, session_end_failure
+from core.guessing import guessing_sentence
 from core.links import JoinLink, normalize_session_id
 from core.protocol.content import InputEvent, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
@@ -136,7 +139,7 @@ async def _present(
         host, port, pinned=fingerprint, transport=args.transport, proxy=args.proxy
     ) as client:
         emit_transport(client.channel.identity)
-        await client.login(args.user, password)
+        await client.login(args.user, password, cookies=DeviceCookies())
         session = await client.create_session(
             name=args.name or args.user,
             password=session_password,
@@ -217,6 +220,9 @@ class HeadlessSession:
                 emit("knock-withdrawn", peer=peer)
             case JoinAttemptFailed() as failed:
                 emit("join-failed", peer=failed.peer_id, name=failed.name, reason=failed.reason)
+            case GuessingSuspected(failures=failures):
+                emit("guessing", failures=failures,
+                     message=guessing_sentence(failures, "stop this program (Ctrl+C)"))  # fmt: skip
             case RosterChanged(roster=roster):
                 self._on_roster(roster)
             case EpochChanged():

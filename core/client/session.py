@@ -29,6 +29,7 @@ from core.client.events import (
     ConsentRequested,
     ContentReceived,
     EpochChanged,
+    GuessingSuspected,
     JoinAttemptFailed,
     KnockReceived,
     KnockWithdrawn,
@@ -54,6 +55,7 @@ from core.crypto import (
     sign_certificate,
 )
 from core.errors import ErrorCode, ProtocolError
+from core.guessing import guessing_alarm
 from core.protocol import ClientConnection, Message
 from core.protocol.content import (
     EVERYONE,
@@ -305,6 +307,8 @@ class OrganizerSession(SessionBase):
         #: Admitted by us but not yet in a roster from the relay: not "gone" if a roster that
         #: the relay sent before it processed our Admit arrives now.
         self._unconfirmed: set[int] = set()
+        #: Wrong session passwords this session refused (the relay counts the same ones).
+        self.wrong_passwords = 0
         self._use_epoch(1, next_epoch_secret(), self._member_keys())
 
     @property
@@ -363,6 +367,9 @@ class OrganizerSession(SessionBase):
             await self._emit(
                 JoinAttemptFailed(confirm.peer_id, admission.knock.name, JOIN_WRONG_PASSWORD_REASON)
             )
+            self.wrong_passwords += 1
+            if guessing_alarm(self.wrong_passwords):
+                await self._emit(GuessingSuspected(self.wrong_passwords))
             return
         if self.roster is not None and self.roster.locked:
             # Only now, after the proof: the relay answers everyone else exactly as for an
