@@ -2,9 +2,9 @@
 
 Both ends of a session see the same failures: the organizer's client rejects every wrong session
 password itself (SPAKE2, docs/design.md §4.3), and the relay counts the rejections per session
-ID and per account (§7.3). Neither slows the legitimate user down because of them any more;
-instead both raise an alarm, the client to the organizer and the relay to its operator, at the
-same counts, so what the operator sees matches what the organizer was told.
+ID and per account (docs/design.md §7.3). Neither makes the legitimate users wait because of
+them; instead both raise an alarm, the client to the organizer and the relay to its operator, at
+the same counts, so what the operator sees matches what the organizer was told.
 
 The alarm rings at ``threshold`` failures and again each time the count doubles (10, 20, 40,
 80, … by default): often enough to notice a running attack, rarely enough that a long one does
