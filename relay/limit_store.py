@@ -86,12 +86,22 @@ class LimitJournal:
     def trusted(self, scope: str, key: str) -> bool:
         return self._trust[scope].trusted(self.digest(scope, key), self._clock())
 
+    def expire(self) -> None:
+        """Housekeeping: forget what has expired, in memory at once and on disk in a job."""
+        now = self._clock()
+        for tracker in self._trackers.values():
+            tracker.prune(now)
+        for trust in self._trust.values():
+            trust.prune(now)
+        self._recorder.expire_limits(self._wall_clock())
+
     def load(self, store: RelayStore) -> int:
         """Take back what the store remembers for the attached scopes; returns how many rows.
 
         Called once at start-up, before the relay accepts a connection (so synchronously).
         """
         now_wall = self._wall_clock()
+        store.expire_limits(now_wall)
         saved: dict[str, dict[str, Snapshot]] = {scope: {} for scope in self._trackers}
         count = 0
         for row in store.load_failures(now_wall):

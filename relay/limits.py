@@ -470,6 +470,13 @@ class TrustList:
     def revoke(self, key: str) -> bool:
         return self._until.pop(key, None) is not None
 
+    def prune(self, now: float) -> int:
+        """Drop entries that expired by ``now``; returns how many (housekeeping)."""
+        gone = [key for key, until in self._until.items() if until <= now]
+        for key in gone:
+            del self._until[key]
+        return len(gone)
+
 
 # --------------------------------------------------------------------------------------------
 # Concurrent connections per key

@@ -114,6 +114,12 @@ class Recorder:
     def save_trust(self, scope: str, key: str, until: float) -> None:
         self._submit(lambda store: store.save_trust(scope, key, until))
 
+    def expire_limits(self, now: float) -> None:
+        def job(store: RelayStore) -> None:
+            store.expire_limits(now)
+
+        self._submit(job)
+
     def _submit(self, job: Job) -> None:
         if self._queued >= self.capacity:
             self._lost += 1

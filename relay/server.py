@@ -80,6 +80,8 @@ from relay.web import HTTP_ALPN, WebFront
 log = logging.getLogger("porthole.relay")
 
 RECEIVE_CHUNK = 256 * 1024
+#: Seconds between sweeps of expired limiter records and trust (memory and relay.db).
+LIMITS_HOUSEKEEPING = 3600.0
 WRITE_BATCH = 256 * 1024
 
 
@@ -209,9 +211,13 @@ class Relay:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
+            next_expiry = trio.current_time() + LIMITS_HOUSEKEEPING
             while True:
                 await trio.sleep(min(5.0, self.config.join_timeout / 4))
                 self.switchboard.sweep()
+                if trio.current_time() >= next_expiry:
+                    next_expiry = trio.current_time() + LIMITS_HOUSEKEEPING
+                    self.switchboard.limits.expire()
 
     def _schedule(self, at: float, action: Callable[[], None]) -> None:
         """Run a switchboard ``action`` at trio time ``at`` (a paced answer to a joiner)."""

@@ -830,12 +830,13 @@ class RelayStore:
             conn.execute("DELETE FROM limiter_failures WHERE scope = ? AND key = ?", (scope, key))
 
     def load_failures(self, now: float) -> list[SavedFailures]:
-        """Every limiter record still alive at ``now``; expired ones are deleted first."""
-        with self._transaction() as conn:
-            conn.execute("DELETE FROM limiter_failures WHERE expires_at <= ?", (now,))
+        """Every limiter record still alive at ``now``, least recently failed first."""
+        with self._reading() as conn:
             rows = conn.execute(
                 "SELECT scope, key, failures, penalties, recent, last_failure, next_allowed, "
-                "locked_until, expires_at FROM limiter_failures ORDER BY last_failure"
+                "locked_until, expires_at FROM limiter_failures WHERE expires_at > ? "
+                "ORDER BY last_failure",
+                (now,),
             ).fetchall()
         return [
             SavedFailures(r[0], r[1], r[2], r[3], tuple(float(t) for t in r[4].split()), *r[5:])
@@ -853,13 +854,23 @@ class RelayStore:
             )
 
     def load_trust(self, now: float) -> list[tuple[str, str, float]]:
-        """``(scope, key, until)`` of every trust still valid at ``now``; drops expired ones."""
-        with self._transaction() as conn:
-            conn.execute("DELETE FROM limiter_trust WHERE until <= ?", (now,))
+        """``(scope, key, until)`` of every trust still valid at ``now``."""
+        with self._reading() as conn:
             rows = conn.execute(
-                "SELECT scope, key, until FROM limiter_trust ORDER BY until"
+                "SELECT scope, key, until FROM limiter_trust WHERE until > ? ORDER BY until",
+                (now,),
             ).fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
+
+    def expire_limits(self, now: float) -> int:
+        """Delete limiter records and trust that ended by ``now``; returns how many rows.
+
+        The relay calls this at start-up and every hour: a row outlives its use by at most that.
+        """
+        with self._transaction() as conn:
+            failures = conn.execute("DELETE FROM limiter_failures WHERE expires_at <= ?", (now,))
+            trust = conn.execute("DELETE FROM limiter_trust WHERE until <= ?", (now,))
+            return failures.rowcount + trust.rowcount
 
 
 # --- helpers --------------------------------------------------------------------------------

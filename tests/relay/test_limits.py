@@ -544,3 +544,12 @@ def test_the_guessing_alarm_rings_at_the_threshold_and_each_doubling() -> None:
     rings = [n for n in range(1, 200) if guessing_alarm(n)]
     assert rings == [GUESSING_THRESHOLD * m for m in (1, 2, 4, 8, 16) if m * 10 < 200]
     assert [n for n in range(1, 20) if guessing_alarm(n, threshold=3)] == [3, 6, 12]
+
+
+def test_pruning_trust_drops_only_what_expired() -> None:
+    trust = TrustList(trust_for=10.0)
+    trust.renew("a", 0.0)
+    trust.renew("b", 5.0)
+    assert trust.prune(10.0) == 1
+    assert len(trust) == 1
+    assert trust.trusted("b", 10.0)

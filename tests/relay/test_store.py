@@ -513,8 +513,10 @@ def test_limiter_rows_round_trip_and_expire(store: RelayStore) -> None:
     store.save_trust("device", "ef" * 16, 60.0)
     assert store.load_failures(now=20.0)[0] == row
     assert len(store.load_failures(now=20.0)) == 2
-    assert store.load_failures(now=60.0) == [row]  # the other one expired, and is gone
+    assert store.load_failures(now=60.0) == [row]  # the other one has expired
     assert store.load_trust(now=59.0) == [("device", "ef" * 16, 60.0)]
     assert store.load_trust(now=60.0) == []
+    assert store.expire_limits(now=60.0) == 2  # the expired row and the trust are deleted
+    assert len(store.load_failures(now=20.0)) == 1
     store.forget_failures("join_address", row.key)
     assert store.load_failures(now=20.0) == []
