@@ -335,13 +335,16 @@ class Switchboard:
         by_address = self.join_failures_by_address.check(peer.address_key, now)
         if not by_address.allowed:
             raise _verdict_sentence(by_address, "from your network address")
+        # An address that joined recently waits only for its own failures: not for its
+        # network's, nor for a session ID's (others' failures). Trust is per address, not per
+        # session, so it answers a prober the same for live and unknown IDs.
         if not self.limits.trusted("join_trust", peer.address_key):
             by_network = self.join_failures_by_network.check(network_key(peer.address), now)
             if not by_network.allowed:
                 raise _verdict_sentence(by_network, "from your network")
-        by_session = self.join_failures_by_session.check(msg.session_id, now)
-        if not by_session.allowed:
-            raise _verdict_sentence(by_session, "for this session ID")
+            by_session = self.join_failures_by_session.check(msg.session_id, now)
+            if not by_session.allowed:
+                raise _verdict_sentence(by_session, "for this session ID")
         session = self.sessions.get(msg.session_id)
         if session is None or session.state.ended:
             self._start_decoy(peer, msg, now)

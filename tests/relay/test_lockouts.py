@@ -142,12 +142,15 @@ async def test_a_guessing_burst_slows_the_guesser_only_and_warns_the_organizer(
         assert b'porthole_relay_guessing_alarms_total{scope="join"} 2.0' in metrics.text()
 
 
-async def test_hopping_addresses_in_one_network_buys_no_guesses_but_spares_recent_members(
+async def test_hopping_addresses_in_a_network_buys_no_guesses_and_recent_members_never_wait(
     tmp_path: Path,
 ) -> None:
     async with (
         running_relay(
-            tmp_path, join_failures_per_address=ADDRESS, join_failures_per_network=NETWORK_SLOW
+            tmp_path,
+            join_failures_per_address=ADDRESS,
+            join_failures_per_network=NETWORK_SLOW,
+            join_failures_per_session=NETWORK_SLOW,  # a ceiling low enough to reach here
         ) as relay,
         connect(relay.port, relay.fingerprint) as oc,
         connect(relay.port, relay.fingerprint, local_address="127.0.0.7") as regular,
@@ -172,7 +175,14 @@ async def test_hopping_addresses_in_one_network_buys_no_guesses_but_spares_recen
             assert refused.value.code is ErrorCode.RATE_LIMITED
             assert refused.value.message.startswith("Too many failed attempts from your network.")
 
-        # The regular, who got in from that network recently, is not slowed by its failures.
+        # A stranger elsewhere waits for the session's ceiling, which the attack reached ...
+        async with connect(relay.port, relay.fingerprint, local_address=ELSEWHERE) as stranger:
+            with pytest.raises(RequestRefused) as refused:
+                await stranger.join(org.session_id, name="Sam", password=SESSION_PASSWORD)
+            assert refused.value.code is ErrorCode.RATE_LIMITED
+            assert "for this session ID" in refused.value.message
+        # ... but the regular, who got in from the attacked network recently, waits for neither
+        # the network's failures nor the session's.
         async with connect(relay.port, relay.fingerprint, local_address="127.0.0.7") as again:
             back = await again.join(org.session_id, name="Rita", password=SESSION_PASSWORD)
             await round_trip(org, back, "during")
