@@ -10,6 +10,7 @@ the attacker and a neighbour share 127.0.0.0/24, a member elsewhere is in 127.0.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import re
 import secrets
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from adminkit import Admin
 from procs import serving
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, RunningRelay, add_account, running_relay
 from sessionkit import connect, next_event, round_trip
@@ -30,6 +32,7 @@ from core.device_cookies import DeviceCookies
 from core.errors import ErrorCode
 from relay.limits import BackoffPolicy, network_key
 from relay.metrics import attach
+from relay.server import serve_relay
 from relay.store import SecurityEventKind
 
 SESSION_PASSWORD = "tangerine-7"
@@ -296,3 +299,35 @@ async def test_a_device_cookie_or_a_recent_address_lets_the_organizer_past_a_gue
         db = (relay.config.data_dir / "relay.db").read_bytes()
         assert token.hex().encode() not in db
         assert token not in db
+
+
+async def test_a_lockout_restored_after_a_restart_is_listed_and_lifted_by_its_digest(
+    tmp_path: Path,
+) -> None:
+    quick = BackoffPolicy(free_failures=10, lockout_after=2, lockout_duration=3600)
+    async with running_relay(tmp_path, login_failures=quick) as relay:
+        async with connect(relay.port, relay.fingerprint, local_address=ATTACKER) as eve:
+            assert [(await _wrong_login(eve))[0] for _ in range(3)] == [
+                ErrorCode.LOGIN_FAILED,
+                ErrorCode.LOGIN_FAILED,
+                ErrorCode.LOCKED_OUT,
+            ]
+        await relay.info.relay.recorder.wait_idle()
+
+    async with trio.open_nursery() as nursery:
+        info = await nursery.start(functools.partial(serve_relay, relay.config))
+        async with Admin(relay.config.data_dir) as admin:
+            listed = (await admin.call("lockouts.list"))["lockouts"]
+            (entry,) = [e for e in listed if e["scope"] == "login_address"]
+            # Not seen since the restart: named by its digest, as the store keeps it.
+            assert re.fullmatch(r"#[0-9a-f]{32}", entry["key"])
+            assert 3500 < entry["remaining_s"] <= 3600
+            async with connect(info.port, info.fingerprint, local_address=ATTACKER) as eve:
+                assert (await _wrong_login(eve))[0] is ErrorCode.LOCKED_OUT
+            # Seen again, it is listed by its address.
+            listed = (await admin.call("lockouts.list"))["lockouts"]
+            assert [e["key"] for e in listed if e["scope"] == "login_address"] == [ATTACKER]
+            await admin.call("lockouts.lift", key=ATTACKER, scope="login_address")
+        async with connect(info.port, info.fingerprint, local_address=ATTACKER) as olga:
+            await olga.login(ORGANIZER, ORGANIZER_PASSWORD)
+        nursery.cancel_scope.cancel()
