@@ -1,4 +1,4 @@
-"""Abuse limits for the relay: join-failure backoff with lockout, connection caps, token buckets.
+"""Abuse limits for the relay: failure backoff with lockout, trust, connection caps, token buckets.
 
 Everything here is pure: no sockets, no clock, no logging. Callers pass ``now`` (trio's clock or
 :func:`time.monotonic`, in seconds) and act on the returned values. That keeps the arithmetic
@@ -9,7 +9,13 @@ Why these numbers: RustDesk lets a few wrong passwords through per minute and th
 makes the client wait; TeamViewer doubles the wait after each failure and after 24 tries the wait
 is about 17 hours. :class:`BackoffPolicy` combines both: a free burst for the person who mistypes,
 an exponential wait for the script that guesses, and a long lockout that caps what a patient
-attacker can try in a day (24 online guesses per key, each one also counted against the session).
+attacker can try in a day (24 online guesses per key, each one also counted against the source's
+network and the session).
+
+Failures are keyed by their source (:func:`address_key`, :func:`network_key`) so that they slow
+down whoever made them; per-target keys (a session ID, a user name) only get a ceiling far above
+normal use, and :class:`TrustList` exempts sources that recently proved the secret from what
+others' failures cost (docs/design.md §7.3).
 """
 
 from __future__ import annotations
