@@ -221,8 +221,8 @@ class HeadlessSession:
             case JoinAttemptFailed() as failed:
                 emit("join-failed", peer=failed.peer_id, name=failed.name, reason=failed.reason)
             case GuessingSuspected(failures=failures):
-                emit("guessing", failures=failures,
-                     message=guessing_sentence(failures, "stop this program (Ctrl+C)"))  # fmt: skip
+                how = "stop this program (Ctrl+C)"
+                emit("guessing", failures=failures, message=guessing_sentence(failures, how))
             case RosterChanged(roster=roster):
                 self._on_roster(roster)
             case EpochChanged():
