@@ -6,6 +6,8 @@ with them (docs/design.md §7.3, §7.4):
 * every failure a tracker counts is written, through the :class:`~relay.recorder.Recorder`'s
   queue, as a row of ``limiter_failures``; a success or a lifted lockout deletes the row;
 * trust (an address that got in, a device cookie) is written to ``limiter_trust``;
+* changes made while a write is waiting in the queue join it: one transaction per turn of the
+  recorder, however many failures arrive (the latest state of each key wins);
 * at start-up the rows come back into the trackers and trust lists.
 
 The store never sees what is counted: a row's key is an HMAC of the scope and the key, under a
@@ -21,6 +23,7 @@ import functools
 import hashlib
 import hmac
 import math
+import threading
 from collections.abc import Callable
 
 from relay.limits import FailureTracker, Snapshot, TrustList
@@ -51,6 +54,12 @@ class LimitJournal:
         self._wall_clock = wall_clock
         self._trackers: dict[str, FailureTracker] = {}
         self._trust: dict[str, TrustList] = {}
+        self._lock = threading.Lock()
+        #: Changes not yet written, by (scope, digest): a row, or None to delete it; and trust
+        #: (UNIX time it ends).
+        self._dirty: dict[tuple[str, str], SavedFailures | None] = {}
+        self._dirty_trust: dict[tuple[str, str], float] = {}
+        self._flush_queued = False
 
     def digest(self, scope: str, key: str) -> str:
         """The store's name for ``key`` in ``scope``: an HMAC, not reversible without the secret."""
@@ -66,10 +75,8 @@ class LimitJournal:
         def journal(key: str, snapshot: Snapshot | None) -> None:
             # A restored record not seen since the restart is named by its digest ("#…").
             digest = key[1:] if key.startswith("#") else self.digest(scope, key)
-            if snapshot is None:
-                self._recorder.forget_failures(scope, digest)
-            else:
-                self._recorder.save_failures(self._to_disk(scope, digest, tracker, snapshot))
+            row = None if snapshot is None else self._to_disk(scope, digest, tracker, snapshot)
+            self._mark((scope, digest), row)
 
         tracker.journal = journal
 
@@ -81,7 +88,40 @@ class LimitJournal:
         """``key`` just got in: trust it (in memory and on disk) for the list's period."""
         trust = self._trust[scope]
         until = trust.renew(self.digest(scope, key), self._clock())
-        self._recorder.save_trust(scope, self.digest(scope, key), self._to_wall(until))
+        self._mark_trust((scope, self.digest(scope, key)), self._to_wall(until))
+
+    # -- writing: one transaction per recorder turn ------------------------------------------------
+
+    def _mark(self, name: tuple[str, str], row: SavedFailures | None) -> None:
+        """Note a changed record (None: delete it) to write with the next flush.
+
+        Under a flood of failures the same keys change again and again; writing each change
+        would cost three transactions per failure. Changes wait in ``_dirty`` (the latest one
+        per key wins) until the recorder runs the flush, which writes them all in one
+        transaction. The lock guards the hand-over between the trio thread and the worker.
+        """
+        with self._lock:
+            self._dirty[name] = row
+            queue = not self._flush_queued
+            self._flush_queued = True
+        if queue:
+            self._recorder.write_limits(self._flush)
+
+    def _mark_trust(self, name: tuple[str, str], until: float) -> None:
+        with self._lock:
+            self._dirty_trust[name] = until
+            queue = not self._flush_queued
+            self._flush_queued = True
+        if queue:
+            self._recorder.write_limits(self._flush)
+
+    def _flush(self, store: RelayStore) -> None:
+        """The recorder's job (a worker thread): write every change noted so far."""
+        with self._lock:
+            failures, self._dirty = self._dirty, {}
+            trust, self._dirty_trust = self._dirty_trust, {}
+            self._flush_queued = False
+        store.write_limits(failures, trust)
 
     def trusted(self, scope: str, key: str) -> bool:
         return self._trust[scope].trusted(self.digest(scope, key), self._clock())

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import trio
 
 from relay.events import SECURITY_PREFIX, Observer, RelayEvent, notify
-from relay.store import RelayStore, SavedFailures, SecurityEventKind
+from relay.store import RelayStore, SecurityEventKind
 
 Job = Callable[[RelayStore], None]
 
@@ -104,15 +104,9 @@ class Recorder:
             )
             notify(self.observers, event)
 
-    def save_failures(self, saved: SavedFailures) -> None:
-        """Persist one limiter record (:mod:`relay.limit_store`)."""
-        self._submit(lambda store: store.save_failures(saved))
-
-    def forget_failures(self, scope: str, key: str) -> None:
-        self._submit(lambda store: store.forget_failures(scope, key))
-
-    def save_trust(self, scope: str, key: str, until: float) -> None:
-        self._submit(lambda store: store.save_trust(scope, key, until))
+    def write_limits(self, job: Job) -> None:
+        """Queue the limiters' flush (:mod:`relay.limit_store`), in order with the records."""
+        self._submit(job)
 
     def expire_limits(self, now: float) -> None:
         def job(store: RelayStore) -> None:

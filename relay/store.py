@@ -801,33 +801,53 @@ class RelayStore:
 
     # -- the limiters' memory --
 
-    def save_failures(self, saved: SavedFailures) -> None:
-        """Insert or replace one limiter record (after each failure it counts)."""
-        _check_token("limiter scope", saved.scope)
-        _check_text("limiter key", saved.key, MAX_ADDRESS, allow_empty=False)
-        recent = " ".join(repr(t) for t in saved.recent)
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO limiter_failures (scope, key, failures, penalties, "
-                "recent, last_failure, next_allowed, locked_until, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    saved.scope,
-                    saved.key,
-                    saved.failures,
-                    saved.penalties,
-                    recent,
-                    saved.last_failure,
-                    saved.next_allowed,
-                    saved.locked_until,
-                    saved.expires_at,
-                ),
-            )
+    def write_limits(
+        self,
+        failures: dict[tuple[str, str], SavedFailures | None],
+        trust: dict[tuple[str, str], float],
+    ) -> None:
+        """Write the limiters' changes in one transaction.
 
-    def forget_failures(self, scope: str, key: str) -> None:
-        """Drop one limiter record (the key succeeded, or the operator lifted its lockout)."""
+        ``failures`` maps ``(scope, key)`` to the record to keep, or None to delete it;
+        ``trust`` maps ``(scope, key)`` to when that trust ends. Keys are digests.
+        """
+        for (scope, key), saved in failures.items():
+            _check_token("limiter scope", scope)
+            _check_text("limiter key", key, MAX_ADDRESS, allow_empty=False)
+            if saved is not None and (saved.scope, saved.key) != (scope, key):
+                raise StoreError(
+                    ErrorCode.BAD_FIELD, "A limiter record is filed under another key."
+                )
+        for scope, key in trust:
+            _check_token("trust scope", scope)
+            _check_text("trust key", key, MAX_ADDRESS, allow_empty=False)
         with self._transaction() as conn:
-            conn.execute("DELETE FROM limiter_failures WHERE scope = ? AND key = ?", (scope, key))
+            for (scope, key), saved in failures.items():
+                if saved is None:
+                    conn.execute(
+                        "DELETE FROM limiter_failures WHERE scope = ? AND key = ?", (scope, key)
+                    )
+                    continue
+                conn.execute(
+                    "INSERT OR REPLACE INTO limiter_failures (scope, key, failures, penalties, "
+                    "recent, last_failure, next_allowed, locked_until, expires_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        scope,
+                        key,
+                        saved.failures,
+                        saved.penalties,
+                        " ".join(repr(t) for t in saved.recent),
+                        saved.last_failure,
+                        saved.next_allowed,
+                        saved.locked_until,
+                        saved.expires_at,
+                    ),
+                )
+            conn.executemany(
+                "INSERT OR REPLACE INTO limiter_trust (scope, key, until) VALUES (?, ?, ?)",
+                [(scope, key, until) for (scope, key), until in trust.items()],
+            )
 
     def load_failures(self, now: float) -> list[SavedFailures]:
         """Every limiter record still alive at ``now``, least recently failed first."""
@@ -842,16 +862,6 @@ class RelayStore:
             SavedFailures(r[0], r[1], r[2], r[3], tuple(float(t) for t in r[4].split()), *r[5:])
             for r in rows
         ]
-
-    def save_trust(self, scope: str, key: str, until: float) -> None:
-        """Remember that ``key`` (a digest) is trusted in ``scope`` until ``until``."""
-        _check_token("trust scope", scope)
-        _check_text("trust key", key, MAX_ADDRESS, allow_empty=False)
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO limiter_trust (scope, key, until) VALUES (?, ?, ?)",
-                (scope, key, until),
-            )
 
     def load_trust(self, now: float) -> list[tuple[str, str, float]]:
         """``(scope, key, until)`` of every trust still valid at ``now``."""

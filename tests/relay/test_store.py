@@ -508,15 +508,18 @@ def test_limiter_rows_round_trip_and_expire(store: RelayStore) -> None:
         scope="join_address", key="ab" * 16, failures=7, penalties=2, recent=(10.5, 11.25),
         last_failure=11.25, next_allowed=13.25, locked_until=None, expires_at=100.0,
     )  # fmt: skip
-    store.save_failures(row)
-    store.save_failures(SavedFailures(**{**asdict(row), "key": "cd" * 16, "expires_at": 50.0}))
-    store.save_trust("device", "ef" * 16, 60.0)
-    assert store.load_failures(now=20.0)[0] == row
-    assert len(store.load_failures(now=20.0)) == 2
+    brief = SavedFailures(**{**asdict(row), "key": "cd" * 16, "expires_at": 50.0})
+    store.write_limits(
+        {(row.scope, row.key): row, (brief.scope, brief.key): brief},
+        {("device", "ef" * 16): 60.0},
+    )
+    assert sorted(store.load_failures(now=20.0), key=lambda r: r.key) == [row, brief]
     assert store.load_failures(now=60.0) == [row]  # the other one has expired
     assert store.load_trust(now=59.0) == [("device", "ef" * 16, 60.0)]
     assert store.load_trust(now=60.0) == []
     assert store.expire_limits(now=60.0) == 2  # the expired row and the trust are deleted
-    assert len(store.load_failures(now=20.0)) == 1
-    store.forget_failures("join_address", row.key)
+    assert store.load_failures(now=20.0) == [row]
+    store.write_limits({(row.scope, row.key): None}, {})
     assert store.load_failures(now=20.0) == []
+    with pytest.raises(StoreError):
+        store.write_limits({("join_address", "00" * 16): row}, {})
