@@ -13,7 +13,12 @@ not bury everything else in warnings. Pure: the caller counts.
 
 from __future__ import annotations
 
-__all__ = ["GUESSING_THRESHOLD", "guessing_alarm", "guessing_sentence"]
+__all__ = [
+    "GUESSING_THRESHOLD",
+    "account_guessing_sentence",
+    "guessing_alarm",
+    "guessing_sentence",
+]
 
 #: Failures at which the first alarm rings. Normal use of a session sees a handful of typos.
 GUESSING_THRESHOLD = 10
@@ -36,4 +41,16 @@ def guessing_sentence(failures: int, how_to_move: str) -> str:
         f"{failures} wrong session passwords so far: someone may be guessing this session's "
         "password (each guess is refused, and slowed down per network). "
         f"To move away from them, {how_to_move} and start a new session: it gets a new ID."
+    )
+
+
+def account_guessing_sentence(failures: int, threshold: int = GUESSING_THRESHOLD) -> str | None:
+    """What to tell an organizer who just logged in, if the relay remembers so many failed logins
+    to their account that someone is probably guessing; None below ``threshold`` (typos)."""
+    if failures < threshold:
+        return None
+    return (
+        f"The relay saw {failures} failed logins to your account recently: someone may be "
+        "guessing your password. Your own logins are not slowed by them; if it goes on, tell "
+        "the relay operator, and choose a new password if yours might be weak."
     )

@@ -537,7 +537,8 @@ class Relay:
             token = cookie if cookie is not None else secrets.token_bytes(DEVICE_TOKEN_SIZE)
             limits.trust("device", f"{user}\0{token.hex()}")
             peer.username = msg.username
-            peer.send(LoginOk(username=msg.username, device_token=token))
+            failed = self.login_failures_by_user.check(user, now).failures
+            peer.send(LoginOk(username=msg.username, device_token=token, failed_logins=failed))
             return
         if result is LoginCheck.DISABLED:
             raise Refusal(

@@ -47,7 +47,7 @@ from core.control.guard import ControlGuard
 from core.control.stuck_keys import StuckKeyWatch
 from core.device_cookies import DeviceCookies
 from core.failures import UsageError, session_end_failure
-from core.guessing import guessing_sentence
+from core.guessing import account_guessing_sentence, guessing_sentence
 from core.links import JoinLink, normalize_session_id
 from core.protocol.content import InputEvent, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
@@ -140,6 +140,9 @@ async def _present(
     ) as client:
         emit_transport(client.channel.identity)
         await client.login(args.user, password, cookies=DeviceCookies())
+        warning = account_guessing_sentence(client.failed_logins)
+        if warning is not None:
+            emit("guessing", scope="account", failures=client.failed_logins, message=warning)
         session = await client.create_session(
             name=args.name or args.user,
             password=session_password,
@@ -222,7 +225,8 @@ class HeadlessSession:
                 emit("join-failed", peer=failed.peer_id, name=failed.name, reason=failed.reason)
             case GuessingSuspected(failures=failures):
                 how = "stop this program (Ctrl+C)"
-                emit("guessing", failures=failures, message=guessing_sentence(failures, how))
+                message = guessing_sentence(failures, how)
+                emit("guessing", scope="session", failures=failures, message=message)
             case RosterChanged(roster=roster):
                 self._on_roster(roster)
             case EpochChanged():

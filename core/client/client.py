@@ -71,6 +71,8 @@ class RelayClient:
     def __init__(self, channel: RelayChannel) -> None:
         self.channel = channel
         self.username: str | None = None
+        #: Failed logins to our account the relay remembered when we logged in (anyone's).
+        self.failed_logins = 0
         self.session: SessionBase | None = None
         self._waiters: list[_Waiter] = []
         self._closed: ChannelClosed | None = None
@@ -95,6 +97,7 @@ class RelayClient:
         self._consumed(reply)
         self.username = username
         assert isinstance(reply, LoginOk)
+        self.failed_logins = reply.failed_logins
         if cookies is not None and reply.device_token is not None:
             # A full disk or a read-only home must not cost the login: the cookie only spares
             # a wait next time.

@@ -170,12 +170,15 @@ class Login(Message):
 @message(17, RELAY_ONLY)
 @dataclass(frozen=True, slots=True)
 class LoginOk(Message):
-    """``device_token``: a fresh device cookie for the client to present at its next login."""
+    """``device_token``: a device cookie for the client to present at its next login.
+    ``failed_logins``: failed logins to this account the relay remembers (from anywhere; it
+    forgets them after a day without any), so the organizer learns of someone guessing."""
 
     username: Annotated[str, Text(64, min_chars=1)]
     device_token: Annotated[bytes | None, Optional(FixedBytes(DEVICE_TOKEN_SIZE))] = field(
         default=None, repr=False
     )
+    failed_logins: Annotated[int, U32()] = 0
 
 
 # --- sessions and admission ------------------------------------------------------------------

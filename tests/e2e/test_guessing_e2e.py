@@ -56,7 +56,7 @@ def test_the_headless_organizer_is_told_of_guessing_and_keeps_a_device_cookie(
             codes = trio.run(_guess, relay.port, relay.fingerprint, session_id)
             assert codes == [ErrorCode.JOIN_REFUSED] * 10
             warning = presenter.expect_event("guessing", timeout=60)
-            assert warning["failures"] == 10
+            assert (warning["scope"], warning["failures"]) == ("session", 10)
             assert "new session" in warning["message"]
             assert "Ctrl+C" in warning["message"]
             events = [json.loads(line) for line in presenter.lines if line.startswith("{")]

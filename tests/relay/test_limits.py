@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.guessing import GUESSING_THRESHOLD, guessing_alarm
+from core.guessing import GUESSING_THRESHOLD, account_guessing_sentence, guessing_alarm
 from relay.limits import (
     BackoffPolicy,
     ConnectionLimiter,
@@ -553,3 +553,10 @@ def test_pruning_trust_drops_only_what_expired() -> None:
     assert trust.prune(10.0) == 1
     assert len(trust) == 1
     assert trust.trusted("b", 10.0)
+
+
+def test_an_organizer_hears_of_failed_logins_only_from_the_alarms_count() -> None:
+    assert account_guessing_sentence(GUESSING_THRESHOLD - 1) is None
+    sentence = account_guessing_sentence(GUESSING_THRESHOLD)
+    assert sentence is not None
+    assert f"{GUESSING_THRESHOLD} failed logins" in sentence

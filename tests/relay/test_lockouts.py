@@ -30,6 +30,7 @@ from core.client import RelayClient, RequestRefused
 from core.client.events import GuessingSuspected
 from core.device_cookies import DeviceCookies
 from core.errors import ErrorCode
+from core.guessing import account_guessing_sentence
 from relay.limits import BackoffPolicy, network_key
 from relay.metrics import attach
 from relay.server import serve_relay
@@ -256,9 +257,9 @@ async def test_a_guessers_backoff_survives_kill_9_of_the_relay(tmp_path: Path) -
         assert proc.finish() == 0
 
 
-#: Per account: three free failures, then a minute's wait (so anyone who is let in, is let in
-#: without waiting).
-ACCOUNT = BackoffPolicy(free_failures=3, base_delay=60, max_delay=60, lockout_after=50)
+#: Per account: ten free failures (the guessing alarm's count), then a minute's wait (so anyone
+#: who is let in, is let in without waiting).
+ACCOUNT = BackoffPolicy(free_failures=10, base_delay=60, max_delay=60, lockout_after=50)
 
 
 async def test_a_device_cookie_or_a_recent_address_lets_the_organizer_past_a_guessed_account(
@@ -273,10 +274,13 @@ async def test_a_device_cookie_or_a_recent_address_lets_the_organizer_past_a_gue
         assert token is not None
         assert stat.S_IMODE(cookies.path.stat().st_mode) == 0o600
 
-        # Someone who knows her user name guesses from elsewhere until the account waits.
+        # Someone who knows her user name guesses from two networks (five free guesses each)
+        # until the account waits.
+        for address in (ATTACKER, "127.0.4.3"):
+            async with connect(relay.port, relay.fingerprint, local_address=address) as eve:
+                for _ in range(ACCOUNT.free_failures // 2):
+                    assert (await _wrong_login(eve))[0] is ErrorCode.LOGIN_FAILED
         async with connect(relay.port, relay.fingerprint, local_address=ATTACKER) as eve:
-            for _ in range(ACCOUNT.free_failures):
-                assert (await _wrong_login(eve))[0] is ErrorCode.LOGIN_FAILED
             assert (await _wrong_login(eve))[0] is ErrorCode.RATE_LIMITED
 
         # A login nobody vouches for waits (the per-account limit still holds for strangers) ...
@@ -287,6 +291,11 @@ async def test_a_device_cookie_or_a_recent_address_lets_the_organizer_past_a_gue
         # ... Olga's laptop with its cookie gets in at once from a new network (a café) ...
         async with connect(relay.port, relay.fingerprint, local_address="127.0.3.9") as cafe:
             await cafe.login(ORGANIZER, ORGANIZER_PASSWORD, cookies=cookies)
+            # ... and is told that her account is being guessed at.
+            assert cafe.failed_logins == ACCOUNT.free_failures
+            warning = account_guessing_sentence(cafe.failed_logins)
+            assert warning is not None
+            assert "someone may be guessing your password" in warning
         # ... the cookie was renewed, not multiplied ...
         assert cookies.lookup(relay.fingerprint, ORGANIZER) == token
         # ... and so does any device at the office, where she logged in recently.

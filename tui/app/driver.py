@@ -55,7 +55,7 @@ from core.control.hotkey import revoke_hotkey_label
 from core.control.injector import Injector
 from core.control.stuck_keys import StuckKeyWatch
 from core.device_cookies import DeviceCookies
-from core.guessing import guessing_sentence
+from core.guessing import account_guessing_sentence, guessing_sentence
 from core.known_relays import KnownRelays
 from core.links import JoinLink
 from core.protocol.content import (
@@ -233,6 +233,9 @@ class Driver:
 
         if await self._told("Login refused", logged_in()):
             self.post(LoggedIn(username))
+            warning = account_guessing_sentence(client.failed_logins)
+            if warning is not None:
+                self.post(Notice(warning, "error"))
 
     async def create(
         self,
