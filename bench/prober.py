@@ -352,11 +352,12 @@ class Child:
 def probe_config(data_dir: Path) -> RelayConfig:
     """The relay's defaults, but join failures never slow anyone: the prober is one address
     making hundreds of wrong guesses, and this measures answers, not the limits (which treat
-    live and unknown IDs alike: both count per address and per session ID)."""
+    live and unknown IDs alike: both count per address, network and session ID)."""
     loose = BackoffPolicy(free_failures=100_000, lockout_after=100_000)
     return replace(
         RelayConfig(data_dir=data_dir, host="127.0.0.1", port=0),
         join_failures_per_address=loose,
+        join_failures_per_network=loose,
         join_failures_per_session=loose,
         argon2_time_cost=1,
         argon2_memory_cost=8 * 1024,

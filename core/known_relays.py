@@ -27,7 +27,13 @@ from pathlib import Path
 from core.endpoints import split_endpoint
 from core.tlspin import parse_fingerprint
 
-__all__ = ["KnownRelays", "default_known_relays_path", "format_endpoint", "porthole_config_dir"]
+__all__ = [
+    "KnownRelays",
+    "default_known_relays_path",
+    "format_endpoint",
+    "porthole_config_dir",
+    "write_private_lines",
+]
 
 _ENCODING = "utf-8"
 # surrogateescape: bytes that are not UTF-8 survive a read-modify-write round trip unchanged.
@@ -174,29 +180,34 @@ class KnownRelays:
         return True
 
     def _write_lines(self, lines: list[str]) -> None:
-        """Replace the file atomically: readers see the old file or the new one, never half.
+        write_private_lines(self.path, lines)
 
-        The data goes to a temporary file in the same directory (created 0600 by mkstemp),
-        is flushed to disk, then renamed over the old file. A directory we create is 0700:
-        the file lists which relays this user talks to, which is nobody else's business.
-        """
-        directory = self.path.parent
-        if not directory.is_dir():
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
-        fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding=_ENCODING, errors=_ERRORS, newline="\n") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                handle.write("".join(line + "\n" for line in lines))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp_name, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
-        _fsync_directory(directory)
+
+def write_private_lines(path: Path, lines: list[str]) -> None:
+    """Replace the file at ``path`` atomically: readers see the old file or the new one.
+
+    The data goes to a temporary file in the same directory (created 0600 by mkstemp),
+    is flushed to disk, then renamed over the old file. A directory we create is 0700:
+    these files list which relays this user talks to (and hold device cookies), which is
+    nobody else's business.
+    """
+    directory = path.parent
+    if not directory.is_dir():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)  # mkdir's mode is filtered by the umask
+    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding=_ENCODING, errors=_ERRORS, newline="\n") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write("".join(line + "\n" for line in lines))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    _fsync_directory(directory)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -90,9 +90,16 @@ MAX_PASSWORD_CHARS: Final = 1024
 MAX_ID: Final = 2**53 - 1
 """Request ids stay exact in every JSON implementation."""
 
-LOCKOUT_SCOPES: Final = ("login_address", "login_user", "join_address", "join_session")
-"""Where a lockout lives: failed logins per address / per user name, failed joins per address /
-per session ID (docs/design.md §7.3)."""
+LOCKOUT_SCOPES: Final = (
+    "login_address",
+    "login_network",
+    "login_user",
+    "join_address",
+    "join_network",
+    "join_session",
+)
+"""Where a lockout lives: failed logins per address / network / user name, failed joins per
+address / network / session ID (docs/design.md §7.3)."""
 
 SECURITY_KINDS: Final = (
     "login_failed",
@@ -105,6 +112,7 @@ SECURITY_KINDS: Final = (
     "connection_limit",
     "protocol_error",
     "admin_action",
+    "guessing",
 )
 """Values of :class:`relay.store.SecurityEventKind` (kept here so clients need not import the
 store; a test checks that the two agree)."""

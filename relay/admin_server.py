@@ -507,8 +507,10 @@ class AdminService:
         relay, switchboard = self.relay, self.relay.switchboard
         return {
             "login_address": relay.login_failures,
+            "login_network": relay.login_failures_by_network,
             "login_user": relay.login_failures_by_user,
             "join_address": switchboard.join_failures_by_address,
+            "join_network": switchboard.join_failures_by_network,
             "join_session": switchboard.join_failures_by_session,
         }
 
@@ -742,7 +744,7 @@ def _shown_user_key(key: str, accounts: set[str]) -> str:
     short digest, which ``lockouts.lift`` accepts as well.
     """
     name = key.removeprefix("user:")
-    if name.casefold() in accounts:
+    if key.startswith("#") or name.casefold() in accounts:  # "#…": restored, never seen since
         return key
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return f"user:#{digest}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.guessing import GUESSING_THRESHOLD
 from core.protocol import DEFAULT_MAX_FRAME
 from relay.events import Observer
 from relay.limits import BackoffPolicy
@@ -57,24 +58,45 @@ class RelayConfig:
     #: Control messages per second (and burst) per connection; content is bounded by queues.
     control_rate: float = 50.0
     control_burst: float = 200.0
+    #: Failed joins per source: per address (an IPv4 address, an IPv6 /64), the strict default.
     join_failures_per_address: BackoffPolicy = field(default_factory=BackoffPolicy)
-    #: Per session ID the limit is looser and the lockout short: anyone who knows an ID could
-    #: otherwise lock its legitimate joiners out for hours. The per-address limit (and SPAKE2's
-    #: one guess per attempt) carries the brute-force defence.
+    #: ... and per network (IPv4 /24, IPv6 /48), so hopping addresses buys no guesses. Twice
+    #: the address's budget; an address that joined recently is exempt (``trust_for``).
+    join_failures_per_network: BackoffPolicy = field(
+        default_factory=lambda: BackoffPolicy(free_failures=12, lockout_after=48)
+    )
+    #: Per session ID, a ceiling far above normal use: anyone who knows an ID could otherwise
+    #: slow or lock its legitimate joiners out. Guessing from one network is stopped by the
+    #: per-source limits long before this; a distributed attack reaches the guessing alarm
+    #: (``guessing_alarm_after``, the organizer and operator are told) well before it.
     join_failures_per_session: BackoffPolicy = field(
         default_factory=lambda: BackoffPolicy(
-            free_failures=20, max_delay=60.0, lockout_after=200, lockout_duration=900.0
+            free_failures=50,
+            window=600.0,
+            max_delay=60.0,
+            lockout_after=1000,
+            lockout_duration=900.0,
         )
     )
     #: Organizer logins, per address: the strict default.
     login_failures: BackoffPolicy = field(default_factory=BackoffPolicy)
-    #: Organizer logins, per user name, from any address: looser with a short lockout, because
-    #: anyone can type someone else's name and must not lock them out for hours.
+    #: ... and per network, like joins.
+    login_failures_per_network: BackoffPolicy = field(
+        default_factory=lambda: BackoffPolicy(free_failures=12, lockout_after=48)
+    )
+    #: Organizer logins, per user name, from any address: looser with a short lockout, and
+    #: only for logins without trust (a device cookie for that account, or an address that
+    #: logged in to it recently), so a guesser cannot lock the organizer out.
     login_failures_per_user: BackoffPolicy = field(
         default_factory=lambda: BackoffPolicy(
             free_failures=10, max_delay=60.0, lockout_after=100, lockout_duration=900.0
         )
     )
+    #: Seconds an address that got in, or a device cookie, stays exempt from others' failures.
+    trust_for: float = 30 * 24 * 3600.0
+    #: Failures per session ID or user name at which the guessing alarm first rings (then at
+    #: each doubling), as the organizer's client does (core/guessing.py).
+    guessing_alarm_after: int = GUESSING_THRESHOLD
 
     #: argon2id cost for organizer passwords; tests lower it.
     argon2_time_cost: int = 3

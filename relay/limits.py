@@ -1,4 +1,4 @@
-"""Abuse limits for the relay: join-failure backoff with lockout, connection caps, token buckets.
+"""Abuse limits for the relay: failure backoff with lockout, trust, connection caps, token buckets.
 
 Everything here is pure: no sockets, no clock, no logging. Callers pass ``now`` (trio's clock or
 :func:`time.monotonic`, in seconds) and act on the returned values. That keeps the arithmetic
@@ -9,7 +9,13 @@ Why these numbers: RustDesk lets a few wrong passwords through per minute and th
 makes the client wait; TeamViewer doubles the wait after each failure and after 24 tries the wait
 is about 17 hours. :class:`BackoffPolicy` combines both: a free burst for the person who mistypes,
 an exponential wait for the script that guesses, and a long lockout that caps what a patient
-attacker can try in a day (24 online guesses per key, each one also counted against the session).
+attacker can try in a day (24 online guesses per key, each one also counted against the source's
+network and the session).
+
+Failures are keyed by their source (:func:`address_key`, :func:`network_key`) so that they slow
+down whoever made them; per-target keys (a session ID, a user name) only get a ceiling far above
+normal use, and :class:`TrustList` exempts sources that recently proved the secret from what
+others' failures cost (docs/design.md §7.3).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 __all__ = [
@@ -25,9 +32,12 @@ __all__ = [
     "ConnectionLimiterStatistics",
     "FailureTracker",
     "FailureTrackerStatistics",
+    "Snapshot",
     "TokenBucket",
+    "TrustList",
     "Verdict",
     "address_key",
+    "network_key",
 ]
 
 
@@ -52,6 +62,25 @@ def address_key(ip: str) -> str:
         return str(address.ipv4_mapped)
     prefix = int(address) >> 64 << 64
     return str(ipaddress.IPv6Network((prefix, 64)))
+
+
+def network_key(ip: str) -> str:
+    """The network ``ip`` belongs to, for limits that a guesser must not escape by hopping.
+
+    An IPv4 /24 or an IPv6 /48 (IPv4-mapped addresses count as IPv4). One host rarely owns a
+    whole /24, but one attacker easily rents or rotates through many addresses of one, and an
+    IPv6 site is usually handed a /48 (65 536 /64s): counting failures per network as well as
+    per address means rotating addresses there buys no extra guesses. Raises
+    :class:`ValueError` if ``ip`` is not an IP address.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        raise ValueError(f"not an IP address: {ip!r}") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 24 if isinstance(address, ipaddress.IPv4Address) else 48
+    return str(ipaddress.ip_network((address, prefix), strict=False))
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,6 +160,23 @@ class Verdict:
 _CLEAN = Verdict(allowed=True, retry_after=0.0, locked_out=False, failures=0)
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One key's remembered failures, on the tracker's clock, to save and restore elsewhere.
+
+    The relay writes these to its store (:mod:`relay.limit_store`) so that a restart, even a
+    ``kill -9``, does not hand a guesser a fresh budget. Times that never happened (no wait
+    imposed yet, never locked) are ``-inf``.
+    """
+
+    failures: int
+    penalties: int
+    recent: tuple[float, ...]
+    last_failure: float
+    next_allowed: float
+    locked_until: float
+
+
 @dataclass(slots=True)
 class _Record:
     """What the tracker remembers about one key (kept small: there may be 100 000 of them)."""
@@ -141,6 +187,16 @@ class _Record:
     last_failure: float
     next_allowed: float
     locked_until: float
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            self.failures,
+            self.penalties,
+            self.recent,
+            self.last_failure,
+            self.next_allowed,
+            self.locked_until,
+        )
 
     def verdict(self, now: float) -> Verdict:
         until = max(self.locked_until, self.next_allowed)
@@ -199,6 +255,45 @@ class FailureTracker:
         self._failures_recorded = 0
         self._lockouts = 0
         self._evictions = 0
+        #: Told ``(key, snapshot)`` after every failure and ``(key, None)`` when a key is
+        #: forgotten on success or lifted: how the relay keeps its store in step.
+        self.journal: Callable[[str, Snapshot | None], None] | None = None
+        #: Records restored from the store, by digest (the store never holds a raw key), and
+        #: the function that turns a key into its digest. A restored record moves into
+        #: ``_records`` the first time its key comes back.
+        self._restored: dict[str, _Record] = {}
+        self._digest: Callable[[str], str] | None = None
+
+    def restore(self, digest: Callable[[str], str], saved: dict[str, Snapshot]) -> None:
+        """Take back records saved before a restart, keyed by ``digest(key)``.
+
+        Until its key is seen again such a record is listed by :meth:`locked` as ``#digest``
+        (the admin view shows it so) and :meth:`lift` accepts that name.
+        """
+        self._digest = digest
+        self._restored = {
+            d: _Record(
+                failures=s.failures,
+                penalties=s.penalties,
+                recent=s.recent,
+                last_failure=s.last_failure,
+                next_allowed=s.next_allowed,
+                locked_until=s.locked_until,
+            )
+            for d, s in saved.items()
+        }
+
+    def _get(self, key: str) -> _Record | None:
+        record = self._records.get(key)
+        if record is None and self._restored and self._digest is not None:
+            record = self._restored.pop(self._digest(key), None)
+            if record is not None:
+                self._records[key] = record
+        return record
+
+    def _tell(self, key: str, record: _Record | None) -> None:
+        if self.journal is not None:
+            self.journal(key, None if record is None else record.snapshot())
 
     def __len__(self) -> int:
         return len(self._records)
@@ -211,7 +306,7 @@ class FailureTracker:
 
     def check(self, key: str, now: float) -> Verdict:
         """May ``key`` attempt at ``now``? Does not count anything (forgets a stale record)."""
-        record = self._records.get(key)
+        record = self._get(key)
         if record is None:
             return _CLEAN
         if self._forgotten(record, now):
@@ -227,7 +322,7 @@ class FailureTracker:
         """
         policy = self.policy
         self._failures_recorded += 1
-        record = self._records.get(key)
+        record = self._get(key)
         if record is not None and self._forgotten(record, now):
             record = None
         if record is None:
@@ -262,23 +357,40 @@ class FailureTracker:
                 newly_locked = True
             record.locked_until = now + policy.lockout_duration
         verdict = record.verdict(now)
+        self._tell(key, record)
         return replace(verdict, newly_locked=True) if newly_locked else verdict
 
     def record_success(self, key: str) -> None:
         """The key proved it knows the secret: forget its failures."""
-        self._records.pop(key, None)
+        if self._get(key) is not None:
+            del self._records[key]
+            self._tell(key, None)
 
     def lift(self, key: str) -> bool:
-        """Admin action: lift a lockout (and forget all failures). Returns whether key was known."""
-        return self._records.pop(key, None) is not None
+        """Admin action: lift a lockout (and forget all failures). Returns whether key was known.
+
+        ``key`` may also be ``#digest``, as :meth:`locked` lists a restored record.
+        """
+        if key.startswith("#") and self._restored.pop(key[1:], None) is not None:
+            self._tell(key, None)
+            return True
+        if self._get(key) is None:
+            return False
+        del self._records[key]
+        self._tell(key, None)
+        return True
 
     def locked(self, now: float) -> list[tuple[str, float]]:
         """``(key, locked_until)`` for every key locked at ``now``, soonest unlock first.
 
-        ``locked_until`` is on the caller's clock (the same one as ``now``). This walks all
-        records: it is for the admin view, not for the connection path.
+        ``locked_until`` is on the caller's clock (the same one as ``now``). Restored records
+        whose key has not come back yet are listed as ``#digest``. This walks all records: it
+        is for the admin view, not for the connection path.
         """
         found = [(k, r.locked_until) for k, r in self._records.items() if r.locked_until > now]
+        found += [
+            (f"#{d}", r.locked_until) for d, r in self._restored.items() if r.locked_until > now
+        ]
         found.sort(key=lambda item: (item[1], item[0]))
         return found
 
@@ -296,17 +408,80 @@ class FailureTracker:
                 break
             del self._records[key]
             dropped += 1
+        for digest in [d for d, r in self._restored.items() if self._forgotten(r, now)]:
+            del self._restored[digest]
+            dropped += 1
         return dropped
 
     def statistics(self) -> FailureTrackerStatistics:
         """Current counters (totals since this tracker was created)."""
         return FailureTrackerStatistics(
-            tracked_keys=len(self._records),
+            tracked_keys=len(self._records) + len(self._restored),
             max_keys=self.max_keys,
             failures_recorded=self._failures_recorded,
             lockouts=self._lockouts,
             evictions=self._evictions,
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Who recently got in
+
+
+class TrustList:
+    """Keys that proved a secret recently, so that other people's failures do not slow them.
+
+    The failure trackers of a network or an account count everyone's failures; a key here (an
+    address that recently joined or logged in, a device cookie) is exempt from those, and
+    still counted under its own address (OWASP's "device cookie" scheme). Entries expire
+    ``trust_for`` seconds after they were last renewed; memory is bounded by ``max_keys``,
+    the least recently renewed entry going first. Keys are whatever the caller uses; the
+    relay passes digests, never raw addresses or tokens.
+    """
+
+    def __init__(self, trust_for: float, max_keys: int = 100_000) -> None:
+        if not (math.isfinite(trust_for) and trust_for > 0):
+            raise ValueError("trust_for must be a positive number of seconds")
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.trust_for = trust_for
+        self.max_keys = max_keys
+        self._until: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def renew(self, key: str, now: float) -> float:
+        """Trust ``key`` until ``now + trust_for``; returns that time."""
+        until = now + self.trust_for
+        self.restore(key, until)
+        return until
+
+    def restore(self, key: str, until: float) -> None:
+        """Trust ``key`` until ``until`` (taking back a saved entry, or renewing)."""
+        self._until[key] = until
+        self._until.move_to_end(key)
+        if len(self._until) > self.max_keys:
+            self._until.popitem(last=False)
+
+    def trusted(self, key: str, now: float) -> bool:
+        until = self._until.get(key)
+        if until is None:
+            return False
+        if until <= now:
+            del self._until[key]
+            return False
+        return True
+
+    def revoke(self, key: str) -> bool:
+        return self._until.pop(key, None) is not None
+
+    def prune(self, now: float) -> int:
+        """Drop entries that expired by ``now``; returns how many (housekeeping)."""
+        gone = [key for key, until in self._until.items() if until <= now]
+        for key in gone:
+            del self._until[key]
+        return len(gone)
 
 
 # --------------------------------------------------------------------------------------------

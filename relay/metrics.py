@@ -41,6 +41,7 @@ HANDSHAKE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10
 MAX_REQUEST = 8192
 REQUEST_TIMEOUT = 5.0
 LOCKOUT = f"{SECURITY_PREFIX}{SecurityEventKind.LOCKOUT.value}"
+GUESSING = f"{SECURITY_PREFIX}{SecurityEventKind.GUESSING.value}"
 
 
 class _LiveValues(Collector):
@@ -106,6 +107,13 @@ class RelayMetrics:
             ["scope"],
             registry=self.registry,
         )
+        self._guessing = Counter(
+            f"{PREFIX}_guessing_alarms",
+            "Guessing alarms since start (failures against one session ID or user name reached "
+            "10, 20, 40, ...): scope login or join.",
+            ["scope"],
+            registry=self.registry,
+        )
         self._handshake = Histogram(
             f"{PREFIX}_handshake_seconds",
             "Seconds from TCP accept to the relay's Welcome (TLS, HTTP upgrade, Hello).",
@@ -115,6 +123,7 @@ class RelayMetrics:
         )
         for scope in ("login", "join"):
             self._lockouts.labels(scope)
+            self._guessing.labels(scope)
         for transport in ("tls", "wss"):
             self._connections.labels(transport)
             self._handshake.labels(transport)
@@ -133,9 +142,11 @@ class RelayMetrics:
     # -- relay.events observer -------------------------------------------------------------------
 
     def observe(self, event: RelayEvent) -> None:
-        """Count lockouts (the event's detail names a key: only its scope is kept)."""
+        """Count lockouts and guessing alarms (the detail names a key: only its scope is kept)."""
         if event.kind == LOCKOUT:
             self._lockouts.labels("join" if event.reason.startswith("joins") else "login").inc()
+        elif event.kind == GUESSING:
+            self._guessing.labels("join" if event.session_id is not None else "login").inc()
 
     def text(self) -> bytes:
         return generate_latest(self.registry)

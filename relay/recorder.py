@@ -7,7 +7,8 @@ stuck and thousands of events pile up), further jobs are counted as lost rather 
 the relay or growing memory without bound.
 
 Only metadata is recorded: session ID, organizer account, times, counts and end reason; security
-events with an address key. Never names of members, passwords, frames, input or chat.
+events with an address key; the abuse limiters' counts under keyed digests. Never names of
+members, passwords, frames, input or chat.
 """
 
 from __future__ import annotations
@@ -102,6 +103,16 @@ class Recorder:
                 f"{SECURITY_PREFIX}{kind.value}", now, session_id, reason=detail, address=address
             )
             notify(self.observers, event)
+
+    def write_limits(self, job: Job) -> None:
+        """Queue the limiters' flush (:mod:`relay.limit_store`), in order with the records."""
+        self._submit(job)
+
+    def expire_limits(self, now: float) -> None:
+        def job(store: RelayStore) -> None:
+            store.expire_limits(now)
+
+        self._submit(job)
 
     def _submit(self, job: Job) -> None:
         if self._queued >= self.capacity:

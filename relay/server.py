@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +28,11 @@ import trio
 
 from core.carriers import Carrier, StreamCarrier
 from core.errors import ErrorCode, ProtocolError, RemoteProtocolError
+from core.guessing import guessing_alarm
 from core.protocol import CONNECTION_CLOSED, NEED_DATA, Message, State
 from core.protocol.framing import encode_frame
 from core.protocol.messages import (
+    DEVICE_TOKEN_SIZE,
     ActionRequest,
     Admit,
     Challenge,
@@ -57,7 +60,14 @@ from relay.admin_protocol import default_socket_path
 from relay.admin_server import serve_admin
 from relay.config import RelayConfig
 from relay.decoy_secret import load_decoy_secret
-from relay.limits import ConnectionLimiter, FailureTracker, TokenBucket, address_key
+from relay.limits import (
+    ConnectionLimiter,
+    FailureTracker,
+    TokenBucket,
+    TrustList,
+    address_key,
+    network_key,
+)
 from relay.meter import NO_METER, Meter
 from relay.pacing import TimerLateness
 from relay.peer import Peer
@@ -70,6 +80,8 @@ from relay.web import HTTP_ALPN, WebFront
 log = logging.getLogger("porthole.relay")
 
 RECEIVE_CHUNK = 256 * 1024
+#: Seconds between sweeps of expired limiter records and trust (memory and relay.db).
+LIMITS_HOUSEKEEPING = 3600.0
 WRITE_BATCH = 256 * 1024
 
 
@@ -126,7 +138,22 @@ class Relay:
         self._timer_lateness = TimerLateness()
         self.connections = ConnectionLimiter(config.max_connections_per_address)
         self.login_failures = FailureTracker(config.login_failures)
+        self.login_failures_by_network = FailureTracker(config.login_failures_per_network)
         self.login_failures_by_user = FailureTracker(config.login_failures_per_user)
+        #: Who logged in recently: an address for one account ("user\0address"), and device
+        #: cookies ("user\0token"); both exempt a login from others' failures.
+        self.login_trust = TrustList(config.trust_for)
+        self.device_trust = TrustList(config.trust_for)
+        limits = self.switchboard.limits
+        for scope, tracker in (
+            ("login_address", self.login_failures),
+            ("login_network", self.login_failures_by_network),
+            ("login_user", self.login_failures_by_user),
+        ):
+            limits.attach(scope, tracker)
+        limits.attach_trust("login_trust", self.login_trust)
+        limits.attach_trust("device", self.device_trust)
+        limits.load(store)
         self._hash_limiter = trio.CapacityLimiter(2)
         self._conn_ids = itertools.count(1)
         self._peers: set[Peer] = set()
@@ -184,9 +211,13 @@ class Relay:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
+            next_expiry = trio.current_time() + LIMITS_HOUSEKEEPING
             while True:
                 await trio.sleep(min(5.0, self.config.join_timeout / 4))
                 self.switchboard.sweep()
+                if trio.current_time() >= next_expiry:
+                    next_expiry = trio.current_time() + LIMITS_HOUSEKEEPING
+                    self.switchboard.limits.expire()
 
     def _schedule(self, at: float, action: Callable[[], None]) -> None:
         """Run a switchboard ``action`` at trio time ``at`` (a paced answer to a joiner)."""
@@ -474,11 +505,20 @@ class Relay:
         if peer.username is not None:
             raise Refusal(ErrorCode.ALREADY_DONE, "This connection is already logged in.")
         now = trio.current_time()
+        limits = self.switchboard.limits
+        user = f"user:{msg.username.casefold()}"
+        cookie = msg.device_token
+        if cookie is not None and not limits.trusted("device", f"{user}\0{cookie.hex()}"):
+            cookie = None  # unknown, expired, or another account's: worth nothing
+        trusted = cookie is not None or limits.trusted("login_trust", f"{user}\0{peer.address_key}")
+        # Failures count everywhere; they slow down only the source they came from, plus
+        # (for a login nobody vouches for) its network and the account.
         trackers = (
             (self.login_failures, peer.address_key),
-            (self.login_failures_by_user, f"user:{msg.username.casefold()}"),
+            (self.login_failures_by_network, network_key(peer.address)),
+            (self.login_failures_by_user, user),
         )
-        for tracker, key in trackers:
+        for tracker, key in trackers[:1] if trusted else trackers:
             verdict = tracker.check(key, now)
             if not verdict.allowed:
                 seconds = max(1, round(verdict.retry_after))
@@ -489,10 +529,16 @@ class Relay:
                 self.store.verify_login, msg.username, msg.password
             )
         if result is LoginCheck.OK:
-            for tracker, key in trackers:
-                tracker.record_success(key)
+            # Only this address's record is cleared: the account's and the network's keep
+            # counting a guesser who may still be at it (the organizer no longer waits on them).
+            self.login_failures.record_success(peer.address_key)
+            limits.trust("login_trust", f"{user}\0{peer.address_key}")
+            # A valid cookie is renewed, otherwise a new one issued: one per device.
+            token = cookie if cookie is not None else secrets.token_bytes(DEVICE_TOKEN_SIZE)
+            limits.trust("device", f"{user}\0{token.hex()}")
             peer.username = msg.username
-            peer.send(LoginOk(username=msg.username))
+            failed = self.login_failures_by_user.check(user, now).failures
+            peer.send(LoginOk(username=msg.username, device_token=token, failed_logins=failed))
             return
         if result is LoginCheck.DISABLED:
             raise Refusal(
@@ -504,7 +550,8 @@ class Relay:
             time.time(), SecurityEventKind.LOGIN_FAILED, peer.address_key, username=msg.username
         )
         for tracker, key in trackers:
-            if tracker.record_failure(key, now).newly_locked:
+            verdict = tracker.record_failure(key, now)
+            if verdict.newly_locked:
                 self.recorder.security_event(
                     time.time(),
                     SecurityEventKind.LOCKOUT,
@@ -515,6 +562,16 @@ class Relay:
                     detail="logins locked for the user name"
                     if key.startswith("user:")
                     else f"logins locked for {key}",
+                )
+            if tracker is self.login_failures_by_user and guessing_alarm(
+                verdict.failures, self.config.guessing_alarm_after
+            ):
+                self.recorder.security_event(
+                    time.time(),
+                    SecurityEventKind.GUESSING,
+                    peer.address_key,
+                    username=msg.username,
+                    detail=f"{verdict.failures} failed logins for the user name",
                 )
         raise Refusal(ErrorCode.LOGIN_FAILED, "Wrong user name or password.")
 

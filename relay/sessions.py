@@ -39,6 +39,7 @@ from core.crypto.admission_common import ChallengeValues, KnockValues
 from core.crypto.decoy import decoy_challenge
 from core.crypto.errors import CryptoError
 from core.errors import ErrorCode, ProtocolError
+from core.guessing import guessing_alarm
 from core.protocol.content import ContentType
 from core.protocol.framing import encode_frame
 from core.protocol.messages import (
@@ -86,7 +87,8 @@ from relay.events import (
     RelayEvent,
     notify,
 )
-from relay.limits import FailureTracker, Verdict
+from relay.limit_store import LimitJournal
+from relay.limits import FailureTracker, TrustList, Verdict, network_key
 from relay.meter import NO_METER, Meter
 from relay.pacing import JoinPacer, Phase
 from relay.peer import Peer
@@ -251,7 +253,19 @@ class Switchboard:
         self.decoys: set[PendingJoin] = set()
         self.sessions: dict[str, Session] = {}
         self.join_failures_by_address = FailureTracker(config.join_failures_per_address)
+        self.join_failures_by_network = FailureTracker(config.join_failures_per_network)
         self.join_failures_by_session = FailureTracker(config.join_failures_per_session)
+        #: Addresses that joined recently: exempt from their network's failures.
+        self.join_trust = TrustList(config.trust_for)
+        #: Keeps every limiter of the relay (the server's login ones too) in the store.
+        self.limits = LimitJournal(recorder, decoy_secret, clock=clock, wall_clock=wall_clock)
+        for scope, tracker in (
+            ("join_address", self.join_failures_by_address),
+            ("join_network", self.join_failures_by_network),
+            ("join_session", self.join_failures_by_session),
+        ):
+            self.limits.attach(scope, tracker)
+        self.limits.attach_trust("join_trust", self.join_trust)
         self._next_token = 1
         self.bytes_relayed = 0
         self.messages_relayed = 0
@@ -321,9 +335,16 @@ class Switchboard:
         by_address = self.join_failures_by_address.check(peer.address_key, now)
         if not by_address.allowed:
             raise _verdict_sentence(by_address, "from your network address")
-        by_session = self.join_failures_by_session.check(msg.session_id, now)
-        if not by_session.allowed:
-            raise _verdict_sentence(by_session, "for this session ID")
+        # An address that joined recently waits only for its own failures: not for its
+        # network's, nor for a session ID's (others' failures). Trust is per address, not per
+        # session, so it answers a prober the same for live and unknown IDs.
+        if not self.limits.trusted("join_trust", peer.address_key):
+            by_network = self.join_failures_by_network.check(network_key(peer.address), now)
+            if not by_network.allowed:
+                raise _verdict_sentence(by_network, "from your network")
+            by_session = self.join_failures_by_session.check(msg.session_id, now)
+            if not by_session.allowed:
+                raise _verdict_sentence(by_session, "for this session ID")
         session = self.sessions.get(msg.session_id)
         if session is None or session.state.ended:
             self._start_decoy(peer, msg, now)
@@ -488,6 +509,7 @@ class Switchboard:
         session.total_members += 1
         session.peak_members = max(session.peak_members, len(session.members))
         self.join_failures_by_address.record_success(joiner.address_key)
+        self.limits.trust("join_trust", joiner.address_key)
         joiner.send(msg)
         session.broadcast(session.roster())
         self._notify(MEMBER_JOINED, session, msg.peer_id)
@@ -542,15 +564,28 @@ class Switchboard:
         )
         for tracker, key in (
             (self.join_failures_by_address, peer.address_key),
+            (self.join_failures_by_network, network_key(peer.address)),
             (self.join_failures_by_session, session_id),
         ):
-            if tracker.record_failure(key, now).newly_locked:
+            verdict = tracker.record_failure(key, now)
+            if verdict.newly_locked:
                 self.recorder.security_event(
                     self.wall_clock(),
                     SecurityEventKind.LOCKOUT,
                     peer.address_key,
                     session_id=session_id,
                     detail=f"joins locked for {key}",
+                )
+            if tracker is self.join_failures_by_session and guessing_alarm(
+                verdict.failures, self.config.guessing_alarm_after
+            ):
+                # Unknown IDs too: the alarm goes to the operator only, never to a prober.
+                self.recorder.security_event(
+                    self.wall_clock(),
+                    SecurityEventKind.GUESSING,
+                    peer.address_key,
+                    session_id=session_id,
+                    detail=f"{verdict.failures} failed joins for this session ID",
                 )
 
     def cancel_pending(self, pending: PendingJoin, code: ErrorCode, message: str) -> None:

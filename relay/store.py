@@ -48,7 +48,7 @@ from core.errors import ErrorCode
 from relay.passwords import MAX_BYTES, normalize_password, password_problem
 
 DB_NAME: Final = "relay.db"
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 RELAY_RESTART: Final = "relay_restart"
 """End reason written for records the relay could not close itself (it crashed or was killed)."""
@@ -103,6 +103,9 @@ class SecurityEventKind(enum.StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     #: The relay operator did something through the admin socket (end, kick, accounts, …).
     ADMIN_ACTION = "admin_action"
+    #: Failures against one session ID or user name reached the guessing alarm
+    #: (core/guessing.py): someone is probably guessing its password.
+    GUESSING = "guessing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,24 @@ class Ban:
     address: str
     created_at: float
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SavedFailures:
+    """One limiter record as the store keeps it (see :class:`relay.limits.Snapshot`).
+
+    ``key`` is a digest; times are UNIX seconds, None where the limiter has ``-inf``.
+    """
+
+    scope: str
+    key: str
+    failures: int
+    penalties: int
+    recent: tuple[float, ...]
+    last_failure: float
+    next_allowed: float | None
+    locked_until: float | None
+    expires_at: float
 
 
 def cheap_hasher() -> PasswordHasher:
@@ -237,9 +258,45 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    # The abuse limiters' memory (docs/design.md §7.3), so a restart gives no guesser a fresh
+    # budget. ``key`` is a keyed digest of an address, network, session ID or user name, never
+    # the thing itself; times are UNIX seconds, NULL for "never". Rows are deleted once
+    # ``expires_at`` passes.
+    conn.execute(
+        """
+        CREATE TABLE limiter_failures (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            penalties INTEGER NOT NULL,
+            recent TEXT NOT NULL DEFAULT '',
+            last_failure REAL NOT NULL,
+            next_allowed REAL,
+            locked_until REAL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (scope, key)
+        )
+        """
+    )
+    # Who got in recently (an address, an address for one account, a device cookie's digest):
+    # exempt from other people's failures until ``until``.
+    conn.execute(
+        """
+        CREATE TABLE limiter_trust (
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            until REAL NOT NULL,
+            PRIMARY KEY (scope, key)
+        )
+        """
+    )
+
+
 MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
     _migrate_0_to_1,
     _migrate_1_to_2,
+    _migrate_2_to_3,
 )
 """``MIGRATIONS[v]`` brings a database from schema version ``v`` to ``v + 1``."""
 
@@ -741,6 +798,89 @@ class RelayStore:
                 "SELECT address, created_at, reason FROM bans ORDER BY created_at, address"
             ).fetchall()
         return [Ban(r[0], r[1], r[2]) for r in rows]
+
+    # -- the limiters' memory --
+
+    def write_limits(
+        self,
+        failures: dict[tuple[str, str], SavedFailures | None],
+        trust: dict[tuple[str, str], float],
+    ) -> None:
+        """Write the limiters' changes in one transaction.
+
+        ``failures`` maps ``(scope, key)`` to the record to keep, or None to delete it;
+        ``trust`` maps ``(scope, key)`` to when that trust ends. Keys are digests.
+        """
+        for (scope, key), saved in failures.items():
+            _check_token("limiter scope", scope)
+            _check_text("limiter key", key, MAX_ADDRESS, allow_empty=False)
+            if saved is not None and (saved.scope, saved.key) != (scope, key):
+                raise StoreError(
+                    ErrorCode.BAD_FIELD, "A limiter record is filed under another key."
+                )
+        for scope, key in trust:
+            _check_token("trust scope", scope)
+            _check_text("trust key", key, MAX_ADDRESS, allow_empty=False)
+        with self._transaction() as conn:
+            for (scope, key), saved in failures.items():
+                if saved is None:
+                    conn.execute(
+                        "DELETE FROM limiter_failures WHERE scope = ? AND key = ?", (scope, key)
+                    )
+                    continue
+                conn.execute(
+                    "INSERT OR REPLACE INTO limiter_failures (scope, key, failures, penalties, "
+                    "recent, last_failure, next_allowed, locked_until, expires_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        scope,
+                        key,
+                        saved.failures,
+                        saved.penalties,
+                        " ".join(repr(t) for t in saved.recent),
+                        saved.last_failure,
+                        saved.next_allowed,
+                        saved.locked_until,
+                        saved.expires_at,
+                    ),
+                )
+            conn.executemany(
+                "INSERT OR REPLACE INTO limiter_trust (scope, key, until) VALUES (?, ?, ?)",
+                [(scope, key, until) for (scope, key), until in trust.items()],
+            )
+
+    def load_failures(self, now: float) -> list[SavedFailures]:
+        """Every limiter record still alive at ``now``, least recently failed first."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT scope, key, failures, penalties, recent, last_failure, next_allowed, "
+                "locked_until, expires_at FROM limiter_failures WHERE expires_at > ? "
+                "ORDER BY last_failure",
+                (now,),
+            ).fetchall()
+        return [
+            SavedFailures(r[0], r[1], r[2], r[3], tuple(float(t) for t in r[4].split()), *r[5:])
+            for r in rows
+        ]
+
+    def load_trust(self, now: float) -> list[tuple[str, str, float]]:
+        """``(scope, key, until)`` of every trust still valid at ``now``."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT scope, key, until FROM limiter_trust WHERE until > ? ORDER BY until",
+                (now,),
+            ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def expire_limits(self, now: float) -> int:
+        """Delete limiter records and trust that ended by ``now``; returns how many rows.
+
+        The relay calls this at start-up and every hour: a row outlives its use by at most that.
+        """
+        with self._transaction() as conn:
+            failures = conn.execute("DELETE FROM limiter_failures WHERE expires_at <= ?", (now,))
+            trust = conn.execute("DELETE FROM limiter_trust WHERE until <= ?", (now,))
+            return failures.rowcount + trust.rowcount
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -152,6 +152,18 @@ def relay_process(
          "--data-dir", str(data_dir)],
         input=password + "\n", text=True, check=True, capture_output=True, timeout=60,
     )  # fmt: skip
+    with serving(data_dir, *serve_args, says=says) as (proc, relay):
+        yield relay
+        proc.signal(signal.SIGTERM)
+        assert proc.finish() == 0
+
+
+@contextmanager
+def serving(
+    data_dir: Path, *serve_args: str, says: tuple[str, ...] = ()
+) -> Iterator[tuple[Proc, RelayProcess]]:
+    """`porthole-relay serve` on a free loopback port over an existing data directory; the test
+    decides how it ends (anything still running at the end is killed)."""
     with running(
         command("porthole-relay"), "serve", "--listen", "127.0.0.1:0",
         "--data-dir", str(data_dir), *serve_args,
@@ -160,6 +172,4 @@ def relay_process(
         for pattern in says:
             proc.expect(pattern)
         fingerprint = proc.expect(r"\?fp=([0-9a-f]{64})").group(1)
-        yield RelayProcess(port, fingerprint, data_dir)
-        proc.signal(signal.SIGTERM)
-        assert proc.finish() == 0
+        yield proc, RelayProcess(port, fingerprint, data_dir)

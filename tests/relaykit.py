@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -68,3 +69,21 @@ async def relay(relay_config: RelayConfig) -> AsyncIterator[RunningRelay]:
         info = await nursery.start(functools.partial(serve_relay, relay_config, stop=stop))
         yield RunningRelay(info, relay_config, nursery, stop)
         nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def running_relay(
+    tmp_path: Path, *, accounts: tuple[tuple[str, str], ...] = (), **overrides: object
+) -> AsyncIterator[RunningRelay]:
+    """A real relay on loopback with ``overrides`` applied to the test config."""
+    data_dir = tmp_path / "relay-data"
+    for username, password in ((ORGANIZER, ORGANIZER_PASSWORD), *accounts):
+        add_account(data_dir, username, password)
+    config = make_config(data_dir, **overrides)
+    async with trio.open_nursery() as nursery:
+        stop = trio.Event()
+        info = await nursery.start(functools.partial(serve_relay, config, stop=stop))
+        try:
+            yield RunningRelay(info, config, nursery, stop)
+        finally:
+            nursery.cancel_scope.cancel()

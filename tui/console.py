@@ -24,6 +24,7 @@ from core.client.events import (
     ActionAnswered,
     ConsentRequested,
     ContentReceived,
+    GuessingSuspected,
     JoinAttemptFailed,
     KnockReceived,
     KnockWithdrawn,
@@ -32,6 +33,7 @@ from core.client.events import (
     SessionClosed,
     UpdatesDropped,
 )
+from core.guessing import guessing_sentence
 from core.protocol.content import Chat, Cursor, FrameUpdate
 from core.protocol.messages import ActionCode, ActionOutcome, Roster
 from tui.app.model import SessionView
@@ -169,6 +171,8 @@ class Console:
                 self.out(f"knock #{peer_id} was withdrawn.")
             case JoinAttemptFailed() as failed:
                 self.out(failed.sentence)
+            case GuessingSuspected(failures=failures):
+                self.out(guessing_sentence(failures, "type /end to end this session"))
             case ContentReceived(message=Chat(text=text)) as content:
                 self.out(f"{self.name_of(content.sender)}: {text}")
             case ConsentRequested(action=action, actor=actor):

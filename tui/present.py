@@ -33,6 +33,7 @@ from core.client.events import (
     ConsentRequested,
     ContentReceived,
     EpochChanged,
+    GuessingSuspected,
     JoinAttemptFailed,
     KnockReceived,
     KnockWithdrawn,
@@ -41,7 +42,9 @@ from core.client.events import (
     SessionEvent,
 )
 from core.control import AreaTuple, HotkeyUnavailable, RevokeHotkeyWhileGranted, revoke_hotkey_for
+from core.device_cookies import DeviceCookies
 from core.failures import UsageError, session_end_failure
+from core.guessing import account_guessing_sentence, guessing_sentence
 from core.links import JoinLink, normalize_session_id
 from core.protocol.content import Chat, InputEvent, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
@@ -156,7 +159,10 @@ async def _present(
         host, port, pinned=fingerprint, transport=args.transport, proxy=args.proxy
     ) as client:
         emit_transport(client.channel.identity)
-        await client.login(args.user, password)
+        await client.login(args.user, password, cookies=DeviceCookies())
+        warning = account_guessing_sentence(client.failed_logins)
+        if warning is not None:
+            emit("guessing", scope="account", failures=client.failed_logins, message=warning)
         session = await client.create_session(
             name=args.name or args.user,
             password=session_password,
@@ -242,6 +248,10 @@ class HeadlessSession:
                 emit("knock-withdrawn", peer=peer)
             case JoinAttemptFailed() as failed:
                 emit("join-failed", peer=failed.peer_id, name=failed.name, reason=failed.reason)
+            case GuessingSuspected(failures=failures):
+                how = "stop this program (Ctrl+C)"
+                message = guessing_sentence(failures, how)
+                emit("guessing", scope="session", failures=failures, message=message)
             case RosterChanged(roster=roster):
                 _report_roster(roster, self.members, self.session.shown_as)
                 await self.edge.on_roster(roster)

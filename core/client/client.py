@@ -16,6 +16,7 @@ nursery of :func:`open_relay_client`, so leaving the ``async with`` block ends t
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from core.crypto import (
     WrongPassword,
     public_key_bytes,
 )
+from core.device_cookies import DeviceCookies
 from core.errors import ErrorCode
 from core.failures import Refused, UsageError
 from core.protocol import Message
@@ -80,6 +82,8 @@ class RelayClient:
     def __init__(self, channel: RelayChannel) -> None:
         self.channel = channel
         self.username: str | None = None
+        #: Failed logins to our account the relay remembered when we logged in (anyone's).
+        self.failed_logins = 0
         self.session: SessionBase | None = None
         self._waiters: list[_Waiter] = []
         self._closed: ChannelClosed | None = None
@@ -92,10 +96,26 @@ class RelayClient:
 
     # -- requests --------------------------------------------------------------------------------
 
-    async def login(self, username: str, password: str) -> None:
-        reply = await self._request(Login(username=username, password=password), LoginOk)
+    async def login(
+        self, username: str, password: str, *, cookies: DeviceCookies | None = None
+    ) -> None:
+        """Log in as an organizer. With ``cookies``, present the device cookie this relay gave
+        this account before (if any) and keep the new one it hands out (docs/design.md §7.3)."""
+        fingerprint = self.fingerprint
+        token = cookies.lookup(fingerprint, username) if cookies is not None else None
+        msg = Login(username=username, password=password, device_token=token)
+        reply = await self._request(msg, LoginOk)
         self._consumed(reply)
         self.username = username
+        assert isinstance(reply, LoginOk)
+        self.failed_logins = reply.failed_logins
+        if cookies is not None and reply.device_token is not None:
+            # A full disk or a read-only home must not cost the login: the cookie only spares
+            # a wait next time.
+            with contextlib.suppress(OSError, ValueError):
+                await trio.to_thread.run_sync(
+                    cookies.remember, fingerprint, username, reply.device_token
+                )
 
     async def create_session(
         self,

@@ -52,6 +52,18 @@ class JoinAttemptFailed:
         return f"{self.name} tried to join with a wrong password."
 
 
+@dataclass(frozen=True, slots=True)
+class GuessingSuspected:
+    """So many wrong session passwords that someone is probably guessing (organizer side).
+
+    Sent after the :class:`JoinAttemptFailed` that rang :func:`core.guessing.guessing_alarm`;
+    ``failures`` counts the session's wrong passwords so far. The front end tells the organizer
+    with :func:`core.guessing.guessing_sentence` and how to move to a new session ID.
+    """
+
+    failures: int
+
+
 #: :attr:`JoinAttemptFailed.reason` values.
 JOIN_WRONG_PASSWORD_REASON = "wrong password"  # noqa: S105 - a reason, not a password
 JOIN_LOCKED_REASON = "session locked"
@@ -197,6 +209,7 @@ SessionEvent = (
     KnockReceived
     | KnockWithdrawn
     | JoinAttemptFailed
+    | GuessingSuspected
     | RosterChanged
     | EpochChanged
     | ConsentRequested

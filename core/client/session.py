@@ -31,6 +31,7 @@ from core.client.events import (
     ConsentRequested,
     ContentReceived,
     EpochChanged,
+    GuessingSuspected,
     JoinAttemptFailed,
     KnockReceived,
     KnockWithdrawn,
@@ -61,6 +62,7 @@ from core.crypto import (
 )
 from core.crypto.identity import short_fingerprint
 from core.errors import ErrorCode, ProtocolError
+from core.guessing import guessing_alarm
 from core.protocol import ClientConnection, Message
 from core.protocol.content import (
     EVERYONE,
@@ -397,6 +399,8 @@ class OrganizerSession(SessionBase):
         self._unconfirmed: set[int] = set()
         self._rekeys = RekeyTracker()
         self._last_rekey: ReKey | None = None
+        #: Wrong session passwords this session refused (the relay counts the same ones).
+        self.wrong_passwords = 0
         self._use_epoch(1, next_epoch_secret(), self._member_keys())
         self._certify({pid: c.certificate for pid, c in self._certificates.items()})
 
@@ -456,6 +460,9 @@ class OrganizerSession(SessionBase):
             await self._emit(
                 JoinAttemptFailed(confirm.peer_id, admission.knock.name, JOIN_WRONG_PASSWORD_REASON)
             )
+            self.wrong_passwords += 1
+            if guessing_alarm(self.wrong_passwords):
+                await self._emit(GuessingSuspected(self.wrong_passwords))
             return
         except CryptoError:
             # The password was right but the identity proof is not for this admission (replayed

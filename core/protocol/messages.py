@@ -150,18 +150,36 @@ class Close(Message):
 
 # --- organizer accounts ----------------------------------------------------------------------
 
+#: Bytes of a device cookie (random, from :mod:`secrets`).
+DEVICE_TOKEN_SIZE = 32
+
 
 @message(16, CLIENT_ONLY)
 @dataclass(frozen=True, slots=True)
 class Login(Message):
+    """``device_token`` is the device cookie this relay issued for this account at an earlier
+    login, if the client kept one: it exempts the login from other people's failures against
+    the account (docs/design.md §7.3)."""
+
     username: Annotated[str, Text(64, min_chars=1)]
     password: Annotated[str, Text(1024, min_chars=1)] = field(repr=False)
+    device_token: Annotated[bytes | None, Optional(FixedBytes(DEVICE_TOKEN_SIZE))] = field(
+        default=None, repr=False
+    )
 
 
 @message(17, RELAY_ONLY)
 @dataclass(frozen=True, slots=True)
 class LoginOk(Message):
+    """``device_token``: a device cookie for the client to present at its next login.
+    ``failed_logins``: failed logins to this account the relay remembers (from anywhere; it
+    forgets them after a day without any), so the organizer learns of someone guessing."""
+
     username: Annotated[str, Text(64, min_chars=1)]
+    device_token: Annotated[bytes | None, Optional(FixedBytes(DEVICE_TOKEN_SIZE))] = field(
+        default=None, repr=False
+    )
+    failed_logins: Annotated[int, U32()] = 0
 
 
 # --- sessions and admission ------------------------------------------------------------------

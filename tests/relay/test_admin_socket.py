@@ -751,9 +751,11 @@ def test_bans_are_stored_and_an_older_database_gains_the_table(tmp_path: Path) -
     data_dir = tmp_path / "data"
     with RelayStore.open(data_dir, time_cost=1, memory_cost=8 * 1024) as store:
         store.add_account(ORGANIZER, ORGANIZER_PASSWORD, 1_700_000_000.0)
-    # Make it a schema-1 database, as the relay before bans wrote it.
+    # Make it a schema-1 database, as the relay before bans (and limiter memory) wrote it.
     with sqlite3.connect(data_dir / "relay.db") as conn:
         conn.execute("DROP TABLE bans")
+        conn.execute("DROP TABLE limiter_failures")
+        conn.execute("DROP TABLE limiter_trust")
         conn.execute("PRAGMA user_version = 1")
     with RelayStore.open(data_dir, time_cost=1, memory_cost=8 * 1024) as store:
         assert store.get_account(ORGANIZER) is not None  # kept

@@ -11,13 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.guessing import GUESSING_THRESHOLD, account_guessing_sentence, guessing_alarm
 from relay.limits import (
     BackoffPolicy,
     ConnectionLimiter,
     FailureTracker,
+    Snapshot,
     TokenBucket,
+    TrustList,
     Verdict,
     address_key,
+    network_key,
 )
 
 KEY = "198.51.100.7"
@@ -471,3 +475,88 @@ def test_token_bucket_refuses_nonsense(rate: float, burst: float) -> None:
 def test_token_bucket_refuses_non_positive_n() -> None:
     with pytest.raises(ValueError, match="positive"):
         TokenBucket(1.0, 1.0).take(0.0, n=0)
+
+
+# --------------------------------------------------------------------------------------------
+# network_key, saving and restoring, trust, the guessing alarm
+
+
+@pytest.mark.parametrize(
+    ("ip", "key"),
+    [
+        ("192.0.2.1", "192.0.2.0/24"),
+        ("192.0.2.255", "192.0.2.0/24"),
+        ("::ffff:192.0.2.9", "192.0.2.0/24"),
+        ("2001:db8:1:2::1", "2001:db8:1::/48"),
+        ("2001:db8:1:ffff:1::", "2001:db8:1::/48"),
+    ],
+)
+def test_network_key(ip: str, key: str) -> None:
+    assert network_key(ip) == key
+
+
+def test_network_key_rejects_garbage() -> None:
+    with pytest.raises(ValueError, match="not an IP address"):
+        network_key("192.0.2")
+
+
+def test_a_restored_tracker_goes_on_where_the_saved_one_stopped() -> None:
+    saved: dict[str, Snapshot] = {}
+    before = FailureTracker()
+    before.journal = lambda key, snap: saved.__setitem__(f"d-{key}", snap) if snap else None
+    fail_n(before, KEY, 8, 0.0)  # six free, then waits of 1 and 2 s
+    after = FailureTracker()
+    after.restore(lambda key: f"d-{key}", saved)
+    # Until its key comes back, the record is listed (and liftable) by its digest only.
+    assert after.check(OTHER, 8.0).allowed
+    assert after.check(KEY, 8.0) == before.check(KEY, 8.0)
+    assert after.record_failure(KEY, 10.0) == before.record_failure(KEY, 10.0)
+
+
+def test_lifting_a_restored_lockout_by_its_digest() -> None:
+    policy = BackoffPolicy(lockout_after=2, lockout_duration=HOUR)
+    before = FailureTracker(policy)
+    saved: dict[str, Snapshot] = {}
+    before.journal = lambda key, snap: saved.__setitem__(f"d-{key}", snap) if snap else None
+    fail_n(before, KEY, 2, 0.0)
+    after = FailureTracker(policy)
+    told: list[tuple[str, Snapshot | None]] = []
+    after.journal = lambda key, snap: told.append((key, snap))
+    after.restore(lambda key: f"d-{key}", saved)
+    assert after.locked(5.0) == [(f"#d-{KEY}", 1.0 + HOUR)]
+    assert after.lift(f"#d-{KEY}")
+    assert told == [(f"#d-{KEY}", None)]
+    assert after.check(KEY, 5.0).allowed
+
+
+def test_trust_expires_and_is_bounded() -> None:
+    trust = TrustList(trust_for=10.0, max_keys=2)
+    trust.renew("a", 0.0)
+    assert trust.trusted("a", 9.9)
+    assert not trust.trusted("a", 10.0)
+    trust.renew("a", 0.0)
+    trust.renew("b", 1.0)
+    trust.renew("c", 2.0)  # evicts "a", the least recently renewed
+    assert [trust.trusted(k, 3.0) for k in "abc"] == [False, True, True]
+
+
+def test_the_guessing_alarm_rings_at_the_threshold_and_each_doubling() -> None:
+    rings = [n for n in range(1, 200) if guessing_alarm(n)]
+    assert rings == [GUESSING_THRESHOLD * m for m in (1, 2, 4, 8, 16) if m * 10 < 200]
+    assert [n for n in range(1, 20) if guessing_alarm(n, threshold=3)] == [3, 6, 12]
+
+
+def test_pruning_trust_drops_only_what_expired() -> None:
+    trust = TrustList(trust_for=10.0)
+    trust.renew("a", 0.0)
+    trust.renew("b", 5.0)
+    assert trust.prune(10.0) == 1
+    assert len(trust) == 1
+    assert trust.trusted("b", 10.0)
+
+
+def test_an_organizer_hears_of_failed_logins_only_from_the_alarms_count() -> None:
+    assert account_guessing_sentence(GUESSING_THRESHOLD - 1) is None
+    sentence = account_guessing_sentence(GUESSING_THRESHOLD)
+    assert sentence is not None
+    assert f"{GUESSING_THRESHOLD} failed logins" in sentence

@@ -48,6 +48,7 @@ DOCUMENTED = {
     "porthole_relay_dropped_updates",
     "porthole_relay_refusals",
     "porthole_relay_lockouts",
+    "porthole_relay_guessing_alarms",
     "porthole_relay_handshake_seconds",
 }
 

@@ -42,7 +42,7 @@ SESSION_PASSWORD = "tangerine-7"
 PROBES = 20  # per kind of target
 UNKNOWN_IDS = 4
 #: Join failures never slow the prober down here: the limits count live and unknown IDs alike
-#: (per address, per session ID), and this is about the answers.
+#: (per address, per network, per session ID), and this is about the answers.
 LOOSE = BackoffPolicy(free_failures=100_000, lockout_after=100_000)
 
 
@@ -50,7 +50,12 @@ LOOSE = BackoffPolicy(free_failures=100_000, lockout_after=100_000)
 def relay_config(tmp_path: Path) -> RelayConfig:
     data_dir = tmp_path / "relay-data"
     add_account(data_dir, ORGANIZER, ORGANIZER_PASSWORD)
-    return make_config(data_dir, join_failures_per_address=LOOSE, join_failures_per_session=LOOSE)
+    return make_config(
+        data_dir,
+        join_failures_per_address=LOOSE,
+        join_failures_per_network=LOOSE,
+        join_failures_per_session=LOOSE,
+    )
 
 
 @asynccontextmanager

@@ -21,13 +21,17 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import pytest
 import sessionkit
 import trio
-from relaykit import ORGANIZER, ORGANIZER_PASSWORD, RunningRelay, add_account, make_config
+from relaykit import (
+    ORGANIZER,
+    ORGANIZER_PASSWORD,
+    RunningRelay,
+    running_relay,
+)
 from sessionkit import connect, next_event, round_trip
 
 from core.client import MemberSession, OrganizerSession, RequestRefused
@@ -63,7 +67,6 @@ from core.protocol.wire import to_bytes
 from core.tlspin import client_ssl_context
 from relay.limits import BackoffPolicy
 from relay.peer import Peer
-from relay.server import serve_relay
 from relay.store import SecurityEventKind
 
 SESSION_PASSWORD = "tangerine-7"
@@ -101,24 +104,6 @@ def relay_logs_no_internal_errors(caplog: pytest.LogCaptureFixture) -> Iterator[
         if record.name.startswith("porthole.relay") and record.levelno >= logging.ERROR
     ]
     assert not errors, "\n".join(logging.Formatter().format(record) for record in errors)
-
-
-@asynccontextmanager
-async def running_relay(
-    tmp_path: Path, *, accounts: tuple[tuple[str, str], ...] = (), **overrides: object
-) -> AsyncIterator[RunningRelay]:
-    """A real relay on loopback with ``overrides`` applied to the test config."""
-    data_dir = tmp_path / "relay-data"
-    for username, password in ((ORGANIZER, ORGANIZER_PASSWORD), *accounts):
-        add_account(data_dir, username, password)
-    config = make_config(data_dir, **overrides)
-    async with trio.open_nursery() as nursery:
-        stop = trio.Event()
-        info = await nursery.start(partial(serve_relay, config, stop=stop))
-        try:
-            yield RunningRelay(info, config, nursery, stop)
-        finally:
-            nursery.cancel_scope.cancel()
 
 
 async def wait_until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

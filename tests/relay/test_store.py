@@ -13,6 +13,7 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +27,7 @@ from relay.store import (
     SCHEMA_VERSION,
     LoginCheck,
     RelayStore,
+    SavedFailures,
     SecurityEventKind,
     StoreError,
     cheap_hasher,
@@ -499,3 +501,25 @@ def test_cost_parameters_can_be_given_instead_of_a_hasher(data_dir: Path) -> Non
     assert stored.startswith("$argon2id$v=19$m=8192,t=1,")
     with pytest.raises(TypeError):
         RelayStore.open(data_dir, hasher=cheap_hasher(), time_cost=1)
+
+
+def test_limiter_rows_round_trip_and_expire(store: RelayStore) -> None:
+    row = SavedFailures(
+        scope="join_address", key="ab" * 16, failures=7, penalties=2, recent=(10.5, 11.25),
+        last_failure=11.25, next_allowed=13.25, locked_until=None, expires_at=100.0,
+    )  # fmt: skip
+    brief = SavedFailures(**{**asdict(row), "key": "cd" * 16, "expires_at": 50.0})
+    store.write_limits(
+        {(row.scope, row.key): row, (brief.scope, brief.key): brief},
+        {("device", "ef" * 16): 60.0},
+    )
+    assert sorted(store.load_failures(now=20.0), key=lambda r: r.key) == [row, brief]
+    assert store.load_failures(now=60.0) == [row]  # the other one has expired
+    assert store.load_trust(now=59.0) == [("device", "ef" * 16, 60.0)]
+    assert store.load_trust(now=60.0) == []
+    assert store.expire_limits(now=60.0) == 2  # the expired row and the trust are deleted
+    assert store.load_failures(now=20.0) == [row]
+    store.write_limits({(row.scope, row.key): None}, {})
+    assert store.load_failures(now=20.0) == []
+    with pytest.raises(StoreError):
+        store.write_limits({("join_address", "00" * 16): row}, {})

@@ -465,6 +465,32 @@ def test_events_screen_follows_security_events_live(relay: RelayThread, tmp_path
     run(scenario)
 
 
+def test_a_guessing_alarm_is_raised_on_any_screen(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    add_account(data_dir, *CAROL)
+    with RelayThread(make_config(data_dir, guessing_alarm_after=2)) as relay:
+
+        async def scenario() -> None:
+            notes = Notes()
+            app = RelayAdminApp(socket_path(relay.data_dir))
+            async with app.run_test(size=SIZE, notifications=True, message_hook=notes) as pilot:
+                await until(pilot, lambda: app.connected, "connected")
+
+                def alarmed() -> bool:
+                    return notes.has("failed logins for the user name", "error")
+
+                # The alarm rings at 2, 4, 8, 16 failures: one of them reaches the app, however
+                # long its subscription took to start.
+                for attempt in range(16):
+                    assert await relay.call(_login, relay, "carol", f"guess {attempt}") is not None
+                    await pilot.pause(0.05)
+                    if alarmed():
+                        break
+                await until(pilot, alarmed, "the guessing alarm")
+
+        run(scenario)
+
+
 async def _end_by_admin_call(app: RelayAdminApp, session_id: str) -> None:
     # Through the same protocol the app speaks, from a second admin connection.
     async with Admin(Path(app.socket_path).parent) as admin:

@@ -41,6 +41,7 @@ from core.client.events import (
     ConsentRequested,
     ContentReceived,
     EpochChanged,
+    GuessingSuspected,
     JoinAttemptFailed,
     KnockReceived,
     KnockWithdrawn,
@@ -50,6 +51,8 @@ from core.client.events import (
     UpdatesDropped,
 )
 from core.control.hotkey import revoke_hotkey_label
+from core.device_cookies import DeviceCookies
+from core.guessing import account_guessing_sentence, guessing_sentence
 from core.known_relays import KnownRelays
 from core.links import JoinLink
 from core.protocol.content import (
@@ -213,11 +216,16 @@ class Driver:
             return
 
         async def logged_in() -> bool:
-            await client.login(username, password)
+            # The device cookie lives beside the known-relays file (core/device_cookies.py).
+            cookies = DeviceCookies(self.known_relays.path.with_name("device_cookies"))
+            await client.login(username, password, cookies=cookies)
             return True
 
         if await self._told("Login refused", logged_in()):
             self.post(LoggedIn(username))
+            warning = account_guessing_sentence(client.failed_logins)
+            if warning is not None:
+                self.post(Notice(warning, "error"))
 
     async def create(
         self,
@@ -390,6 +398,10 @@ class Driver:
                 self.post(KnockGone(peer_id))
             case JoinAttemptFailed() as failed:
                 self.post(Notice(failed.sentence, "warning"))
+            case GuessingSuspected(failures=failures):
+                self.post(
+                    Notice(guessing_sentence(failures, "press e to end this session"), "error")
+                )
             case ConsentRequested() as ask:
                 self._on_consent(ask)
             case ActionAnswered(outcome=ActionOutcome.REFUSED, message=message):

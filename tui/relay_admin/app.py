@@ -26,6 +26,9 @@ from tui.relay_admin.screens.lockouts import LockoutsScreen
 from tui.relay_admin.screens.records import RecordsScreen
 from tui.relay_admin.screens.sessions import SessionsScreen
 
+#: The admin stream's guessing alarm (relay/store.py SecurityEventKind.GUESSING).
+GUESSING_EVENT = "security.guessing"
+
 
 class RelayAdminApp(App[int]):
     """``porthole-relay admin``: administer the relay whose admin socket is ``socket_path``."""
@@ -114,10 +117,21 @@ class RelayAdminApp(App[int]):
             self.sub_title = "no connection to the relay; retrying"
 
     def on_relay_event_received(self, message: RelayEventReceived) -> None:
+        event = message.event
         for screen in self._admin_screens():
-            screen.relay_event(message.event)
-        if message.event["kind"].startswith(("session.", "member.")):
+            screen.relay_event(event)
+        if event["kind"].startswith(("session.", "member.")):
             self._poll_status()
+        elif event["kind"] == GUESSING_EVENT:
+            # Whichever screen is open: a guessing attack is what an operator must not miss.
+            target = f"session {event['session_id']}" if event.get("session_id") else "a login"
+            self.notify(
+                f"{event.get('detail', '')} (from {event.get('address', '?')}, latest). "
+                "See Events; the organizer's client warns them too.",
+                title=f"Someone may be guessing passwords: {target}",
+                severity="error",
+                timeout=30,
+            )
 
     def _admin_screens(self) -> list[AdminScreen]:
         return [s for s in self.screen_stack if isinstance(s, AdminScreen)]

@@ -15,7 +15,7 @@ from tui.relay_admin.screens.base import keep_cursor, selected_key
 from tui.relay_admin.screens.listing import ListingScreen
 
 CSV_HEADER = ("id", "at", "kind", "address", "session_id", "username", "detail")
-ALERTS = frozenset({"lockout", "ban", "login_failed", "join_failed"})
+ALERTS = frozenset({"lockout", "ban", "login_failed", "join_failed", "guessing"})
 
 
 class EventsScreen(ListingScreen):

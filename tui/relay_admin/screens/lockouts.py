@@ -16,8 +16,10 @@ from tui.relay_admin.screens.base import AdminScreen, keep_cursor, selected_key
 
 SCOPES = {
     "login_address": "logins, address",
+    "login_network": "logins, network",
     "login_user": "logins, user",
     "join_address": "joins, address",
+    "join_network": "joins, network",
     "join_session": "joins, session",
 }
 
