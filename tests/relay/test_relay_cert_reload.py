@@ -171,3 +171,19 @@ def test_an_expired_certificate_is_served_with_a_warning(tmp_path: Path) -> None
         str(key_file), says=(r"warning: the certificate in .* expired on",),
     ) as served:  # fmt: skip
         assert served.fingerprint
+
+
+async def test_cert_and_key_from_the_config_file_are_served(tmp_path: Path) -> None:
+    ca, key = make_ca(), new_key()
+    leaf = ca.issue(key)
+    write_pair(tmp_path / "etc" / "tls", leaf, key, ca)
+    config = tmp_path / "etc" / "relay.toml"
+    config.write_text('cert = "tls/cert.pem"\nkey = "tls/key.pem"\n')  # relative to the file
+    with relay_process(
+        tmp_path / "relay", ORGANIZER, ORGANIZER_PASSWORD, "--config", str(config)
+    ) as served:
+        with trio.fail_after(30):
+            assert await presented(served.port) == der(leaf)
+        async with connect(served.port, served.fingerprint):
+            pass
+        assert not (tmp_path / "relay" / "relay-cert.pem").exists()
