@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from adminkit import socket_path
 from certkit import CertAuthority, Key, der, make_ca, new_key, write_pair
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -26,8 +27,10 @@ from core.tlspin import (
     FingerprintMismatch,
     certificate_fingerprint,
     client_ssl_context,
+    fingerprint,
     format_fingerprint,
 )
+from relay.admin_client import AdminClient
 
 SESSION_PASSWORD = "saffron-31"
 
@@ -120,12 +123,21 @@ async def test_a_new_key_or_a_broken_pair_on_sighup(tmp_path: Path) -> None:
             served.proc.signal(signal.SIGHUP)
             line = await says(served, r"SIGHUP: certificate reloaded")
             assert "NEW KEY" in line
+            new_pin = fingerprint(der(x509.load_pem_x509_certificate(cert.read_bytes())))
+            assert f"fingerprint now {format_fingerprint(new_pin)}" in line
             with pytest.raises(FingerprintMismatch) as mismatch:
                 async with connect(served.port, pin):
                     pass
             message = str(mismatch.value)
             assert f"expected {format_fingerprint(pin)}" in message
+            assert f"presented {format_fingerprint(new_pin)}" in message
             assert "do not continue unless the relay operator confirms" in message
+            async with connect(served.port, new_pin):
+                pass
+            # The operator's view follows the reload.
+            with AdminClient(socket_path(served.data_dir)) as admin:
+                status = await trio.to_thread.run_sync(admin.call, "relay.status")
+            assert status["fingerprint"] == new_pin
 
 
 def serve_briefly(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
