@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.endpoints import split_endpoint
-from core.tlspin import parse_fingerprint
+from core.tlspin import fingerprints_equal, parse_fingerprint
 
 __all__ = [
     "KnownRelays",
@@ -164,6 +164,24 @@ class KnownRelays:
         if not placed:
             lines.append(new_line)
         self._write_lines(lines)
+
+    def upgrade(self, host: str, port: int, matched: str, key_pin: str) -> bool:
+        """After a connection pinned by ``matched`` succeeded, remember the relay's key pin.
+
+        Entries written before pins named keys hold the whole certificate's hash; it still
+        matches, but only until the operator renews the certificate. The handshake just proved
+        the relay holds the certificate ``matched`` names, so its key pin is as trusted and
+        replaces it, and the renewal will not read as an interception. Does nothing (returns
+        False) if the entry is no longer ``matched`` (another client changed it meanwhile) or
+        is the key pin already.
+        """
+        stored = self.lookup(host, port)
+        if stored is None or not fingerprints_equal(stored, matched):
+            return False
+        if fingerprints_equal(stored, key_pin):
+            return False
+        self.remember(host, port, key_pin)
+        return True
 
     def forget(self, host: str, port: int) -> bool:
         """Stop trusting ``host:port``; returns whether an entry was removed."""

@@ -1,15 +1,20 @@
-"""TLS to the relay, trusted by certificate pinning (docs/design.md §4.1).
+"""TLS to the relay, trusted by key pinning (docs/design.md §4.1).
 
 A relay usually runs with a self-signed certificate it generated on first start. No CA vouches
-for it, so clients trust exactly one certificate: the one whose SHA-256 fingerprint they were
-given (in a join link, or remembered on first use in the known-relays file). This module holds
-the fingerprint arithmetic both sides share, the client's TLS context, and the check that turns
-"the handshake finished" into "we are talking to *our* relay".
+for it, so clients trust exactly one key: the one whose SHA-256 fingerprint they were given (in a
+join link, or remembered on first use in the known-relays file). This module holds the
+fingerprint arithmetic both sides share, the client's TLS context, and the check that turns "the
+handshake finished" into "we are talking to *our* relay".
 
-Fingerprints are SHA-256 of the DER certificate, carried as 64 lowercase hex digits. People see
-them as 16 groups of 4 (``ab12 cd34 …``) — short groups are easy to read aloud and compare —
-and may paste them in any case, with or without colons or spaces (``openssl x509 -fingerprint
--sha256`` prints colon pairs).
+The pin is SHA-256 of the leaf certificate's DER SubjectPublicKeyInfo (the public key and its
+algorithm, as HPKP, RFC 7469, pinned): an operator can renew the certificate (new serial, new
+dates, a CA's new signature) with the same key and every link and known relay stays valid.
+Pins made before that hashed the whole DER certificate; :func:`check_pinned` still accepts such a
+pin for the certificate it names, so old links keep working until the certificate changes.
+
+Fingerprints are carried as 64 lowercase hex digits. People see them as 16 groups of 4 (``ab12
+cd34 …``) — short groups are easy to read aloud and compare — and may paste them in any case,
+with or without colons or spaces (OpenSSL prints colon pairs).
 """
 
 from __future__ import annotations
@@ -20,12 +25,16 @@ import ssl
 import string
 from collections.abc import Sequence
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from core.failures import Refused
 
 __all__ = [
     "ALPN_PROTOCOL",
     "FINGERPRINT_HEX_DIGITS",
     "FingerprintMismatch",
+    "certificate_fingerprint",
     "check_pinned",
     "client_ssl_context",
     "fingerprint",
@@ -42,11 +51,24 @@ _SEPARATORS = frozenset(": \t\r\n")
 
 
 def fingerprint(cert_der: bytes) -> str:
-    """SHA-256 of a DER-encoded certificate: 64 lowercase hex digits.
+    """The pin of a DER-encoded certificate: SHA-256 of its SubjectPublicKeyInfo, 64 hex digits.
 
-    The whole certificate is hashed (not just its public key) so a pin names one exact
-    certificate; that is what ``openssl x509 -fingerprint -sha256`` shows, so operators can
-    check it with standard tools.
+    The key, not the certificate, because the key is the relay's identity: a renewed
+    certificate for the same key keeps the pin, so renewing does not break every link handed
+    out. Operators can compute it with standard tools: ``openssl x509 -in cert.pem -pubkey
+    -noout | openssl pkey -pubin -outform der | sha256sum``. Raises :class:`ValueError` if
+    ``cert_der`` is not a certificate.
+    """
+    certificate = x509.load_der_x509_certificate(cert_der)
+    spki = certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()
+
+
+def certificate_fingerprint(cert_der: bytes) -> str:
+    """SHA-256 of the whole DER certificate: the pin links and known relays held before pins
+    named keys (what ``openssl x509 -fingerprint -sha256`` shows). Only checked, never issued.
     """
     return hashlib.sha256(cert_der).hexdigest()
 
@@ -87,7 +109,7 @@ def format_fingerprint(fp: str) -> str:
 
 
 def fingerprints_equal(a: str, b: str) -> bool:
-    """Whether two fingerprints (in any accepted notation) name the same certificate.
+    """Whether two fingerprints (in any accepted notation) are the same pin.
 
     Compared with :func:`hmac.compare_digest` so timing reveals nothing about how much of a
     pin matched. Raises :class:`ValueError` if either is not a fingerprint: a malformed pin is a
@@ -99,7 +121,8 @@ def fingerprints_equal(a: str, b: str) -> bool:
 
 
 class FingerprintMismatch(Refused):
-    """The relay presented a certificate other than the pinned one.
+    """The relay presented a certificate whose key (or, for an old pin, whole certificate) is
+    not the pinned one.
 
     The message is written for the person at the keyboard: what was expected, what arrived,
     what it may mean and what to do. ``expected`` and ``presented`` hold the normalised hex
@@ -148,16 +171,26 @@ def client_ssl_context(alpn: Sequence[str] = (ALPN_PROTOCOL,)) -> ssl.SSLContext
 
 
 def check_pinned(cert_der: bytes | None, expected: str, *, relay: str | None = None) -> None:
-    """Raise :class:`FingerprintMismatch` unless ``cert_der`` has the fingerprint ``expected``.
+    """Raise :class:`FingerprintMismatch` unless ``cert_der`` matches the pin ``expected``.
 
-    ``cert_der`` is what ``SSLStream.getpeercert(binary_form=True)`` returns (None if the peer
-    sent no certificate, which is always a mismatch). ``relay`` (e.g. ``"host:port"``) is only
-    used to make the error message specific. A malformed ``expected`` raises
-    :class:`ValueError`.
+    A pin matches when it is the certificate's key pin (:func:`fingerprint`) or, for pins made
+    before pins named keys, the whole certificate's hash (:func:`certificate_fingerprint`).
+    Accepting both costs nothing: either way the pin is a SHA-256 the relay cannot meet with
+    another key or certificate. ``cert_der`` is what ``SSLStream.getpeercert(binary_form=True)``
+    returns (None if the peer sent no certificate, which is always a mismatch). ``relay`` (e.g.
+    ``"host:port"``) is only used to make the error message specific. A malformed ``expected``
+    raises :class:`ValueError`.
     """
     wanted = parse_fingerprint(expected)
     if cert_der is None:
         raise FingerprintMismatch(wanted, None, relay=relay)
-    presented = fingerprint(cert_der)
-    if not fingerprints_equal(presented, wanted):
-        raise FingerprintMismatch(wanted, presented, relay=relay)
+    whole = certificate_fingerprint(cert_der)
+    try:
+        key: str | None = fingerprint(cert_der)
+    except ValueError:
+        key = None  # not a certificate we can read: only its whole hash can match
+    # Both comparisons always run (no short cut), each in constant time.
+    by_key = key is not None and fingerprints_equal(key, wanted)
+    by_certificate = fingerprints_equal(whole, wanted)
+    if not (by_key or by_certificate):
+        raise FingerprintMismatch(wanted, key if key is not None else whole, relay=relay)

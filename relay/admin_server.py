@@ -2,7 +2,7 @@
 
 ``serve_relay`` starts it in its nursery (trio's convention for servers)::
 
-    await nursery.start(partial(serve_admin, relay, socket_path, listen=..., fingerprint=...))
+    await nursery.start(partial(serve_admin, relay, socket_path, listen=...))
 
 Who may administer is who may log in as the relay's user: the socket is created 0600 (under a
 0177 umask, so it is never more open, not even for an instant), and every connection's peer
@@ -175,16 +175,16 @@ async def serve_admin(
     path: Path,
     *,
     listen: str = "",
-    fingerprint: str = "",
     software: str = "",
     task_status: trio.TaskStatus[Path] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the admin socket at ``path`` until cancelled; remove the socket file on the way out.
 
-    ``listen``, ``fingerprint`` and ``software`` only describe the relay in ``relay.status``.
+    ``listen`` and ``software`` only describe the relay in ``relay.status`` (which reads the
+    fingerprint from the relay: a certificate reload may change it).
     """
     sock, identity = _bind(path)
-    service = AdminService(relay, listen=listen, fingerprint=fingerprint, software=software)
+    service = AdminService(relay, listen=listen, software=software)
     relay.switchboard.observers.append(service.observe)
     relay.recorder.observers.append(service.observe)
     try:
@@ -232,12 +232,9 @@ class _Connection:
 class AdminService:
     """The admin ops on one relay, and the connections that ask for them."""
 
-    def __init__(
-        self, relay: Relay, *, listen: str = "", fingerprint: str = "", software: str = ""
-    ) -> None:
+    def __init__(self, relay: Relay, *, listen: str = "", software: str = "") -> None:
         self.relay = relay
         self.listen = listen
-        self.fingerprint = fingerprint
         self.software = software
         self.started_at = time.time()
         self.allowed_uids = frozenset({os.geteuid(), 0})
@@ -410,7 +407,7 @@ class AdminService:
             "software": self.software,
             "protocol_version": VERSION,
             "listen": self.listen,
-            "fingerprint": self.fingerprint,
+            "fingerprint": relay.fingerprint,
             "data_dir": str(relay.config.data_dir),
             "started_at": self.started_at,
             "uptime_s": now - self.started_at,

@@ -74,7 +74,8 @@ from relay.peer import Peer
 from relay.recorder import Recorder
 from relay.sessions import Refusal, Switchboard
 from relay.store import LoginCheck, RelayStore, SecurityEventKind
-from relay.tls import ensure_certificate, load_fingerprint, server_ssl_context
+from relay.tls import ServerIdentity, ensure_certificate, load_identity
+from relay.tls_reload import ReloadableIdentity
 from relay.web import HTTP_ALPN, WebFront
 
 log = logging.getLogger("porthole.relay")
@@ -91,12 +92,16 @@ def _software() -> str:
 
 @dataclass(frozen=True, slots=True)
 class RelayInfo:
-    """What ``nursery.start(serve_relay, ...)`` returns: where the relay listens and its pin."""
+    """What ``nursery.start(serve_relay, ...)`` returns: where the relay listens and its pin
+    (as it was at start), the relay, and its reloadable certificate (``serve``'s SIGHUP)."""
 
     host: str
     port: int
     fingerprint: str
     relay: Relay
+    identity: ReloadableIdentity
+    #: Sentences for the operator about the certificate served (an expired one, say).
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +174,15 @@ class Relay:
         self.meter: Meter = NO_METER
         #: Updates dropped for slow members whose connections have ended (live ones: on the peer).
         self._dropped_closed = 0
+
+    @property
+    def fingerprint(self) -> str:
+        """The pin of the certificate served now (join pages and ``relay.status`` show it)."""
+        return self.web.fingerprint
+
+    def certificate_reloaded(self, identity: ServerIdentity) -> None:
+        """New handshakes now get ``identity``'s certificate: show its pin from now on."""
+        self.web.fingerprint = identity.fingerprint
 
     def disconnect_address(self, key: str, message: str) -> int:
         """End every connection from address key ``key`` (a new ban); return how many."""
@@ -591,8 +605,10 @@ async def serve_relay(
     else:
         paths = ensure_certificate(config.data_dir)
         cert_path, key_path = paths.cert, paths.key
-    ssl_context = server_ssl_context(cert_path, key_path, alpn=(ALPN_PROTOCOL, HTTP_ALPN))
-    fingerprint = load_fingerprint(cert_path)
+    alpn = (ALPN_PROTOCOL, HTTP_ALPN)
+    identity = ReloadableIdentity(load_identity(cert_path, key_path, alpn), alpn)
+    ssl_context = identity.listener_context
+    fingerprint = identity.current.fingerprint
     store = RelayStore.open(
         config.data_dir,
         time_cost=config.argon2_time_cost,
@@ -618,13 +634,15 @@ async def serve_relay(
                     relay,
                     default_socket_path(config.data_dir),
                     listen=listen,
-                    fingerprint=fingerprint,
                     software=_software(),
                 )
             )
             async with trio.open_nursery() as connections:
                 await connections.start(trio.serve_listeners, relay.handle, listeners)
-                task_status.started(RelayInfo(config.host, port, fingerprint, relay))
+                info = RelayInfo(
+                    config.host, port, fingerprint, relay, identity, identity.current.warnings
+                )
+                task_status.started(info)
                 try:
                     if stop is None:
                         await trio.sleep_forever()

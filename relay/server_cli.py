@@ -1,12 +1,15 @@
 """``porthole-relay serve``: run the relay until SIGINT/SIGTERM, then end sessions cleanly.
 
-Prints where it listens and the certificate fingerprint clients pin (the same value join links
-carry as ``fp=``), then nothing per connection: the relay has nothing of a session to log.
+Prints where it listens and the fingerprint clients pin (SHA-256 of the certificate's public
+key, the same value join links carry as ``fp=``), then nothing per connection: the relay has
+nothing of a session to log. SIGHUP reloads the certificate and key from the same files
+(a renewed certificate) without touching the connections already open.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 
@@ -21,6 +24,7 @@ from relay.logs import log, log_relay_event
 from relay.sdnotify import notify
 from relay.server import Relay, RelayInfo, serve_relay
 from relay.tls import CertificateError
+from relay.tls_reload import ReloadableIdentity
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -115,12 +119,14 @@ async def _serve(config: RelayConfig, metrics: tuple[str, int] | None = None) ->
         finally:
             metrics_scope.cancel()  # the metrics listener ends with the relay
 
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
             info = await nursery.start(run_relay)
             shown_host = f"[{info.host}]" if ":" in info.host else info.host
             print(f"porthole relay listening on {shown_host}:{info.port}", flush=True)
             print(f"certificate fingerprint: {format_fingerprint(info.fingerprint)}", flush=True)
+            for warning in info.warnings:
+                _warn(warning)
             if metrics is not None:
                 where = await _start_metrics(nursery, info.relay, metrics, metrics_scope)
                 print(f"metrics (Prometheus) on {where}", flush=True)
@@ -144,8 +150,45 @@ async def _serve(config: RelayConfig, metrics: tuple[str, int] | None = None) ->
             )
             async for signum in signals:
                 name = signal.Signals(signum).name
+                if signum == signal.SIGHUP:
+                    _reload_certificate(info.identity, info.relay)
+                    continue
                 print(f"{name}: ending sessions and shutting down", flush=True)
                 notify("STOPPING=1")
                 log("relay.stopping", f"{name}: ending sessions and shutting down", signal=name)
                 stop.set()
                 break
+
+
+def _warn(sentence: str) -> None:
+    print(f"porthole-relay serve: warning: {sentence}.", file=sys.stderr, flush=True)
+    log("relay.certificate_warning", sentence, level=logging.WARNING)
+
+
+def _reload_certificate(identity: ReloadableIdentity, relay: Relay) -> None:
+    """SIGHUP: serve the certificate and key files as they are now, or say why not.
+
+    A failed reload is not fatal: the relay keeps serving the pair it had, and says so.
+    """
+    before = identity.current.fingerprint
+    try:
+        loaded = identity.reload()
+    except CertificateError as exc:
+        sentence = f"{exc}; still serving the certificate loaded before"
+        print(f"SIGHUP: certificate not reloaded: {sentence}", flush=True)
+        log("relay.certificate_reload_failed", sentence, level=logging.WARNING, error=str(exc))
+        return
+    relay.certificate_reloaded(loaded)
+    shown = format_fingerprint(loaded.fingerprint)
+    if loaded.fingerprint == before:
+        message = f"certificate reloaded from {loaded.cert}; fingerprint unchanged: {shown}"
+    else:
+        message = (
+            f"certificate reloaded from {loaded.cert} with a NEW KEY; fingerprint now {shown}: "
+            f"clients that pinned {format_fingerprint(before)} will refuse to connect until "
+            f"they get new links"
+        )
+    print(f"SIGHUP: {message}", flush=True)
+    log("relay.certificate_reloaded", message, fingerprint=loaded.fingerprint)
+    for warning in loaded.warnings:
+        _warn(warning)

@@ -1,15 +1,17 @@
 """The relay's TLS identity: a self-signed certificate made on first start, and its context.
 
 docs/design.md §4.1: the relay speaks TLS 1.3 with either an operator-provided certificate or one it
-generates itself. Clients do not check a CA chain; they pin the SHA-256 fingerprint of this
-certificate (:mod:`core.tlspin`). So the certificate's job is to be *stable*: generate once,
-reuse on every start, and never replace it behind the operator's back, because a new
-certificate means a new fingerprint and every client that pinned the old one will (rightly)
-refuse to connect and warn about interception.
+generates itself. Clients do not check a CA chain; they pin the SHA-256 of this certificate's
+public key (:mod:`core.tlspin`). So the key's job is to be *stable*: generate once, reuse on
+every start, and never replace it behind the operator's back, because a new key means a new
+fingerprint and every client that pinned the old one will (rightly) refuse to connect and warn
+about interception. A certificate renewed for the same key keeps the fingerprint.
 
 Files in the data directory: ``relay-cert.pem`` (public, 0644) and ``relay-key.pem`` (the
 private key, 0600, created with that mode so it is never readable by others, not even for an
-instant). An operator can drop in their own PEM pair (a CA-issued leaf first, chain after).
+instant). An operator can drop in their own PEM pair (a CA-issued leaf first, chain after), or
+name it with ``serve --cert/--key``; :func:`load_identity` checks such a pair with sentences an
+operator can act on, and is what a reload (SIGHUP, :mod:`relay.tls_reload`) calls too.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ __all__ = [
     "KEY_FILENAME",
     "CertificateError",
     "CertificatePaths",
+    "ServerIdentity",
     "ensure_certificate",
     "load_fingerprint",
+    "load_identity",
     "server_ssl_context",
 ]
 
@@ -74,16 +78,24 @@ class CertificatePaths:
 
 
 def load_fingerprint(cert_path: Path) -> str:
-    """SHA-256 fingerprint (64 lowercase hex) of the first certificate in a PEM file.
+    """The pin (SHA-256 of the public key, 64 lowercase hex) of the first certificate in a PEM
+    file.
 
-    The first certificate is the leaf the relay presents, which is what clients hash.
+    The first certificate is the leaf the relay presents, which is what clients pin.
     """
     return fingerprint(_load_certificate(cert_path).public_bytes(serialization.Encoding.DER))
 
 
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CertificateError(f"cannot read the {what} {path}: {exc.strerror or exc}") from None
+
+
 def _load_certificate(cert_path: Path) -> x509.Certificate:
     try:
-        return x509.load_pem_x509_certificate(cert_path.read_bytes())
+        return x509.load_pem_x509_certificate(_read(cert_path, "certificate"))
     except ValueError as exc:
         raise CertificateError(f"{cert_path} is not a PEM certificate: {exc}") from exc
 
@@ -241,17 +253,67 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _check_pair(cert_path: Path, key_path: Path) -> None:
-    """Fail at start-up, with file names, rather than at the first handshake."""
+def _check_pair(cert_path: Path, key_path: Path) -> x509.Certificate:
+    """Fail at start-up, with file names, rather than at the first handshake; return the leaf."""
     cert = _load_certificate(cert_path)
     try:
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(_read(key_path, "private key"), password=None)
     except (ValueError, TypeError) as exc:
         raise CertificateError(f"{key_path} is not an unencrypted PEM private key: {exc}") from exc
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     der = serialization.Encoding.DER
     if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
         raise CertificateError(f"{key_path} is not the private key of {cert_path}")
+    return cert
+
+
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    """A checked certificate/key pair, ready to serve: its TLS context and its pin.
+
+    ``warnings`` are sentences for the operator about a pair the relay still serves (an
+    expired certificate: porthole clients pin the key and ignore dates, but browsers and other
+    TLS tools will not).
+    """
+
+    cert: Path
+    key: Path
+    context: ssl.SSLContext
+    fingerprint: str
+    warnings: tuple[str, ...]
+
+
+def load_identity(
+    cert_path: Path, key_path: Path, alpn: Sequence[str] = (ALPN_PROTOCOL,)
+) -> ServerIdentity:
+    """Read, check and load ``cert_path`` (leaf first, chain after) and ``key_path``.
+
+    Every way the pair can be unusable — unreadable, not PEM, an encrypted key, a key that is
+    not the certificate's — raises :class:`CertificateError` with one sentence naming the
+    file, before anything listens (or, on a reload, before the served pair is touched).
+    """
+    leaf = _check_pair(cert_path, key_path)
+    try:
+        context = server_ssl_context(cert_path, key_path, alpn)
+    except (ssl.SSLError, OSError) as exc:
+        raise CertificateError(
+            f"cannot use {cert_path} with {key_path}: {getattr(exc, 'reason', None) or exc}"
+        ) from None
+    warnings: list[str] = []
+    now = datetime.datetime.now(datetime.UTC)
+    if leaf.not_valid_after_utc < now:
+        warnings.append(
+            f"the certificate in {cert_path} expired on {leaf.not_valid_after_utc:%Y-%m-%d}; "
+            f"porthole clients pin its key and still connect, but renew it (with the same key "
+            f"to keep the fingerprint) before browsers and other TLS tools refuse it"
+        )
+    elif leaf.not_valid_before_utc > now:
+        warnings.append(
+            f"the certificate in {cert_path} is not valid before "
+            f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC; check this machine's clock"
+        )
+    leaf_der = leaf.public_bytes(serialization.Encoding.DER)
+    return ServerIdentity(cert_path, key_path, context, fingerprint(leaf_der), tuple(warnings))
 
 
 def server_ssl_context(

@@ -110,7 +110,7 @@ code {{ font-family: ui-monospace, monospace; }}
 <p>This is an end-to-end encrypted porthole screen-sharing session. Join it from a terminal:</p>
 <pre><code>{e(command)}</code></pre>
 <p>Or open the link with porthole installed: <a href="{e(url, quote=True)}">{e(url)}</a></p>
-<p>The link pins this relay's certificate, fingerprint
+<p>The link pins this relay's key, fingerprint
 <code class="fp">{e(format_fingerprint(link.fingerprint))}</code>.
 A session password, if the session has one, is never part of a link: ask the organizer.</p>
 <p>The relay switches the session's data but cannot read it: frames, input and chat are

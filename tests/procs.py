@@ -138,6 +138,8 @@ class RelayProcess:
     port: int
     fingerprint: str
     data_dir: Path
+    #: The running ``serve`` (to send it SIGHUP or read what it says after starting).
+    proc: Proc
 
 
 @contextmanager
@@ -172,4 +174,4 @@ def serving(
         for pattern in says:
             proc.expect(pattern)
         fingerprint = proc.expect(r"\?fp=([0-9a-f]{64})").group(1)
-        yield proc, RelayProcess(port, fingerprint, data_dir)
+        yield proc, RelayProcess(port, fingerprint, data_dir, proc)

@@ -331,6 +331,8 @@ async def run_join(args: argparse.Namespace) -> None:
         )
         if pinned is None:
             _trust_on_first_use(known, link, client.fingerprint)
+        elif link.fingerprint is None:  # pinned by the known-relays file
+            known.upgrade(link.host, link.port, pinned, client.fingerprint)
         print(f"knocking on session {format_session_id(link.session_id)} as {name} …")
         session = await client.join(
             link.session_id, name=name, password=password, identity=identity

@@ -141,3 +141,24 @@ def test_default_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.delenv("XDG_CONFIG_HOME")
     assert default_known_relays_path() == expected
     assert KnownRelays().path == expected
+
+
+FP_C = "c" * 64
+
+
+def test_upgrade_replaces_the_pin_that_matched_by_the_key_pin(store: KnownRelays) -> None:
+    store.path.parent.mkdir(parents=True)
+    store.path.write_text("# our relay\nrelay.example.org:7443 " + FP_A + "\n")
+    assert store.upgrade("relay.example.org", 7443, FP_A, FP_B)
+    assert store.lookup("relay.example.org", 7443) == FP_B
+    assert store.path.read_text() == f"# our relay\nrelay.example.org:7443 {FP_B}\n"
+    # Already the key pin: nothing to write.
+    assert not store.upgrade("relay.example.org", 7443, FP_B, FP_B)
+
+
+def test_upgrade_leaves_an_entry_another_client_changed(store: KnownRelays) -> None:
+    store.remember("relay.example.org", 7443, FP_C)  # changed since we looked it up as FP_A
+    assert not store.upgrade("relay.example.org", 7443, FP_A, FP_B)
+    assert store.lookup("relay.example.org", 7443) == FP_C
+    assert not store.upgrade("other.example.org", 7443, FP_A, FP_B)
+    assert store.lookup("other.example.org", 7443) is None

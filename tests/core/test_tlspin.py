@@ -9,12 +9,15 @@ import hashlib
 import ssl
 
 import pytest
+from certkit import der, make_ca, new_key
+from cryptography.hazmat.primitives import serialization
 from hypothesis import given
 from hypothesis import strategies as st
 
 from core.tlspin import (
     ALPN_PROTOCOL,
     FingerprintMismatch,
+    certificate_fingerprint,
     check_pinned,
     client_ssl_context,
     fingerprint,
@@ -23,16 +26,37 @@ from core.tlspin import (
     parse_fingerprint,
 )
 
-CERT = b"not really DER, but fingerprint() only hashes bytes"
-FP = hashlib.sha256(CERT).hexdigest()
+CA = make_ca()
+KEY = new_key()
+CERT = der(CA.issue(KEY))
+#: The same key, certified again: a new serial, new dates, a new signature.
+RENEWED = der(CA.issue(KEY))
+OTHER_KEY_CERT = der(CA.issue(new_key()))
+SPKI = KEY.public_key().public_bytes(
+    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+)
+FP = hashlib.sha256(SPKI).hexdigest()
+WHOLE_FP = hashlib.sha256(CERT).hexdigest()
 OTHER_FP = "0" * 64
 
 
-def test_fingerprint_is_lowercase_sha256_hex() -> None:
+def test_fingerprint_is_lowercase_sha256_of_the_public_key_info() -> None:
     fp = fingerprint(CERT)
     assert fp == FP
     assert len(fp) == 64
     assert fp == fp.lower()
+    assert certificate_fingerprint(CERT) == WHOLE_FP != FP
+
+
+def test_a_renewed_certificate_for_the_same_key_has_the_same_fingerprint() -> None:
+    assert RENEWED != CERT
+    assert fingerprint(RENEWED) == FP
+    assert fingerprint(OTHER_KEY_CERT) != FP
+
+
+def test_fingerprint_of_something_that_is_not_a_certificate_is_an_error() -> None:
+    with pytest.raises(ValueError, match="asn1"):
+        fingerprint(b"not DER")
 
 
 def test_format_groups_of_four() -> None:
@@ -86,6 +110,27 @@ def test_fingerprints_equal() -> None:
 def test_check_pinned_accepts_the_right_certificate() -> None:
     check_pinned(CERT, FP)
     check_pinned(CERT, format_fingerprint(FP).upper())
+
+
+def test_check_pinned_accepts_a_renewal_for_the_pinned_key() -> None:
+    check_pinned(RENEWED, FP)
+    with pytest.raises(FingerprintMismatch):
+        check_pinned(OTHER_KEY_CERT, FP)
+
+
+def test_an_old_whole_certificate_pin_still_matches_its_certificate_only() -> None:
+    check_pinned(CERT, WHOLE_FP)
+    with pytest.raises(FingerprintMismatch) as info:
+        check_pinned(RENEWED, WHOLE_FP)
+    assert info.value.presented == FP  # what to pin now is the key
+
+
+def test_bytes_that_are_not_a_certificate_match_only_their_whole_hash() -> None:
+    junk = b"not DER"
+    check_pinned(junk, hashlib.sha256(junk).hexdigest())
+    with pytest.raises(FingerprintMismatch) as info:
+        check_pinned(junk, FP)
+    assert info.value.presented == hashlib.sha256(junk).hexdigest()
 
 
 def test_check_pinned_refuses_another_certificate_with_a_clear_message() -> None:

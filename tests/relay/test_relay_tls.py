@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from certkit import der, make_ca, new_key, write_pair
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -34,8 +35,10 @@ from relay.tls import (
     CertificatePaths,
     ensure_certificate,
     load_fingerprint,
+    load_identity,
     server_ssl_context,
 )
+from relay.tls_reload import ReloadableIdentity
 
 GREETING = b"porthole relay says hi"
 
@@ -233,3 +236,92 @@ def test_garbage_certificate_is_reported(tmp_path: Path) -> None:
     paths.cert.write_text("not a certificate\n")
     with pytest.raises(CertificateError, match="not a PEM certificate"):
         ensure_certificate(tmp_path / "data")
+
+
+# --------------------------------------------------------------------------------------------
+# An operator's certificate (serve --cert/--key) and reloading it
+
+
+def test_load_identity_pins_the_key_of_an_operator_certificate(tmp_path: Path) -> None:
+    ca, key = make_ca(), new_key()
+    cert_path, key_path = write_pair(tmp_path, ca.issue(key), key, ca)
+    identity = load_identity(cert_path, key_path)
+    assert identity.fingerprint == load_fingerprint(cert_path)
+    assert identity.warnings == ()
+    # The same key certified again: the same pin.
+    cert_path, key_path = write_pair(tmp_path, ca.issue(key), key, ca)
+    assert load_identity(cert_path, key_path).fingerprint == identity.fingerprint
+
+
+def test_load_identity_says_which_file_it_cannot_read(tmp_path: Path) -> None:
+    ca, key = make_ca(), new_key()
+    cert_path, key_path = write_pair(tmp_path, ca.issue(key), key)
+    with pytest.raises(CertificateError, match=r"cannot read the certificate .*nope\.pem"):
+        load_identity(tmp_path / "nope.pem", key_path)
+    with pytest.raises(CertificateError, match=r"cannot read the private key .*nope\.pem"):
+        load_identity(cert_path, tmp_path / "nope.pem")
+
+
+def test_load_identity_refuses_a_key_of_another_certificate(tmp_path: Path) -> None:
+    ca = make_ca()
+    cert_path, _ = write_pair(tmp_path / "a", ca.issue(new_key()), new_key())
+    with pytest.raises(CertificateError, match="is not the private key of"):
+        load_identity(cert_path, tmp_path / "a" / "key.pem")
+
+
+def test_an_expired_certificate_is_served_with_a_warning(tmp_path: Path) -> None:
+    ca, key = make_ca(), new_key()
+    old = ca.issue(
+        key, valid_from=-datetime.timedelta(days=100), valid_for=datetime.timedelta(days=90)
+    )
+    identity = load_identity(*write_pair(tmp_path, old, key))
+    assert len(identity.warnings) == 1
+    assert "expired on" in identity.warnings[0]
+    assert "same key" in identity.warnings[0]
+
+
+async def _echo(stream: trio.SSLStream[trio.SocketStream]) -> None:
+    try:
+        await stream.do_handshake()
+        while data := await stream.receive_some(100):
+            await stream.send_all(data)
+    except trio.BrokenResourceError:
+        pass
+
+
+async def test_a_reload_serves_new_handshakes_and_keeps_open_connections(
+    tmp_path: Path,
+) -> None:
+    ca, key = make_ca(), new_key()
+    first = ca.issue(key)
+    cert_path, key_path = write_pair(tmp_path, first, key, ca)
+    identity = ReloadableIdentity(load_identity(cert_path, key_path))
+    pin = identity.current.fingerprint
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            serve = functools.partial(trio.serve_ssl_over_tcp, host="127.0.0.1")
+            listeners = await nursery.start(serve, _echo, 0, identity.listener_context)
+            port = int(listeners[0].transport_listener.socket.getsockname()[1])
+            before = await _connect(port, client_ssl_context())
+            assert before.getpeercert(binary_form=True) == der(first)
+
+            renewed = ca.issue(key)
+            write_pair(tmp_path, renewed, key, ca)
+            assert identity.reload().fingerprint == pin
+            after = await _connect(port, client_ssl_context())
+            assert after.getpeercert(binary_form=True) == der(renewed)
+            check_pinned(after.getpeercert(binary_form=True), pin)
+
+            # A pair that does not fit is refused and the renewed one stays served.
+            write_pair(tmp_path, ca.issue(new_key()), key, ca)
+            with pytest.raises(CertificateError, match="is not the private key of"):
+                identity.reload()
+            again = await _connect(port, client_ssl_context())
+            assert again.getpeercert(binary_form=True) == der(renewed)
+
+            # The connection made before the reload is untouched.
+            await before.send_all(b"still here")
+            assert await before.receive_some(100) == b"still here"
+            for stream in (before, after, again):
+                await stream.aclose()
+            nursery.cancel_scope.cancel()

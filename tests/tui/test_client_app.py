@@ -23,6 +23,8 @@ from appkit import (
     target,
     type_into,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hostilekit import stream_updates
 from netkit import Cutter
@@ -43,7 +45,9 @@ from core.known_relays import KnownRelays
 from core.links import JoinLink
 from core.protocol.content import Chat, ContentType, FrameUpdate, InputEvent, InputKind
 from core.protocol.messages import ActionCode, PairSealed, Sealed
+from core.tlspin import certificate_fingerprint
 from relay.limits import BackoffPolicy
+from relay.tls import CERT_FILENAME
 from tui.app.app import PortholeApp, Start
 from tui.app.dialogs import (
     AdmitDialog,
@@ -143,6 +147,27 @@ def test_an_unknown_relay_asks_for_trust_first_and_remembers_a_yes(
         assert known.lookup("127.0.0.1", target(relay).port) == target(relay).fingerprint
 
     run(scenario)
+
+
+def test_a_known_relay_pinned_by_its_whole_certificate_is_upgraded_to_its_key_pin(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    """An entry from before pins named keys still admits, and becomes the key pin, so the
+    operator's next renewal does not read as an interception."""
+    cert = x509.load_pem_x509_certificate((relay.config.data_dir / CERT_FILENAME).read_bytes())
+    whole = certificate_fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    port = target(relay).port
+    known = KnownRelays(tmp_path / "known_relays")
+    known.remember("127.0.0.1", port, whole)
+    assert whole != target(relay).fingerprint
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay, pinned=False)))
+        async with app.run_test(size=SIZE) as pilot:
+            await on_screen(pilot, JoinScreen)  # no trust dialog: the old pin matched
+
+    run(scenario)
+    assert known.lookup("127.0.0.1", port) == target(relay).fingerprint
 
 
 def test_refusing_trust_sends_nothing_and_says_what_to_do(

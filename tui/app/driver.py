@@ -168,6 +168,8 @@ class Driver:
                         "Ask the relay's operator for its fingerprint and compare it.",
                     )
                     return
+                if pinned is not None and not target.fingerprint:  # from the known-relays file
+                    self.known_relays.upgrade(target.host, target.port, pinned, client.fingerprint)
                 self.client, self.target = client, target
                 self.post(RelayConnected(target.host, target.port, client.channel.identity))
                 if then is not None:
