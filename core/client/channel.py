@@ -19,24 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import trio
-from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidHandshake
-from websockets.http11 import Response
-from websockets.uri import WebSocketURI
 
-from core.carriers import (
-    RECEIVE_CHUNK,
-    Carrier,
-    StreamCarrier,
-    WebSocketCarrier,
-    websocket_logger,
-)
+from core.carriers import Carrier, StreamCarrier
 from core.client.tls_stream import ClientTLSStream
 from core.client.transport import (
     AUTO_ATTEMPT_TIMEOUT,
     HTTP_ALPN,
     TRANSPORTS,
-    WEBSOCKET_PATH,
     PathName,
     ProxyAddress,
     ProxyError,
@@ -49,7 +38,6 @@ from core.errors import ErrorCode, ProtocolError, RemoteProtocolError
 from core.failures import EXIT_FAILED, EXIT_LOST, ConnectionFailure
 from core.protocol import (
     CONNECTION_CLOSED,
-    DEFAULT_MAX_FRAME,
     NEED_DATA,
     ClientConnection,
     Message,
@@ -381,8 +369,11 @@ async def _attempt(
             if path == "tls":
                 carrier = StreamCarrier(stream)
             else:
+                # Only this path loads the websockets package (see core/websocket_carrier.py).
+                from core.client.websocket_path import upgrade
+
                 stage = "WebSocket upgrade"
-                carrier = await _upgrade(stream, host, port, where)
+                carrier = await upgrade(stream, host, port, where)
             stage = f"{PROTOCOL_NAME} handshake"
             conn, welcome = await _hello(carrier, where)
     except (FingerprintMismatch, RelayUnreachable, ChannelClosed):
@@ -410,36 +401,6 @@ async def _attempt(
         raise
     identity = RelayIdentity(host=host, port=port, fingerprint=fingerprint(der), welcome=welcome)
     return RelayChannel(carrier, conn, identity)
-
-
-async def _upgrade(stream: ClientTLSStream, host: str, port: int, where: str) -> WebSocketCarrier:
-    """``GET /ws`` with ``Upgrade: websocket`` on the pinned TLS stream (websockets sans-I/O)."""
-    uri = WebSocketURI(secure=True, host=host, port=port, path=WEBSOCKET_PATH, query="")
-    protocol = ClientProtocol(
-        uri, max_size=DEFAULT_MAX_FRAME, logger=websocket_logger("porthole.client.websocket")
-    )
-    request = protocol.connect()
-    request.headers["User-Agent"] = client_software()
-    protocol.send_request(request)
-    await stream.send_all(b"".join(protocol.data_to_send()))
-    while True:
-        data = await stream.receive_some(RECEIVE_CHUNK)
-        if data:
-            protocol.receive_data(bytes(data))
-        else:
-            protocol.receive_eof()
-        events = protocol.events_received()
-        if events or not data:
-            break
-    if not events or not isinstance(events[0], Response):
-        raise RelayUnreachable(f"{where} closed the connection instead of upgrading to WebSocket.")
-    failure = protocol.handshake_exc
-    if failure is not None:
-        reason = str(failure)
-        if isinstance(failure, InvalidHandshake) and events[0].status_code != 101:
-            reason = f"HTTP {events[0].status_code} {events[0].reason_phrase}"
-        raise RelayUnreachable(f"{where} refused the WebSocket upgrade: {reason}.")
-    return WebSocketCarrier(stream, protocol, pending=events[1:])
 
 
 async def _hello(carrier: Carrier, where: str) -> tuple[ClientConnection, Welcome]:

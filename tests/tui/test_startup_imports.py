@@ -123,20 +123,26 @@ def test_the_guard_sees_a_heavy_import() -> None:
 @pytest.mark.parametrize(
     ("module", "forbidden"),
     [
-        # the headless viewer: no capture, encoder, input injection, relay or Textual
+        # the headless viewer: no capture, encoder, input injection, relay or Textual; not the
+        # WebSocket library (only that path loads it) nor SPAKE2 (only once a join starts)
         (
             "tui.view",
             ("core.capture", "core.codec.encoder", "core.control", "core.stream.presenter",
-             "relay", "textual", "mss", "pynput", "Xlib"),
+             "relay", "textual", "mss", "pynput", "Xlib", "websockets", "core.websocket_carrier",
+             "core.client.websocket_path", "spake2"),
         ),
-        # the headless presenter: no decoder, relay or Textual
-        ("tui.present", ("core.codec.decoder", "core.stream.viewer", "relay", "textual")),
+        # the headless presenter: no decoder, relay or Textual; no WebSocket or SPAKE2 either
+        (
+            "tui.present",
+            ("core.codec.decoder", "core.stream.viewer", "relay", "textual", "websockets",
+             "spake2"),
+        ),
         # the client app: never the relay server (only `porthole demo` starts one, when it
         # runs), and no screen capture or codec until the person presents or watches
         (
             "tui.app.launch",
             ("relay", "core.capture.capturer", "core.codec", "core.stream", "numpy", "PIL",
-             "mss", "Xlib", "pynput"),
+             "mss", "Xlib", "pynput", "websockets", "spake2"),
         ),
     ],
 )  # fmt: skip
