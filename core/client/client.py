@@ -17,15 +17,14 @@ nursery of :func:`open_relay_client`, so leaving the ``async with`` block ends t
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
 
-from core.client.channel import ChannelClosed, RelayChannel, open_channel
+from core.client.channel import ChannelClosed
+from core.client.relay_channel import RelayChannel
 from core.client.session import AdmitPolicy, MemberSession, OrganizerSession, SessionBase
-from core.client.transport import Transport
 from core.crypto import ChallengeValues, CryptoError, JoinerAdmission, WrongPassword
 from core.errors import ErrorCode
 from core.failures import Refused
@@ -258,42 +257,3 @@ class RelayClient:
                 await self.channel.send(Ping(nonce=next(self._ping_nonces)))
             except ChannelClosed:
                 return
-
-
-@asynccontextmanager
-async def open_relay_client(
-    host: str,
-    port: int,
-    *,
-    pinned: str | None,
-    connect_timeout: float = 10.0,
-    local_address: str | None = None,
-    transport: Transport = "auto",
-    proxy: str | None = None,
-) -> AsyncIterator[RelayClient]:
-    """Connect to a relay (see :func:`~core.client.channel.open_channel`) and run the client.
-
-    ``transport`` and ``proxy`` choose the path (framed TLS, WebSocket, WebSocket through an
-    HTTP proxy); ``client.channel.identity.transport`` says which one was used.
-    """
-    channel = await open_channel(
-        host,
-        port,
-        pinned=pinned,
-        connect_timeout=connect_timeout,
-        local_address=local_address,
-        transport=transport,
-        proxy=proxy,
-    )
-    client = RelayClient(channel)
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(client._read_forever)
-            nursery.start_soon(client._keepalive)
-            try:
-                yield client
-            finally:
-                nursery.cancel_scope.cancel()
-    finally:
-        with trio.CancelScope(shield=True):
-            await channel.aclose()

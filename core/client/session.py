@@ -21,7 +21,6 @@ from enum import Enum
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from core.client.channel import RelayChannel
 from core.client.events import (
     JOIN_LOCKED_REASON,
     JOIN_WRONG_PASSWORD_REASON,
@@ -38,6 +37,7 @@ from core.client.events import (
     SessionEvent,
     UpdatesDropped,
 )
+from core.client.relay_channel import RelayChannel
 from core.crypto import (
     BadHandshake,
     ContentOpener,
