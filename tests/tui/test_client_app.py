@@ -816,3 +816,25 @@ def test_without_a_display_the_viewer_fails_once_with_a_reason_and_is_not_respaw
             assert app.driver._viewer is None
 
     run(scenario)
+
+
+def test_the_demo_goes_from_its_starting_screen_straight_to_its_session(tmp_path: Path) -> None:
+    """`porthole demo` (its embedded relay, login and session creation all real) shows its
+    starting status, then the session: not the create form it would replace at once, which
+    cost a whole screen's layout and paint on the way (bench/README.md, "bench.startup")."""
+    from tui.app.launch import demo_app
+
+    async def scenario() -> None:
+        app = demo_app(tmp_path / "relay", name="Olga")
+        shown: list[str] = []
+        async with app.run_test(size=SIZE) as pilot:
+            # Each screen the app changes to, as it happens (the relay has not started yet).
+            app.screen_change_signal.subscribe(
+                app, lambda screen: shown.append(type(screen).__name__), immediate=True
+            )
+            screen = await on_screen(pilot, SessionScreen)
+            await until(pilot, lambda: screen.view is not None, "the roster")
+            assert screen.link.startswith("porthole://127.0.0.1:")
+        assert shown[:1] == ["SessionScreen"], f"the demo showed {shown}"
+
+    run(scenario)
