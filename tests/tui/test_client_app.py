@@ -818,17 +818,21 @@ def test_without_a_display_the_viewer_fails_once_with_a_reason_and_is_not_respaw
     run(scenario)
 
 
-def test_the_demo_goes_from_its_starting_screen_straight_to_its_session(tmp_path: Path) -> None:
-    """`porthole demo` (its embedded relay, login and session creation all real) shows its
+def test_the_demo_goes_from_its_starting_screen_straight_to_its_session() -> None:
+    """`porthole demo` (its relay process, login and session creation all real) shows its
     starting status, then the session: not the create form it would replace at once, which
     cost a whole screen's layout and paint on the way (bench/README.md, "bench.startup")."""
     from tui.app.launch import demo_app
+    from tui.demo_relay import DemoRelayProcess
 
     async def scenario() -> None:
-        app = demo_app(tmp_path / "relay", name="Olga")
+        with DemoRelayProcess.start() as relay:
+            await on_the_demo_screens(demo_app(relay, name="Olga"))
+
+    async def on_the_demo_screens(app: PortholeApp) -> None:
         shown: list[str] = []
         async with app.run_test(size=SIZE) as pilot:
-            # Each screen the app changes to, as it happens (the relay has not started yet).
+            # Each screen the app changes to, as it happens (from before the login could be done).
             app.screen_change_signal.subscribe(
                 app, lambda screen: shown.append(type(screen).__name__), immediate=True
             )
