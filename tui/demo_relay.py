@@ -89,7 +89,8 @@ class DemoRelayProcess:
     @classmethod
     def start(cls, port: int = 0) -> DemoRelayProcess:
         popen = subprocess.Popen(
-            [sys.executable, "-m", "tui.demo_relay", "--port", str(port)],
+            # -P: the working directory is not put on the path (a `tui` there is not ours)
+            [sys.executable, "-P", "-m", "tui.demo_relay", "--port", str(port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # nothing may draw over the app's screen
