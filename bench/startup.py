@@ -24,6 +24,9 @@ commands share a fresh ``PYTHONPYCACHEPREFIX`` directory, ``PYTHONDONTWRITEBYTEC
 from their environment, and one uncounted round fills the cache first. Without that, an
 environment that sets ``PYTHONDONTWRITEBYTECODE`` (ours does) compiles every porthole module from
 source on every run: some 120 ms more on the first byte, which no user pays.
+
+With ``--before``, the report adds for each command the median of its per-round ratios to the
+same command from the other checkout, run seconds apart in the same round.
 """
 
 from __future__ import annotations
@@ -217,7 +220,28 @@ def report(samples: dict[str, list[float]]) -> dict[str, Any]:
             f"{name:<33} {mid * 1000:>7.0f}ms {min(values) * 1000:>7.0f}ms "
             f"{max(values) * 1000:>7.0f}ms  {ratio:>10.2f}×  {goal}"
         )
+    paired = paired_ratios(samples)
+    if paired:
+        print("now / before, median of the per-round ratios (both ran in the same round):")
+        for name, ratio in paired.items():
+            rows[name]["ratio_to_before"] = ratio
+            print(f"  {name:<31} {ratio:.2f}×")
     return rows
+
+
+def paired_ratios(samples: dict[str, list[float]]) -> dict[str, float]:
+    """For each measurement also taken ``(before)``: the median over rounds of now / before.
+
+    On a machine whose load drifts, a ratio of two medians can compare a quiet stretch with a
+    busy one; the two runs of one round are seconds apart, so their ratio is the fairer figure.
+    """
+    return {
+        name: median(
+            [now / then for now, then in zip(values, samples[f"{name} (before)"], strict=True)]
+        )
+        for name, values in samples.items()
+        if f"{name} (before)" in samples
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
