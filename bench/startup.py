@@ -51,6 +51,13 @@ from bench.common import machine_info, median, write_results
 GOALS = {"help_ratio": 3.0, "first_byte_s": 0.5, "demo_screen_s": 1.0}
 
 
+def tmux(name: str) -> list[str]:
+    """tmux on a server of its own for the session ``name`` (``-L``): the default server is
+    shared with whatever else runs tmux here, and a server still exiting after its last
+    session was killed fails the next ``new-session`` ("server exited unexpectedly")."""
+    return ["tmux", "-L", name]
+
+
 def program(name: str, module: str) -> list[str]:
     """The console script as a person types it, or ``python -m MODULE`` when not installed."""
     path = shutil.which(name)
@@ -133,20 +140,20 @@ def time_demo_screen(porthole: list[str], where: Where, marker: str = "porthole 
         command = f"cd {shlex.quote(where.cwd)} && {command}"
     start = time.perf_counter()
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command], check=True
+        [*tmux(name), "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command], check=True
     )
     try:
         deadline = start + 30
         while time.perf_counter() < deadline:
             pane = subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True
+                [*tmux(name), "capture-pane", "-p", "-t", name], capture_output=True, text=True
             ).stdout
             if marker in pane:
                 return time.perf_counter() - start
             time.sleep(0.01)
         raise RuntimeError(f"`porthole demo` never showed {marker!r}; the pane:\n{pane}")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        subprocess.run([*tmux(name), "kill-server"], capture_output=True)
 
 
 def program_steps(

@@ -32,7 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from bench.common import machine_info, median, write_results
-from bench.startup import cached_bytecode_env
+from bench.startup import cached_bytecode_env, tmux
 
 #: Module → phase name, noted when the module has finished importing.
 IMPORTS = {
@@ -153,13 +153,14 @@ def one_run(env: dict[str, str], marker: str = "porthole join") -> dict[str, flo
         command = " ".join(shlex.quote(part) for part in ["env", *settings, *probe_argv])
         start = time.time()
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command], check=True
+            [*tmux(name), "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command],
+            check=True,
         )
         try:
             shown = None
             while time.time() < start + 30:
                 pane = subprocess.run(
-                    ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True
+                    [*tmux(name), "capture-pane", "-p", "-t", name], capture_output=True, text=True
                 ).stdout
                 if marker in pane:
                     shown = time.time()
@@ -168,7 +169,7 @@ def one_run(env: dict[str, str], marker: str = "porthole join") -> dict[str, flo
             if shown is None:
                 raise RuntimeError(f"`porthole demo` never showed {marker!r}; the pane:\n{pane}")
         finally:
-            subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+            subprocess.run([*tmux(name), "kill-server"], capture_output=True)
         phases: dict[str, float] = {}
         for line in out.read_text().splitlines():
             moment, phase = line.split(" ", 1)
