@@ -20,9 +20,6 @@ import functools
 import importlib.abc
 import importlib.machinery
 import os
-import secrets
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from bench.common import machine_info, median, write_results
-from bench.startup import cached_bytecode_env, tmux
+from bench.startup import Where, cached_bytecode_env, time_demo_screen
 
 #: Module → phase name, noted when the module has finished importing.
 IMPORTS = {
@@ -142,39 +139,18 @@ def probe(out: Path, argv: list[str]) -> int:
     return main(argv)
 
 
-def one_run(env: dict[str, str], marker: str = "porthole join") -> dict[str, float]:
+def one_run(env: dict[str, str]) -> dict[str, float]:
     """One demo in tmux through the probe: seconds from the start to each phase."""
-    name = f"bench-timeline-{secrets.token_hex(4)}"
     with tempfile.TemporaryDirectory(prefix="porthole-timeline-") as tmp:
         out = Path(tmp) / "phases"
-        settings = ["-u", "PYTHONDONTWRITEBYTECODE"]
-        settings += [f"{k}={env[k]}" for k in ("PYTHONPYCACHEPREFIX", "PYTHONPATH") if k in env]
-        probe_argv = [sys.executable, "-m", "bench.startup_timeline", "--probe", str(out), "demo"]
-        command = " ".join(shlex.quote(part) for part in ["env", *settings, *probe_argv])
+        probe_command = [sys.executable, "-m", "bench.startup_timeline", "--probe", str(out)]
         start = time.time()
-        subprocess.run(
-            [*tmux(name), "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command],
-            check=True,
-        )
-        try:
-            shown = None
-            while time.time() < start + 30:
-                pane = subprocess.run(
-                    [*tmux(name), "capture-pane", "-p", "-t", name], capture_output=True, text=True
-                ).stdout
-                if marker in pane:
-                    shown = time.time()
-                    break
-                time.sleep(0.01)
-            if shown is None:
-                raise RuntimeError(f"`porthole demo` never showed {marker!r}; the pane:\n{pane}")
-        finally:
-            subprocess.run([*tmux(name), "kill-server"], capture_output=True)
+        shown = time_demo_screen(probe_command, Where(env))
         phases: dict[str, float] = {}
         for line in out.read_text().splitlines():
             moment, phase = line.split(" ", 1)
             phases[phase] = float(moment) - start
-        phases[SHOWN] = shown - start
+        phases[SHOWN] = shown
         return phases
 
 
