@@ -46,7 +46,8 @@ import trio
 
 from bench.common import machine_info, write_results
 from core.client import open_relay_client
-from core.client.channel import RelayChannel, open_channel
+from core.client.channel import open_channel
+from core.client.relay_channel import RelayChannel
 from core.crypto import ChallengeValues, CryptoError, JoinerAdmission
 from core.protocol.messages import (
     ActionCode,

@@ -18,6 +18,15 @@ interpreter, ``site`` and the standard library a CLI needs), and the yardstick o
 * **demo screen**: ``porthole demo`` in a tmux pane (a real terminal, 120×40) from the start to
   the moment the pane shows the session screen's join command, polled every 10 ms; the demo
   starts its embedded relay (certificate, account) on the way. Goal: ≤ 1 s.
+
+Every command runs with its bytecode cached, as after ``pip install`` (which compiles it): the
+commands share a fresh ``PYTHONPYCACHEPREFIX`` directory, ``PYTHONDONTWRITEBYTECODE`` is dropped
+from their environment, and one uncounted round fills the cache first. Without that, an
+environment that sets ``PYTHONDONTWRITEBYTECODE`` (ours does) compiles every porthole module from
+source on every run: some 120 ms more on the first byte, which no user pays.
+
+With ``--before``, the report adds for each command the median of its per-round ratios to the
+same command from the other checkout, run seconds apart in the same round.
 """
 
 from __future__ import annotations
@@ -30,8 +39,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,38 +51,58 @@ from bench.common import machine_info, median, write_results
 GOALS = {"help_ratio": 3.0, "first_byte_s": 0.5, "demo_screen_s": 1.0}
 
 
+def tmux(name: str) -> list[str]:
+    """tmux on a server of its own for the session ``name`` (``-L``): the default server is
+    shared with whatever else runs tmux here, and a server still exiting after its last
+    session was killed fails the next ``new-session`` ("server exited unexpectedly")."""
+    return ["tmux", "-L", name]
+
+
 def program(name: str, module: str) -> list[str]:
     """The console script as a person types it, or ``python -m MODULE`` when not installed."""
     path = shutil.which(name)
     return [path] if path else [sys.executable, "-m", module]
 
 
-def checkout_env(checkout: Path | None) -> dict[str, str] | None:
-    """The environment that runs ``python -m`` from ``checkout`` instead of the installed code
-    (with the working directory set to it too: ``python -m`` puts that first on the path)."""
-    if checkout is None:
-        return None
-    return {**os.environ, "PYTHONPATH": str(checkout.resolve())}
+@dataclass(frozen=True)
+class Where:
+    """How to run the commands: their environment, and the checkout they run from (``python -m``
+    puts the working directory first on the path), or None for the installed code."""
+
+    env: dict[str, str]
+    checkout: Path | None = None
+
+    @property
+    def cwd(self) -> str | None:
+        return None if self.checkout is None else str(self.checkout)
 
 
-def cwd_of(env: dict[str, str] | None) -> str | None:
-    return None if env is None else env["PYTHONPATH"]
+def cached_bytecode_env(cache: Path) -> dict[str, str]:
+    """This environment, with bytecode written to and read from ``cache`` (see the docstring)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(cache)}
 
 
-def time_run(argv: list[str], env: dict[str, str] | None = None) -> float:
+def checkout_where(checkout: Path, env: dict[str, str]) -> Where:
+    """Run ``python -m`` from ``checkout`` instead of the installed code."""
+    resolved = checkout.resolve()
+    return Where({**env, "PYTHONPATH": str(resolved)}, resolved)
+
+
+def time_run(argv: list[str], where: Where) -> float:
     start = time.perf_counter()
     subprocess.run(
         argv,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         check=True,
-        env=env,
-        cwd=cwd_of(env),
+        env=where.env,
+        cwd=where.cwd,
     )
     return time.perf_counter() - start
 
 
-def time_first_byte(porthole: list[str], env: dict[str, str] | None = None) -> float:
+def time_first_byte(porthole: list[str], where: Where) -> float:
     """Seconds from starting the headless viewer to its first byte on a loopback listener."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
@@ -80,7 +111,7 @@ def time_first_byte(porthole: list[str], env: dict[str, str] | None = None) -> f
         listener.settimeout(30)
         start = time.perf_counter()
         proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd_of(env)
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=where.env, cwd=where.cwd
         )
         try:
             conn, _ = listener.accept()
@@ -95,65 +126,77 @@ def time_first_byte(porthole: list[str], env: dict[str, str] | None = None) -> f
     return elapsed
 
 
-def time_demo_screen(
-    porthole: list[str], env: dict[str, str] | None = None, marker: str = "porthole join"
-) -> float:
+def time_demo_screen(porthole: list[str], where: Where, marker: str = "porthole join") -> float:
     """Seconds from `porthole demo` to its session screen showing the join command."""
     name = f"bench-demo-{secrets.token_hex(4)}"
     command = " ".join(shlex.quote(part) for part in [*porthole, "demo"])
-    if env is not None:
-        where = shlex.quote(env["PYTHONPATH"])
-        command = f"cd {where} && env PYTHONPATH={where} {command}"
+    # The tmux server gives a new pane its own environment, not ours: pass what matters.
+    settings = ["-u", "PYTHONDONTWRITEBYTECODE"]
+    for key in ("PYTHONPYCACHEPREFIX", "PYTHONPATH"):
+        if key in where.env:
+            settings.append(f"{key}={where.env[key]}")
+    command = f"env {' '.join(shlex.quote(part) for part in settings)} {command}"
+    if where.cwd is not None:
+        command = f"cd {shlex.quote(where.cwd)} && {command}"
     start = time.perf_counter()
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command], check=True
+        [*tmux(name), "new-session", "-d", "-s", name, "-x", "120", "-y", "40", command], check=True
     )
     try:
         deadline = start + 30
         while time.perf_counter() < deadline:
             pane = subprocess.run(
-                ["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True
+                [*tmux(name), "capture-pane", "-p", "-t", name], capture_output=True, text=True
             ).stdout
             if marker in pane:
                 return time.perf_counter() - start
             time.sleep(0.01)
         raise RuntimeError(f"`porthole demo` never showed {marker!r}; the pane:\n{pane}")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        subprocess.run([*tmux(name), "kill-server"], capture_output=True)
 
 
 def program_steps(
-    porthole: list[str], relay: list[str], env: dict[str, str] | None, suffix: str = ""
+    porthole: list[str], relay: list[str], where: Where, suffix: str = ""
 ) -> dict[str, Callable[[], float]]:
     steps: dict[str, Callable[[], float]] = {
-        f"porthole --help{suffix}": lambda: time_run([*porthole, "--help"], env),
-        f"porthole view --help{suffix}": lambda: time_run([*porthole, "view", "--help"], env),
-        f"porthole-relay --help{suffix}": lambda: time_run([*relay, "--help"], env),
-        f"first byte{suffix}": lambda: time_first_byte(porthole, env),
+        f"porthole --help{suffix}": lambda: time_run([*porthole, "--help"], where),
+        f"porthole view --help{suffix}": lambda: time_run([*porthole, "view", "--help"], where),
+        f"porthole-relay --help{suffix}": lambda: time_run([*relay, "--help"], where),
+        f"first byte{suffix}": lambda: time_first_byte(porthole, where),
     }
     if shutil.which("tmux"):
-        steps[f"demo screen{suffix}"] = lambda: time_demo_screen(porthole, env)
+        steps[f"demo screen{suffix}"] = lambda: time_demo_screen(porthole, where)
     return steps
 
 
 def measure(rounds: int, before: Path | None) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory(prefix="porthole-bench-bytecode-") as cache:
+        return measure_with(rounds, before, cached_bytecode_env(Path(cache)))
+
+
+def measure_with(rounds: int, before: Path | None, env: dict[str, str]) -> dict[str, list[float]]:
+    now = Where(env)
     steps: dict[str, Callable[[], float]] = {
-        "baseline": lambda: time_run([sys.executable, "-c", "import argparse, json, ssl"]),
+        "baseline": lambda: time_run([sys.executable, "-c", "import argparse, json, ssl"], now),
     }
     steps.update(
-        program_steps(program("porthole", "tui.cli"), program("porthole-relay", "relay.cli"), None)
+        program_steps(program("porthole", "tui.cli"), program("porthole-relay", "relay.cli"), now)
     )
     if before is not None:
         steps.update(
             program_steps(
                 [sys.executable, "-m", "tui.cli"],
                 [sys.executable, "-m", "relay.cli"],
-                checkout_env(before),
+                checkout_where(before, env),
                 suffix=" (before)",
             )
         )
     if not shutil.which("tmux"):
         print("tmux is not installed: the demo screen is not measured", file=sys.stderr)
+    for step in steps.values():
+        step()  # the uncounted round: it writes the bytecode cache
+    print("bytecode cached", file=sys.stderr, flush=True)
     samples: dict[str, list[float]] = {name: [] for name in steps}
     for done in range(rounds):
         for name, step in steps.items():
@@ -184,7 +227,28 @@ def report(samples: dict[str, list[float]]) -> dict[str, Any]:
             f"{name:<33} {mid * 1000:>7.0f}ms {min(values) * 1000:>7.0f}ms "
             f"{max(values) * 1000:>7.0f}ms  {ratio:>10.2f}×  {goal}"
         )
+    paired = paired_ratios(samples)
+    if paired:
+        print("now / before, median of the per-round ratios (both ran in the same round):")
+        for name, ratio in paired.items():
+            rows[name]["ratio_to_before"] = ratio
+            print(f"  {name:<31} {ratio:.2f}×")
     return rows
+
+
+def paired_ratios(samples: dict[str, list[float]]) -> dict[str, float]:
+    """For each measurement also taken ``(before)``: the median over rounds of now / before.
+
+    On a machine whose load drifts, a ratio of two medians can compare a quiet stretch with a
+    busy one; the two runs of one round are seconds apart, so their ratio is the fairer figure.
+    """
+    return {
+        name: median(
+            [now / then for now, then in zip(values, samples[f"{name} (before)"], strict=True)]
+        )
+        for name, values in samples.items()
+        if f"{name} (before)" in samples
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,10 +32,10 @@ from websockets.datastructures import Headers, MultipleValuesError
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from core.carriers import WebSocketCarrier, websocket_logger
 from core.client.transport import HTTP_ALPN, WEBSOCKET_PATH
 from core.links import JoinLink, format_session_id
 from core.tlspin import format_fingerprint
+from core.websocket_carrier import WebSocketCarrier, websocket_logger
 from relay.config import RelayConfig
 
 __all__ = ["HTTP_ALPN", "MAX_REQUEST_HEAD", "WebFront", "join_page"]

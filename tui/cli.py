@@ -24,7 +24,7 @@ from core.links import JoinLink, format_session_id, normalize_session_id, parse_
 from core.tlspin import format_fingerprint, parse_fingerprint
 from core.version import VersionAction
 from tui.app.start import RelayTarget, Start
-from tui.demo_relay import DEMO_ORGANIZER, prepare_demo_relay
+from tui.demo_relay import DEMO_ORGANIZER, DemoRelayProcess, prepare_demo_relay
 from tui.headless import parse_relay
 from tui.options import (
     IDENTITY_DESCRIPTION,
@@ -179,9 +179,12 @@ def main(argv: list[str] | None = None) -> int:
 def _run_command(args: argparse.Namespace) -> int:
     if args.command == "demo":
         if wants_tui(console=args.console):
-            from tui.app.launch import run_demo_app
+            # Started before Textual is imported: the relay's own imports and setup run in a
+            # second process while this one loads the app (tui/demo_relay.py).
+            with DemoRelayProcess.start(port=args.port) as relay:
+                from tui.app.launch import run_demo_app
 
-            return run_demo_app(port=args.port, name=args.name)
+                return run_demo_app(relay, name=args.name)
         import trio
 
         trio.run(run_demo, args)

@@ -10,13 +10,13 @@ from core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from core.client.channel import ChannelClosed as ChannelClosed
-    from core.client.channel import RelayChannel as RelayChannel
     from core.client.channel import RelayIdentity as RelayIdentity
     from core.client.channel import RelayUnreachable as RelayUnreachable
     from core.client.channel import open_channel as open_channel
     from core.client.client import RelayClient as RelayClient
     from core.client.client import RequestRefused as RequestRefused
-    from core.client.client import open_relay_client as open_relay_client
+    from core.client.connect import open_relay_client as open_relay_client
+    from core.client.relay_channel import RelayChannel as RelayChannel
     from core.client.session import AdmitPolicy as AdmitPolicy
     from core.client.session import MemberSession as MemberSession
     from core.client.session import OrganizerSession as OrganizerSession
@@ -28,7 +28,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
     {
         "channel": (
             "ChannelClosed",
-            "RelayChannel",
             "RelayIdentity",
             "RelayUnreachable",
             "open_channel",
@@ -36,8 +35,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "client": (
             "RelayClient",
             "RequestRefused",
-            "open_relay_client",
         ),
+        "connect": ("open_relay_client",),
+        "relay_channel": ("RelayChannel",),
         "session": (
             "AdmitPolicy",
             "MemberSession",

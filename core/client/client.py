@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from core.client.channel import ChannelClosed, RelayChannel, open_channel
+from core.client.channel import ChannelClosed
+from core.client.relay_channel import RelayChannel
 from core.client.session import AdmitPolicy, MemberSession, OrganizerSession, SessionBase
-from core.client.transport import Transport
 from core.crypto import (
     ChallengeValues,
     CryptoError,
@@ -318,46 +317,6 @@ class RelayClient:
                 return
             except trio.ClosedResourceError:
                 continue  # the session ended meanwhile (its events are closed)
-
-
-@asynccontextmanager
-async def open_relay_client(
-    host: str,
-    port: int,
-    *,
-    pinned: str | None,
-    connect_timeout: float = 10.0,
-    local_address: str | None = None,
-    transport: Transport = "auto",
-    proxy: str | None = None,
-) -> AsyncIterator[RelayClient]:
-    """Connect to a relay (see :func:`~core.client.channel.open_channel`) and run the client.
-
-    ``transport`` and ``proxy`` choose the path (framed TLS, WebSocket, WebSocket through an
-    HTTP proxy); ``client.channel.identity.transport`` says which one was used.
-    """
-    channel = await open_channel(
-        host,
-        port,
-        pinned=pinned,
-        connect_timeout=connect_timeout,
-        local_address=local_address,
-        transport=transport,
-        proxy=proxy,
-    )
-    client = RelayClient(channel)
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(client._read_forever)
-            nursery.start_soon(client._keepalive)
-            nursery.start_soon(client._tick_forever)
-            try:
-                yield client
-            finally:
-                nursery.cancel_scope.cancel()
-    finally:
-        with trio.CancelScope(shield=True):
-            await channel.aclose()
 
 
 def _check_own_name(name: str) -> None:

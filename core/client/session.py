@@ -21,7 +21,6 @@ from enum import Enum
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from core.client.channel import RelayChannel
 from core.client.events import (
     JOIN_BAD_IDENTITY_REASON,
     JOIN_LOCKED_REASON,
@@ -45,6 +44,7 @@ from core.client.events import (
 )
 from core.client.integrity import Integrity, Reaction
 from core.client.rekey_acks import RekeyTracker
+from core.client.relay_channel import RelayChannel
 from core.crypto import (
     BadHandshake,
     ContentOpener,

@@ -82,8 +82,12 @@ class ClientTLSStream(trio.abc.Stream):
 
     # -- handshake --------------------------------------------------------------------------
 
-    async def do_handshake(self) -> None:
-        """Complete the handshake (the peer is not authenticated: check its pin next)."""
+    async def do_handshake(self, meanwhile: Callable[[], object] | None = None) -> None:
+        """Complete the handshake (the peer is not authenticated: check its pin next).
+
+        ``meanwhile()``, when given, runs once as soon as the ClientHello is on the wire, before
+        the wait for the relay's answer: the client loads what it needs next while the relay
+        works and the network carries the reply (bench/README.md, "bench.startup")."""
         self._check_usable()
         if self._handshaken:
             await trio.lowlevel.checkpoint()
@@ -95,6 +99,9 @@ class ClientTLSStream(trio.abc.Stream):
                         self._tls.do_handshake()
                 except ssl.SSLWantReadError:
                     await self._flush()
+                    if meanwhile is not None:
+                        run, meanwhile = meanwhile, None
+                        run()
                     await self._read_more()
                     continue
                 break

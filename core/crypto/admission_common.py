@@ -34,13 +34,12 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from spake2 import SPAKE2_B
 
 from core.crypto.certs import public_key_bytes
 from core.crypto.errors import BadHandshake, BadSignature
@@ -146,9 +145,17 @@ def spake_password(session_id: str, password: str) -> bytes:
     return session_id_bytes(session_id) + b"\x00" + encoded
 
 
-def new_spake(side: type[Any], session_id: str, password: str) -> Any:
-    """A fresh SPAKE2 side with porthole's identities."""
-    return side(spake_password(session_id, password), idA=SPAKE2_ID_JOINER, idB=SPAKE2_ID_LEADER)
+def new_spake(side: Literal["A", "B"], session_id: str, password: str) -> Any:
+    """A fresh SPAKE2 side (``"A"`` the joiner, ``"B"`` the leader) with porthole's identities.
+
+    The ``spake2`` package is imported here, when an admission starts, not with this module:
+    it computes its group constants when imported (some 40 ms), which a client would otherwise
+    pay before its first byte on the wire (bench/README.md, "bench.startup").
+    """
+    from spake2 import SPAKE2_A, SPAKE2_B
+
+    kind = SPAKE2_A if side == "A" else SPAKE2_B
+    return kind(spake_password(session_id, password), idA=SPAKE2_ID_JOINER, idB=SPAKE2_ID_LEADER)
 
 
 def spake_finish(spake: Any, message: bytes) -> bytes:
@@ -291,7 +298,7 @@ def respond_to_knock(
     """
     check_knock(session_id, knock)
     ephemeral = X25519PrivateKey.generate()
-    spake = new_spake(SPAKE2_B, session_id, password)
+    spake = new_spake("B", session_id, password)
     spake_message: bytes = spake.start()
     spake_key = spake_finish(spake, knock.spake_message)
     dh_shared = x25519_shared(ephemeral, knock.ephemeral_key)

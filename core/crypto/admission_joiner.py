@@ -26,7 +26,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from spake2 import SPAKE2_A
 
 from core.crypto.admission_common import (
     ChallengeValues,
@@ -130,7 +129,7 @@ class JoinerAdmission:
         self._session_id = session_id
         self._name = name
         # The password lives only inside the SPAKE2 object, which is dropped after finish().
-        self._spake: Any = new_spake(SPAKE2_A, session_id, password)
+        self._spake: Any = new_spake("A", session_id, password)
         spake_message: bytes = self._spake.start()
         self._ephemeral: X25519PrivateKey | None = X25519PrivateKey.generate()
         # A fresh member key per session: a member's identity in one session is unlinkable to

@@ -7,7 +7,7 @@ not change (the encoder answers ``None`` and nothing is sent).
 runs: it sleeps in ``poll(2)`` on the X connection (:class:`~core.stream.doorbell.Doorbell`),
 captures, encodes, and hands each message to a :class:`ContentOutlet`, which on framed TLS seals it
 and writes it to the socket from that same thread
-(:meth:`~core.client.channel.RelayChannel.send_from_thread`). A keystroke then wakes one thread
+(``RelayChannel.send_from_thread``). A keystroke then wakes one thread
 once; the trio loop is not woken at all, which matters because a wake-up of the trio loop costs
 several times what a thread woken out of ``poll`` costs (figures: bench/README.md, "Measurements
 behind design choices"). The trio side only sets flags and rings the doorbell (pause, keyframe

@@ -15,12 +15,12 @@ from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 from websockets.uri import WebSocketURI
 
-from core.carriers import WebSocketCarrier
 from core.client.transport import ProxyAddress, ProxyError, parse_proxy, resolve_proxy
 from core.errors import ErrorCode, RemoteProtocolError
 from core.protocol import NEED_DATA, ClientConnection, RelayConnection
 from core.protocol.framing import encode_frame, frame_payload, split_frames
 from core.protocol.messages import PROTOCOL_NAME, Hello, Ping, Welcome
+from core.websocket_carrier import WebSocketCarrier
 
 HELLO = Hello(protocol=PROTOCOL_NAME, software="test")
 

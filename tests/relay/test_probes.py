@@ -23,13 +23,14 @@ from sessionkit import connect, next_event
 
 from bench.prober import ProbeAnswer, ks_critical, ks_distance, probe, unknown_ids
 from core.client import OrganizerSession
-from core.client.channel import RelayChannel, open_channel
+from core.client.channel import open_channel
 from core.client.events import (
     JOIN_LOCKED_REASON,
     ActionAnswered,
     JoinAttemptFailed,
     RosterChanged,
 )
+from core.client.relay_channel import RelayChannel
 from core.crypto import JoinerAdmission
 from core.errors import ErrorCode
 from core.protocol.messages import ActionCode, Challenge, Error, Join

@@ -1107,3 +1107,29 @@ def test_a_viewer_is_told_when_the_relay_withholds_the_presenters_updates(
             stop.set()
 
     run(scenario)
+
+
+def test_the_demo_goes_from_its_starting_screen_straight_to_its_session() -> None:
+    """`porthole demo` (its relay process, login and session creation all real) shows its
+    starting status, then the session: not the create form it would replace at once, which
+    cost a whole screen's layout and paint on the way (bench/README.md, "bench.startup")."""
+    from tui.app.launch import demo_app
+    from tui.demo_relay import DemoRelayProcess
+
+    async def scenario() -> None:
+        with DemoRelayProcess.start() as relay:
+            await on_the_demo_screens(demo_app(relay, name="Olga"))
+
+    async def on_the_demo_screens(app: PortholeApp) -> None:
+        shown: list[str] = []
+        async with app.run_test(size=SIZE) as pilot:
+            # Each screen the app changes to, as it happens (from before the login could be done).
+            app.screen_change_signal.subscribe(
+                app, lambda screen: shown.append(type(screen).__name__), immediate=True
+            )
+            screen = await on_screen(pilot, SessionScreen)
+            await until(pilot, lambda: screen.view is not None, "the roster")
+            assert screen.link.startswith("porthole://127.0.0.1:")
+        assert shown[:1] == ["SessionScreen"], f"the demo showed {shown}"
+
+    run(scenario)

@@ -125,20 +125,29 @@ def test_the_guard_sees_a_heavy_import() -> None:
 @pytest.mark.parametrize(
     ("module", "forbidden"),
     [
-        # the headless viewer: no capture, encoder, input injection, relay or Textual
+        # the headless viewer: no capture, encoder, input injection, relay or Textual; not the
+        # WebSocket library (only that path loads it) nor SPAKE2 (only once a join starts)
         (
             "tui.view",
             ("core.capture", "core.codec.encoder", "core.control", "core.stream.presenter",
-             "relay", "textual", "mss", "pynput", "Xlib"),
+             "relay", "textual", "mss", "pynput", "Xlib", "websockets", "core.websocket_carrier",
+             "core.client.websocket_path", "spake2",
+             # what follows the first byte loads during the TLS handshake (core/client/connect.py)
+             "core.protocol", "core.crypto", "core.client.relay_channel", "core.client.client",
+             "core.client.session", "core.client.events", "tui.view_watch"),
         ),
-        # the headless presenter: no decoder, relay or Textual
-        ("tui.present", ("core.codec.decoder", "core.stream.viewer", "relay", "textual")),
+        # the headless presenter: no decoder, relay or Textual; no WebSocket or SPAKE2 either
+        (
+            "tui.present",
+            ("core.codec.decoder", "core.stream.viewer", "relay", "textual", "websockets",
+             "spake2"),
+        ),
         # the client app: never the relay server (only `porthole demo` starts one, when it
         # runs), and no screen capture or codec until the person presents or watches
         (
             "tui.app.launch",
             ("relay", "core.capture.capturer", "core.codec", "core.stream", "numpy", "PIL",
-             "mss", "Xlib", "pynput"),
+             "mss", "Xlib", "pynput", "websockets", "spake2"),
         ),
     ],
 )  # fmt: skip
@@ -169,3 +178,50 @@ def test_lazy_packages_export_what_they_declare() -> None:
         assert typed == exported, f"{package}: TYPE_CHECKING imports and exports differ"
         with pytest.raises(AttributeError):
             getattr(module, "no_such_name")  # noqa: B009
+
+
+#: A client reaching a silent TCP listener: what it had imported before its first byte, what by
+#: the time ``meanwhile`` ran, and that first byte as the listener saw it then.
+FIRST_BYTE_ORDER = """
+import json, socket, sys, trio
+from core.client.channel import RelayUnreachable, open_channel
+MESSAGE_LAYER = ("core.protocol", "core.client.relay_channel")
+before = [m for m in MESSAGE_LAYER if m in sys.modules]
+seen = {}
+with socket.create_server(("127.0.0.1", 0)) as listener:
+    def meanwhile():
+        conn, _ = listener.accept()  # connected already: the TLS handshake has begun
+        conn.settimeout(10)
+        with conn:
+            seen["first"] = conn.recv(1, socket.MSG_PEEK).hex()
+        seen["loaded"] = [m for m in MESSAGE_LAYER if m in sys.modules]
+    async def main():
+        try:
+            await open_channel("127.0.0.1", listener.getsockname()[1], pinned="00" * 32,
+                               transport="tls", proxy="", meanwhile=meanwhile)
+        except RelayUnreachable:
+            seen["ended"] = "unreachable"  # the listener hung up: no relay there
+    trio.run(main)
+print(json.dumps({"before": before, **seen}))
+"""
+
+
+def test_the_message_layer_loads_after_the_client_hello_left() -> None:
+    """``open_channel`` sends its ClientHello before importing the protocol's message layer,
+    and has imported it when the caller's ``meanwhile`` runs, while the handshake waits."""
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_BYTE_ORDER],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["before"] == []  # importing open_channel loads none of it
+    assert seen["first"] == "16"  # a TLS handshake record (the ClientHello) was on the wire
+    assert seen["loaded"] == ["core.protocol", "core.client.relay_channel"]
+    assert seen["ended"] == "unreachable"

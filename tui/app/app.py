@@ -257,6 +257,10 @@ class PortholeApp(App[int]):
             self.switch_to(ConnectScreen())
 
     def on_logged_in(self, message: LoggedIn) -> None:
+        if self.start.create_now:
+            # The demo creates its session at once: a create form it would replace a moment
+            # later costs a whole screen's layout and paint (bench/README.md, "bench.startup").
+            return
         self.switch_to(CreateScreen(message.username))
 
     def on_knocking(self, message: Knocking) -> None:
