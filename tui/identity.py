@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from core.crypto.certs import public_key_bytes
-from core.crypto.identity import fingerprint, short_fingerprint
 from core.identity_file import create_identity, default_identity_path, load_identity
 from tui.options import DEFAULT_IDENTITY
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"created a new identity key in {path} (readable only by you)")
     else:
         key = load_identity(path)
+    # Here, not at import: the headless programs import this module before their first byte.
+    from core.crypto.certs import public_key_bytes
+    from core.crypto.identity import fingerprint, short_fingerprint
+
     public = public_key_bytes(key)
     print(f"fingerprint {fingerprint(public)}")
     print(f"short       {short_fingerprint(public)}")
