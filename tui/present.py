@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -57,6 +58,9 @@ from tui.headless import (
     read_secret_file,
     read_secret_stdin,
 )
+
+if TYPE_CHECKING:
+    from core.stream.refresh import RefreshStatistics
 
 
 def open_capturer(args: argparse.Namespace) -> Capturer:
@@ -221,8 +225,11 @@ class HeadlessSession:
                 self._on_roster(roster)
             case EpochChanged():
                 presenter.request_keyframe()
-            case ContentReceived(message=RefreshRequest(reason=reason)):
-                presenter.request_keyframe(reason)
+            case ContentReceived(message=RefreshRequest(reason=reason)) as content:
+                asked = presenter.request_keyframe(reason, content.sender)
+                if (report := asked.report) is not None:
+                    name = self.members.get(report.member, "")
+                    emit("refresh-limited", peer=report.member, name=name, dropped=report.dropped)
             case ContentReceived(message=InputEvent() as input_event) as content:
                 area = presenter.area
                 size = (area[2], area[3]) if area is not None else None
@@ -239,7 +246,8 @@ class HeadlessSession:
 
     def _on_roster(self, roster: Roster) -> None:
         self._control_changed.set()
-        _report_roster(roster, self.members)
+        for gone in _report_roster(roster, self.members):
+            self.presenter.forget_member(gone)
         presenting = roster.presenter == self.session.peer_id
         # Capture only while this client presents and someone watches.
         self.presenter.set_audience(len(self.members) if presenting else 0)
@@ -363,19 +371,31 @@ class HeadlessSession:
                 input_injected=g.injected,
                 input_dropped=g.dropped,
                 content=self.session.opener_statistics(),
+                refreshes=_refresh_figures(s.refreshes),
             )
 
 
-def _report_roster(roster: Roster, members: dict[int, str]) -> None:
+def _refresh_figures(stats: RefreshStatistics | None) -> dict[str, int] | None:
+    """The members' keyframe requests for the ``stats`` line: asked, granted, deferred (waited
+    for the member's budget), limited (dropped as abusive)."""
+    if stats is None:
+        return None
+    return {"asked": stats.asked, "granted": stats.granted, "deferred": stats.deferred,
+            "limited": stats.limited}  # fmt: skip
+
+
+def _report_roster(roster: Roster, members: dict[int, str]) -> list[int]:
+    """Print who joined and who left since ``members`` (updated); returns who left."""
     now = {entry.peer_id: entry.name for entry in roster.members if not entry.is_organizer}
     for peer, name in now.items():
         if peer not in members:
             emit("joined", peer=peer, name=name)
-    for peer, name in members.items():
-        if peer not in now:
-            emit("left", peer=peer, name=name)
+    left = [peer for peer in members if peer not in now]
+    for peer in left:
+        emit("left", peer=peer, name=members[peer])
     members.clear()
     members.update(now)
+    return left
 
 
 async def _answers_from_stdin(session: OrganizerSession) -> None:

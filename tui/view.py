@@ -176,8 +176,8 @@ async def _watch(
                             await share.on_consent(ask)
                         case EpochChanged():
                             share.keyframe()
-                        case ContentReceived(message=RefreshRequest(reason=reason)):
-                            share.keyframe(reason)
+                        case ContentReceived(message=RefreshRequest(reason=reason)) as content:
+                            share.keyframe(reason, content.sender)
                         case RosterChanged(roster=roster) if share.affected_by(roster):
                             await share.on_roster(roster, nursery)
                             if roster.presenter not in (presenter, session.peer_id, None):
@@ -296,9 +296,14 @@ class ShareOnRequest:
         finally:
             capturer.close()  # only now: the presenter's thread used it until run() returned
 
-    def keyframe(self, reason: RefreshReason = RefreshReason.USER) -> None:
-        if self.presenter is not None:
-            self.presenter.request_keyframe(reason)
+    def keyframe(
+        self, reason: RefreshReason = RefreshReason.USER, member: int | None = None
+    ) -> None:
+        if self.presenter is None:
+            return
+        answer = self.presenter.request_keyframe(reason, member)
+        if (report := answer.report) is not None:
+            emit("refresh-limited", peer=report.member, dropped=report.dropped)
 
     def stop(self) -> None:
         if self.presenter is not None:
