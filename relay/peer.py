@@ -7,9 +7,10 @@ and are not queued behind a message that has waited longer than ``droppable_age`
 they are dropped and counted, so the member later gets a ``Dropped`` notice and asks for a
 refresh. After a drop the member *skips*: droppable updates are dropped until its queue has
 drained, so what it gets next is the newest state (the keyframe it asked for) at its own pace,
-not a backlog of updates it can no longer use (each builds on the one it lost). The other half is kept for what cannot be dropped (chat, roster, re-keys, consent),
-so a member that is merely behind on the screen still gets those; anything else overflowing the
-whole budget means the member cannot keep up with the session at all, and only *that* member is
+not a backlog of updates it can no longer use (each builds on the one it lost). The other half
+of the budget is kept for what cannot be dropped (chat, roster, re-keys, consent), so a member
+that is merely behind on the screen still gets those; anything else overflowing the whole
+budget means the member cannot keep up with the session at all, and only *that* member is
 disconnected. Other sessions and other members never slow down for one slow reader.
 """
 

@@ -21,7 +21,8 @@ whose buckets these are), so tests drive time instead of sleeping:
   the organizer is told, at most once per :data:`REPORT_INTERVAL` for each member.
 * **Back-off.** A gap report means that member lost updates. Only when more than half of the
   audience reported one within the back-off window is the loss the presenter's or the relay's
-  rather than one member's link, and only then should the presenter slow down.
+  rather than one member's link, and only then should the presenter slow down. A member
+  rate-limited in the last :data:`REPORT_INTERVAL` does not count.
 
 Requests of the presenter's own (``member=None``: a new epoch, its person's "refresh") are always
 granted and never counted against anyone.
@@ -102,6 +103,7 @@ class _Member:
         self.last_gap = -math.inf
         self.unreported = 0
         self.last_report = -math.inf
+        self.last_limited = -math.inf
 
 
 class RefreshDesk:
@@ -129,6 +131,7 @@ class RefreshDesk:
         now = self._clock()
         if not state.pace.try_take():
             self._limited += 1
+            state.last_limited = now
             state.unreported += 1
             report = None
             if now - state.last_report >= REPORT_INTERVAL:
@@ -196,5 +199,9 @@ class RefreshDesk:
         return state
 
     def _losing(self, now: float) -> int:
-        """Members that reported a gap within the back-off window."""
-        return sum(now - s.last_gap <= self._gap_window for s in self._members.values())
+        """Members that reported a gap within the back-off window, not counting those rate-
+        limited within the last REPORT_INTERVAL (their reports are not to be trusted)."""
+        return sum(
+            now - s.last_gap <= self._gap_window and now - s.last_limited > REPORT_INTERVAL
+            for s in self._members.values()
+        )
