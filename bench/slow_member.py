@@ -17,7 +17,7 @@ measures, in an order that rotates:
 * ``base``: the three viewers alone;
 * ``slow``: plus a fourth headless viewer whose connection goes through :class:`~bench.throttle.
   Throttle` at ``--slow-rate`` bytes a second (150 kB/s);
-* ``spam``: plus a member (``python -m bench.slow_member spam``, the client library) that asks
+* ``spam``: plus a member (``bench/refresh_spammer.py``, the client library) that asks
   the presenter for a keyframe ``--spam-rate`` times a second (4) with reason ``GAP``, the
   request that used to halve the presenter's frame rate.
 
@@ -89,10 +89,13 @@ QUICK = Settings(repeats=2, window=5.0)
 # -- the extra members -----------------------------------------------------------------------------
 
 
+# ``-P``: the modules come from PYTHONPATH (``--code DIR`` first), not from the current directory.
+
+
 def start_viewer(name: str, link: str, workdir: Path, env: dict[str, str]) -> tuple[Child, Path]:
     log = workdir / f"{name}.probe"
     argv = [
-        sys.executable, "-m", "bench.probe", "--log", str(log),
+        sys.executable, "-P", "-m", "bench.probe", "--log", str(log),
         "view", "--headless", link, "--session-password-file", str(workdir / "session-password"),
         "--stats", "--name", name,
     ]  # fmt: skip
@@ -102,63 +105,15 @@ def start_viewer(name: str, link: str, workdir: Path, env: dict[str, str]) -> tu
 
 
 def start_spammer(link: str, rate: float, workdir: Path, env: dict[str, str]) -> Child:
-    # Always this checkout's spammer (it only uses the client library), even with --code.
-    own = {**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    # By path and with -P: bench/refresh_spammer.py imports only the client library, which
+    # comes from PYTHONPATH (with --code, the other checkout's, so that it speaks its protocol).
     argv = [
-        sys.executable, "-m", "bench.slow_member", "spam", link,
+        sys.executable, "-P", str(Path(__file__).with_name("refresh_spammer.py")), link,
         "--session-password-file", str(workdir / "session-password"), "--rate", f"{rate:g}",
     ]  # fmt: skip
-    child = Child("spammer", argv, own, workdir)
+    child = Child("spammer", argv, env, workdir)
     child.expect('"event":"spamming"', timeout=START_TIMEOUT)
     return child
-
-
-async def _spam(link_text: str, password: str, rate: float) -> None:
-    import trio
-
-    from core.client import open_relay_client
-    from core.links import parse_link
-    from core.protocol.content import RefreshReason, RefreshRequest
-
-    link = parse_link(link_text)
-    async with open_relay_client(link.host, link.port, pinned=link.fingerprint, proxy="") as client:
-        session = await client.join(link.session_id, name="spammer", password=password)
-
-        async def drain() -> None:
-            async for _ in session.events:
-                pass
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(drain)
-            sent = 0
-            print(json.dumps({"event": "spamming"}, separators=(",", ":")), flush=True)
-            while True:
-                roster = session.roster
-                presenter = roster.presenter if roster is not None else None
-                if presenter is not None:
-                    request = RefreshRequest(reason=RefreshReason.GAP)
-                    await session.send_content(request, recipient=presenter)
-                    sent += 1
-                    if sent % 20 == 0:
-                        print(
-                            json.dumps({"event": "sent", "requests": sent}, separators=(",", ":")),
-                            flush=True,
-                        )
-                await trio.sleep(1 / rate)
-
-
-def spam_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.slow_member spam")
-    parser.add_argument("link")
-    parser.add_argument("--session-password-file", type=Path, required=True)
-    parser.add_argument("--rate", type=float, default=4.0, help="requests a second")
-    args = parser.parse_args(argv)
-    import trio
-
-    password = args.session_password_file.read_text().strip()
-    with contextlib.suppress(KeyboardInterrupt):
-        trio.run(_spam, args.link, password, args.rate)
-    return 0
 
 
 # -- a video: more than a slow link carries --------------------------------------------------------
@@ -222,7 +177,7 @@ def start_presenter(
 ) -> tuple[Child, str]:
     (workdir / "session-password").write_text(SESSION_PASSWORD + "\n")
     argv = [
-        sys.executable, "-m", "bench.probe", "--log", str(workdir / "presenter.probe"),
+        sys.executable, "-P", "-m", "bench.probe", "--log", str(workdir / "presenter.probe"),
         "present", "--headless", "--relay", f"127.0.0.1:{relay_port}",
         "--fingerprint", fingerprint, "--user", ORGANIZER, "--password-stdin",
         "--session-password-file", str(workdir / "session-password"),
@@ -426,8 +381,6 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else argv
-    if args_list[:1] == ["spam"]:
-        return spam_main(args_list[1:])
     if args_list[:1] == ["video"]:
         return video_main(args_list[1:])
     parser = argparse.ArgumentParser(

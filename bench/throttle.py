@@ -38,7 +38,7 @@ class Throttle:
         self.port: int = self.listener.getsockname()[1]
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        #: Bytes delivered downstream so far (all connections).
+        #: Bytes sent downstream so far (all connections; counted as each slice is sent).
         self.delivered = 0
         threading.Thread(target=self._accept, daemon=True, name="throttle-accept").start()
 
@@ -69,10 +69,10 @@ class Throttle:
         sent = 0
         with contextlib.suppress(OSError):
             while data := source.recv(piece):
-                sink.sendall(data)
-                sent += len(data)
                 with self._lock:
                     self.delivered += len(data)
+                sink.sendall(data)
+                sent += len(data)
                 ahead = started + sent / self.rate - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
