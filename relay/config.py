@@ -38,6 +38,10 @@ class RelayConfig:
     #: consumer.
     send_queue_bytes: int = 16 * 1024 * 1024
     send_queue_messages: int = 512
+    #: Droppable updates are also dropped for a member whose oldest queued message has waited
+    #: this long (seconds), and then until its queue has drained: a member behind a slow link
+    #: skips to the latest picture instead of watching an ever older one (docs/design.md §7.2).
+    droppable_max_age: float = 1.0
     max_members: int = 64
     max_sessions: int = 10_000
 

@@ -2,17 +2,23 @@
 
 Routing never waits on a member. Everything sent to a peer goes into its queue without blocking
 (``send``/``send_frame``); a writer task per connection drains the queue to the socket.
-Droppable updates (frames, cursor) may fill only half of the queue's byte and message budget;
-beyond that they are dropped and counted, so the member later gets a ``Dropped`` notice and asks
-for a refresh. The other half is kept for what cannot be dropped (chat, roster, re-keys, consent),
-so a member that is merely behind on the screen still gets those; anything else overflowing the
-whole budget means the member cannot keep up with the session at all, and only *that* member is
+Droppable updates (frames, cursor) may fill only half of the queue's byte and message budget,
+and are not queued behind a message that has waited longer than ``droppable_age``; beyond that
+they are dropped and counted, so the member later gets a ``Dropped`` notice and asks for a
+refresh. After a drop the member *skips*: droppable updates are dropped until its queue has
+drained, so what it gets next is the newest state (the keyframe it asked for) at its own pace,
+not a backlog of updates it can no longer use (each builds on the one it lost). The other half
+of the budget is kept for what cannot be dropped (chat, roster, re-keys, consent), so a member
+that is merely behind on the screen still gets those; anything else overflowing the whole
+budget means the member cannot keep up with the session at all, and only *that* member is
 disconnected. Other sessions and other members never slow down for one slow reader.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +49,8 @@ class Peer:
         max_frame: int,
         queue_bytes: int,
         queue_messages: int,
+        droppable_age: float = math.inf,
+        clock: Callable[[], float] = trio.current_time,
     ) -> None:
         self.conn_id = conn_id
         self.address = address
@@ -62,6 +70,12 @@ class Peer:
         self.queue_messages_limit = queue_messages
         self.queued_bytes = 0
         self.queued_messages = 0
+        self.droppable_age = droppable_age
+        self._clock = clock
+        #: When each queued message was queued, oldest first (the writer takes them in order).
+        self._queued_at: deque[float] = deque()
+        #: Dropping droppable updates until the queue has drained (after a drop).
+        self.skipping = False
         self.dropped_unreported = 0
         self.dropped_total = 0
         #: Bytes the writer took off the queue but has not (fully) written: ``_close`` flushes
@@ -102,8 +116,13 @@ class Peer:
             self.queued_bytes + len(frame) > bytes_limit
             or self.queued_messages + 1 > messages_limit
         )
+        now = self._clock()
+        if droppable and not over:
+            stale = bool(self._queued_at) and now - self._queued_at[0] > self.droppable_age
+            over = self.skipping or stale
         if over:
             if droppable:
+                self.skipping = True
                 self.dropped_unreported += 1
                 self.dropped_total += 1
                 return False
@@ -114,6 +133,7 @@ class Peer:
             return False
         self.queued_bytes += len(frame)
         self.queued_messages += 1
+        self._queued_at.append(now)
         self._send_channel.send_nowait(frame)
         return True
 
@@ -121,6 +141,10 @@ class Peer:
         """The writer took ``frame`` off the queue."""
         self.queued_bytes -= len(frame)
         self.queued_messages -= 1
+        if self._queued_at:
+            self._queued_at.popleft()
+        if not self.queued_messages:
+            self.skipping = False  # drained: the next update may go out
 
     def disconnect(self, code: ErrorCode, message: str) -> None:
         """End this peer's connection (the server sends ``Close`` with the reason)."""

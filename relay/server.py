@@ -303,6 +303,7 @@ class Relay:
             max_frame=self.config.max_frame,
             queue_bytes=self.config.send_queue_bytes,
             queue_messages=self.config.send_queue_messages,
+            droppable_age=self.config.droppable_max_age,
         )
         peer.transport = carrier.name
         peer.accepted_at = accepted_at

@@ -18,7 +18,8 @@ PRESENT_DESCRIPTION = """\
 Log in, create a session, and share a screen (`--headless`).
 
 Scripts, kiosks and CI drive it; it prints JSON lines (`session`, `knock`, `joined`,
-`left`, `consent`, `paused`, `resumed`, `stats`, `ended`); `joined` carries `key`, the short
+`left`, `consent`, `paused`, `resumed`, `stats`, `refresh-limited` when a member asks for
+keyframes faster than any viewer should, `ended`); `joined` carries `key`, the short
 fingerprint of the identity key the member proved (null without one). SIGUSR1 toggles pause
 (hide the screen; capture stops before anything else happens), SIGINT/SIGTERM end the session
 for everyone and exit 0 (before the session exists they interrupt: exit 130). A refusal or a

@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import trio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -59,6 +60,9 @@ from tui.headless import (
 )
 from tui.identity import identity_from_args
 from tui.integrity import INTEGRITY_EVENTS, integrity_json
+
+if TYPE_CHECKING:
+    from core.stream.refresh import RefreshStatistics
 
 
 def open_capturer(args: argparse.Namespace) -> Capturer:
@@ -253,12 +257,16 @@ class HeadlessSession:
                 message = guessing_sentence(failures, how)
                 emit("guessing", scope="session", failures=failures, message=message)
             case RosterChanged(roster=roster):
-                _report_roster(roster, self.members, self.session.shown_as)
+                for gone in _report_roster(roster, self.members, self.session.shown_as):
+                    self.presenter.forget_member(gone)
                 await self.edge.on_roster(roster)
             case EpochChanged():
                 presenter.request_keyframe()
-            case ContentReceived(message=RefreshRequest(reason=reason)):
-                presenter.request_keyframe(reason)
+            case ContentReceived(message=RefreshRequest(reason=reason)) as content:
+                asked = presenter.request_keyframe(reason, content.sender)
+                if (report := asked.report) is not None:
+                    name = self.members.get(report.member, "")
+                    emit("refresh-limited", peer=report.member, name=name, dropped=report.dropped)
             case ContentReceived(message=InputEvent() as input_event) as content:
                 self.edge.on_input(content.sender, input_event)
             case ConsentRequested() as ask:
@@ -375,25 +383,37 @@ class HeadlessSession:
                 input_injected=g.injected if g else 0,
                 input_dropped=g.dropped if g else {},
                 content=self.session.opener_statistics(),
+                refreshes=_refresh_figures(s.refreshes),
             )
+
+
+def _refresh_figures(stats: RefreshStatistics | None) -> dict[str, int] | None:
+    """The members' keyframe requests for the ``stats`` line: asked, granted, deferred (waited
+    for the member's budget), limited (dropped as abusive)."""
+    if stats is None:
+        return None
+    return {"asked": stats.asked, "granted": stats.granted, "deferred": stats.deferred,
+            "limited": stats.limited}  # fmt: skip
 
 
 def _report_roster(
     roster: Roster,
     members: dict[int, str],
     shown_as: Callable[[int, str], tuple[str, str | None]],
-) -> None:
-    """``joined``/``left`` events, with names and keys as this leader certified them."""
+) -> list[int]:
+    """``joined``/``left`` events, with names and keys as this leader certified them (``members``
+    is updated); returns who left."""
     shown = {e.peer_id: shown_as(e.peer_id, e.name) for e in roster.members if not e.is_organizer}
     now = {peer: name for peer, (name, _key) in shown.items()}
     for peer, (name, key) in shown.items():
         if peer not in members:
             emit("joined", peer=peer, name=name, key=key)
-    for peer, name in members.items():
-        if peer not in now:
-            emit("left", peer=peer, name=name)
+    left = [peer for peer in members if peer not in now]
+    for peer in left:
+        emit("left", peer=peer, name=members[peer])
     members.clear()
     members.update(now)
+    return left
 
 
 async def _answers_from_stdin(session: OrganizerSession) -> None:

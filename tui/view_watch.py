@@ -80,8 +80,8 @@ async def watch(
                             await share.on_consent(ask)
                         case EpochChanged():
                             share.keyframe()
-                        case ContentReceived(message=RefreshRequest(reason=reason)):
-                            share.keyframe(reason)
+                        case ContentReceived(message=RefreshRequest(reason=reason)) as content:
+                            share.keyframe(reason, content.sender)
                         case RosterChanged(roster=roster):
                             sharing = share.affected_by(roster)
                             await share.edge.on_roster(roster)
@@ -182,9 +182,14 @@ class ShareOnRequest:
         """Whether this roster starts or stops our sharing (or changes who watches it)."""
         return roster.presenter == self.session.peer_id or self.presenter is not None
 
-    def keyframe(self, reason: RefreshReason = RefreshReason.USER) -> None:
-        if self.presenter is not None:
-            self.presenter.request_keyframe(reason)
+    def keyframe(
+        self, reason: RefreshReason = RefreshReason.USER, member: int | None = None
+    ) -> None:
+        if self.presenter is None:
+            return
+        answer = self.presenter.request_keyframe(reason, member)
+        if (report := answer.report) is not None:
+            emit("refresh-limited", peer=report.member, dropped=report.dropped)
 
     # -- the edge's front end (core.client.edge_runner.EdgeFront) ------------------------------
 

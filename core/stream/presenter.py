@@ -44,8 +44,16 @@ intervals apart), the rate rises to :data:`BURST_FACTOR` times the target (at mo
 15 fps; it drops back to the target once the changes pause that long, and never bursts during a
 back-off.
 
-Back-off: every refresh request for a *gap* means a viewer lost updates (the relay dropped them
-for it); the loop halves its frame rate for a while, then climbs back to the target.
+Refresh requests go through a :class:`~core.stream.refresh.RefreshDesk`: each member has a
+budget of keyframes (a request over it waits for the budget, and one keyframe answers every
+request before it), a member asking faster than any well-behaved client is rate-limited (the
+caller tells the organizer), and a keyframe wanted by nobody but pending members is granted on
+the trio side when their budget allows (:meth:`ScreenPresenter.run`'s granting task).
+
+Back-off: a refresh request for a *gap* means a viewer lost updates (the relay dropped them for
+it). Only when more than half the audience reports gaps within :data:`BACKOFF_SECONDS` does the
+loop halve its frame rate for a while, then climb back to the target: one member on a slow link
+loses updates at its own pace without slowing the stream for the others (docs/design.md §6.5).
 """
 
 from __future__ import annotations
@@ -64,6 +72,7 @@ from core.capture import CapturedFrame, Capturer
 from core.codec import EncodedUpdate, Encoder
 from core.protocol.content import Cursor, FrameUpdate, RefreshReason
 from core.stream.doorbell import Doorbell
+from core.stream.refresh import Outcome, RefreshAnswer, RefreshDesk, RefreshStatistics
 
 #: A refresh storm (many viewers, or a buggy one) must not turn every frame into a keyframe.
 MIN_KEYFRAME_INTERVAL = 0.5
@@ -106,6 +115,8 @@ class PresenterStatistics:
     full_checks: int = 0
     #: Of those, how many found a change damage had not reported.
     damage_missed: int = 0
+    #: What became of the members' keyframe requests (see core/stream/refresh.py).
+    refreshes: RefreshStatistics | None = None
 
 
 class ContentOutlet(Protocol):
@@ -143,7 +154,12 @@ class ScreenPresenter:
         self._keyframes_asked = 1
         self._keyframes_answered = 0
         self._last_keyframe = -math.inf
+        #: When the capture of the last keyframe sent began: it answers requests made before.
+        self._last_keyframe_tick = -math.inf
         self._backoff_until = -math.inf
+        self._desk = RefreshDesk(gap_window=BACKOFF_SECONDS)
+        #: Set when a member's request starts waiting for its budget (wakes the granting task).
+        self._deferred = trio.Event()
         self._paused = False
         self._stopping = False
         #: Nobody to show the screen to: capture nothing at all (idle costs next to nothing).
@@ -204,13 +220,28 @@ class ScreenPresenter:
         self._audience = viewers
         self._poke()
 
-    def request_keyframe(self, reason: RefreshReason = RefreshReason.USER) -> None:
-        self._keyframes_asked += 1
-        if reason is RefreshReason.GAP:
+    def request_keyframe(
+        self, reason: RefreshReason = RefreshReason.USER, member: int | None = None
+    ) -> RefreshAnswer:
+        """A keyframe request from ``member`` (a viewer's ``RefreshRequest``: its sender), or
+        this presenter's own (None: a new epoch, its person's "refresh"). The answer says
+        whether it was granted, waits for the member's budget, or was dropped as abusive (then
+        ``answer.report``, when set, is for the organizer)."""
+        answer = self._desk.ask(member, reason, self._audience)
+        if answer.back_off:
             self._backoff_until = time.monotonic() + BACKOFF_SECONDS
             self._fps_now = max(MIN_FPS, self._fps_now / 2)
             self._streak = 0
-        self._poke()
+        if answer.outcome is Outcome.GRANTED:
+            self._keyframes_asked += 1
+            self._poke()
+        elif answer.outcome is Outcome.PENDING:
+            self._deferred.set()
+        return answer
+
+    def forget_member(self, member: int) -> None:
+        """``member`` left the session: its keyframe budget starts afresh if it comes back."""
+        self._desk.forget(member)
 
     def _poke(self) -> None:
         """End the thread's wait now (something it must act on has changed)."""
@@ -236,6 +267,7 @@ class ScreenPresenter:
             damage_driven=self._capturer.damage_driven,
             full_checks=self._full_checks,
             damage_missed=self._damage_missed,
+            refreshes=self._desk.statistics(),
         )
 
     # -- running ---------------------------------------------------------------------------------
@@ -248,6 +280,7 @@ class ScreenPresenter:
             task_status.started()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._stop_when_cancelled)
+                nursery.start_soon(self._grant_deferred)
                 await trio.to_thread.run_sync(self._serve, limiter=trio.CapacityLimiter(1))
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
@@ -266,6 +299,17 @@ class ScreenPresenter:
             await trio.sleep_forever()
         finally:
             self.stop()  # the thread ends; run() waits for it before returning
+
+    async def _grant_deferred(self) -> None:
+        """Grant members' requests that waited for their budget, once it allows."""
+        while True:
+            await self._deferred.wait()
+            self._deferred = trio.Event()
+            while (due := self._desk.due()) is not None:
+                await trio.sleep(max(0.0, due - time.monotonic()))
+                if self._desk.grant_due(answered_before=self._last_keyframe_tick):
+                    self._keyframes_asked += 1
+                    self._poke()
 
     def _withheld(self) -> bool:
         """Asked by the outlet under its hold, right before a message would leave."""
@@ -323,6 +367,8 @@ class ScreenPresenter:
             self._last_change = tick
             if not self._send_update(frame, update, asked):
                 return False
+            if update.keyframe:
+                self._last_keyframe_tick = tick
         if not self._send_cursor(frame, tick):
             return False
         self._adapt_rate(time.monotonic())

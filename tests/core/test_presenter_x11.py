@@ -22,9 +22,10 @@ from PIL import Image
 
 from core.capture import Capturer, Rect, RegionSource
 from core.codec import Decoder
-from core.protocol.content import Cursor, FrameUpdate
+from core.protocol.content import Cursor, FrameUpdate, RefreshReason
 from core.stream import ScreenPresenter
 from core.stream import presenter as presenter_module
+from core.stream.refresh import MEMBER_REFRESH_BURST, MEMBER_REFRESH_RATE, LimitReport, Outcome
 
 WAIT_TIMEOUT = 10.0
 AREA = Rect(100, 80, 640, 480)
@@ -304,5 +305,62 @@ def test_after_stop_nothing_is_sent_and_run_returns(painter: Painter) -> None:
         assert len(run.updates) == sent
         # run() lets go of its doorbell once the presenter's thread has ended.
         await run.until(lambda: run.presenter._doorbell is None, "run() to return")
+
+    run_presenter(painter, scenario)
+
+
+def test_one_members_gaps_leave_the_rate_alone_most_of_the_audiences_halve_it(
+    painter: Painter,
+) -> None:
+    """docs/design.md §6.5: a gap reported by one of four viewers is that viewer's link; the
+    presenter slows down only when most of its audience loses updates."""
+
+    async def scenario(run: Run) -> None:
+        presenter = run.presenter
+        presenter.set_audience(4)
+        target = presenter.fps_target
+        for member in (11, 11, 12):
+            presenter.request_keyframe(RefreshReason.GAP, member)
+            assert presenter.statistics().fps_now == target
+        presenter.request_keyframe(RefreshReason.GAP, 13)  # three of four
+        assert presenter.statistics().fps_now == target / 2
+
+    run_presenter(painter, scenario)
+
+
+def test_a_flood_of_requests_costs_at_most_the_members_budget_in_keyframes(
+    painter: Painter,
+) -> None:
+    """Ten requests at once from one member: the first ones within the client's own pace are
+    granted up to the member's budget, the one after waits for it (and is then answered),
+    the rest are dropped, counted and reported once."""
+
+    async def scenario(run: Run) -> None:
+        presenter = run.presenter
+        presenter.set_audience(3)
+        keyframes = presenter.statistics().keyframes_sent
+        started = time.monotonic()
+        answers = [presenter.request_keyframe(RefreshReason.USER, 21) for _ in range(10)]
+        outcomes = [a.outcome for a in answers]
+        assert outcomes[:2] == [Outcome.GRANTED, Outcome.GRANTED]
+        assert Outcome.PENDING in outcomes
+        assert outcomes.count(Outcome.LIMITED) >= 5
+        assert [a.report for a in answers if a.report is not None] == [LimitReport(21, 1)]
+
+        def settled() -> bool:
+            stats = presenter.statistics().refreshes
+            return stats is not None and stats.pending == 0
+
+        await run.until(settled, "the waiting request to be granted")
+        await run.until(
+            lambda: presenter.statistics().keyframes_sent > keyframes, "a keyframe for it"
+        )
+        await run.idle(0.5)
+        elapsed = time.monotonic() - started
+        sent = presenter.statistics().keyframes_sent - keyframes
+        assert 1 <= sent <= MEMBER_REFRESH_BURST + 1 + elapsed * MEMBER_REFRESH_RATE
+        stats = presenter.statistics().refreshes
+        assert stats is not None
+        assert stats.limited == outcomes.count(Outcome.LIMITED)
 
     run_presenter(painter, scenario)

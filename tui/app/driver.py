@@ -418,9 +418,11 @@ class Driver:
             case ContentReceived(message=Cursor() as cursor):
                 if self.watch is not None:
                     await self.watch.on_cursor(cursor)
-            case ContentReceived(message=RefreshRequest(reason=reason)):
+            case ContentReceived(message=RefreshRequest(reason=reason)) as content:
                 if self._presenter is not None:
-                    self._presenter.request_keyframe(reason)
+                    answer = self._presenter.request_keyframe(reason, content.sender)
+                    if (report := answer.report) is not None:
+                        self.post(Notice(_refresh_limited(self._name(report.member)), "warning"))
             case ContentReceived(message=InputEvent() as input_event) as content:
                 if self.edge is not None:
                     self.edge.on_input(content.sender, input_event)
@@ -447,7 +449,13 @@ class Driver:
     async def _on_roster(self, roster: Roster) -> None:
         session = self.session
         assert session is not None
+        before = self.view
         self.view = view = SessionView.from_roster(roster, session.peer_id, session.shown_as)
+        if before is not None and self._presenter is not None:
+            staying = {row.peer_id for row in view.members}
+            for row in before.members:
+                if row.peer_id not in staying:
+                    self._presenter.forget_member(row.peer_id)
         self.post(SessionUpdated(view))
         self._forget_void_asks(roster)
         if self.edge is not None:
@@ -592,3 +600,11 @@ class Driver:
 def describe_source(source: CaptureSource) -> str:
     """How the session screen names what is shared (a window by its title)."""
     return describe(source)
+
+
+def _refresh_limited(name: str) -> str:
+    """The session log's line when a member's keyframe requests are being dropped."""
+    return (
+        f"{name} asks for screen refreshes faster than any viewer should; the extra requests "
+        "are ignored, and the others' picture is not slowed down."
+    )
