@@ -10,12 +10,19 @@ from typing import Any
 
 from core.errors import ErrorCode
 from core.protocol.content import (
+    CancelReason,
     Chat,
     ContentHeader,
     ContentType,
     Cursor,
+    FileAck,
+    FileAnswer,
+    FileCancel,
     FileChunk,
+    FileDone,
     FileOffer,
+    FileStatus,
+    FileVerdict,
     FrameUpdate,
     InputEvent,
     InputKind,
@@ -200,8 +207,12 @@ PLAINTEXTS: list[Any] = [
     ),
     Cursor(x=5, y=6, visible=True),
     Chat(text="hello\nworld\t!"),
-    FileOffer(file_id=1, name="report.pdf", size=1 << 33),
+    FileOffer(file_id=1, name="report.pdf", size=1 << 33, sha256=b"\x21" * 32),
     FileChunk(file_id=1, offset=0, last=True, data=b"\x00" * 64),
+    FileAnswer(file_id=1, verdict=FileVerdict.ACCEPT, offset=4096, prefix_sha256=b"\x22" * 32),
+    FileAck(file_id=1, received=1 << 20),
+    FileDone(file_id=1, status=FileStatus.MISMATCH, sha256=b"\x23" * 32),
+    FileCancel(file_id=1, by_sender=False, reason=CancelReason.STALLED),
     AdmissionGrant(
         leader_confirmation=b"\x12" * 32, epoch=1, epoch_secret=b"\x13" * 32, roster=(CERT,)
     ),
