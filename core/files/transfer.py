@@ -67,6 +67,12 @@ VERDICT_SENTENCES = {
     FileVerdict.NOT_ALLOWED: "does not take files in this session",
 }
 
+CANCEL_SENTENCES = {
+    CancelReason.USER: "cancelled the transfer",
+    CancelReason.FAILED: "gave up the transfer (data was lost or could not be written)",
+    CancelReason.STALLED: "gave up the transfer: it stalled",
+}
+
 
 # -- what the machines tell their caller --------------------------------------------------------
 
@@ -116,12 +122,21 @@ class Finish:
 
 @dataclass(frozen=True, slots=True)
 class Skip:
-    """A chunk sent before the sender saw our request to resume: nothing to do."""
+    """A chunk for a transfer that is over: nothing to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A chunk we already have (the sender probing after a silence): send ``ack`` so it
+    knows where we are."""
+
+    ack: FileAck
 
 
 @dataclass(frozen=True, slots=True)
 class Resume:
-    """A chunk went missing (a hostile or failing relay): send ``answer`` to resume."""
+    """A chunk went missing (a hostile or failing relay), or a chunk from before our last
+    request to resume arrived: send ``answer`` (again)."""
 
     answer: FileAnswer
 
@@ -134,7 +149,7 @@ class Broken:
     cancel: FileCancel
 
 
-ChunkOutcome = Write | Finish | Skip | Resume | Broken
+ChunkOutcome = Write | Finish | Skip | Duplicate | Resume | Broken
 
 
 # -- the sender ---------------------------------------------------------------------------------
@@ -162,7 +177,8 @@ class Outgoing:
         self._next = 0
         #: Bytes the receiver said it has written in order.
         self.acked = 0
-        self.resumes = 0
+        #: The receiver's answer we follow (one more for each resume it asked for).
+        self.attempt = 0
 
     @property
     def file_id(self) -> int:
@@ -172,30 +188,45 @@ class Outgoing:
     def size(self) -> int:
         return self.offer.size
 
-    def on_answer(self, answer: FileAnswer, own_prefix_sha256: bytes | None) -> Started | Failed:
-        """The receiver accepted (from an offset) or refused.
+    def needs_prefix(self, answer: FileAnswer) -> bool:
+        """Whether :meth:`on_answer` needs the hash of our first ``answer.offset`` bytes: only
+        for a first answer that offers to resume from a partial copy made before."""
+        return (
+            self.phase is Phase.OFFERED
+            and answer.verdict is FileVerdict.ACCEPT
+            and 0 < answer.offset <= self.size
+        )
+
+    def on_answer(
+        self, answer: FileAnswer, own_prefix_sha256: bytes | None
+    ) -> Started | Failed | None:
+        """The receiver accepted (from an offset), refused, or asks to resume after a gap
+        (``None``: an answer we already followed, sent again).
 
         ``own_prefix_sha256`` is the SHA-256 of the first ``answer.offset`` bytes of *our* file
-        (the caller reads them), or ``None`` when the offset is 0. A prefix the receiver holds
-        that differs from ours is not resumed from: we send from 0 and it starts over.
+        when :meth:`needs_prefix` says so. A partial copy that differs from ours is not resumed
+        from: we send from 0 and the receiver starts over. Mid-transfer the receiver's prefix
+        is what we sent (authenticated), so it is not hashed again.
         """
         if self.phase in (Phase.DONE, Phase.FAILED):
-            return Failed("The transfer is already over.")
+            return None
         if answer.verdict is not FileVerdict.ACCEPT:
             self.phase = Phase.FAILED
             return Failed(f"The receiver {VERDICT_SENTENCES[answer.verdict]}.")
         if answer.offset > self.size:
             return self._fail("The receiver asked to resume past the end of the file.")
-        if self.phase is not Phase.OFFERED:
-            self.resumes += 1
-            if self.resumes > MAX_RESUMES:
-                return self._fail("The transfer kept losing data on the way; gave up.")
         offset = answer.offset
-        if offset and not (
-            own_prefix_sha256 is not None
-            and hmac.compare_digest(own_prefix_sha256, answer.prefix_sha256)
-        ):
-            offset = 0  # its partial copy is not of this file: it starts over
+        if self.phase is Phase.OFFERED:
+            if offset and not (
+                own_prefix_sha256 is not None
+                and hmac.compare_digest(own_prefix_sha256, answer.prefix_sha256)
+            ):
+                offset = 0  # its partial copy is not of this file: it starts over
+        elif answer.attempt <= self.attempt:
+            return None
+        elif answer.attempt > MAX_RESUMES:
+            return self._fail("The transfer kept losing data on the way; gave up.")
+        self.attempt = answer.attempt
         self._next = self.acked = offset
         self.phase = Phase.SENDING
         return Started(offset)
@@ -217,7 +248,30 @@ class Outgoing:
         last = self._next == self.size
         if last:
             self.phase = Phase.FINISHING
-        return FileChunk(file_id=self.file_id, offset=offset, last=last, data=data)
+        return FileChunk(
+            file_id=self.file_id, attempt=self.attempt, offset=offset, last=last, data=data
+        )
+
+    def probe_range(self) -> tuple[int, int] | None:
+        """The first unacknowledged chunk, to send again after a silence: a chunk lost at the
+        end of the window (or the file) leaves no later chunk to reveal the gap. The receiver
+        answers a probe it already has with an ack, a missing one it takes."""
+        if self.phase not in (Phase.SENDING, Phase.FINISHING):
+            return None
+        return self.acked, min(self._chunk_size, self.size - self.acked)
+
+    def probe(self, offset: int, data: bytes) -> FileChunk:
+        """The chunk for :meth:`probe_range`, with the bytes the caller read."""
+        if self.probe_range() != (offset, len(data)):
+            raise ValueError(f"no probe at offset {offset} is due")
+        end = offset + len(data)
+        return FileChunk(
+            file_id=self.file_id,
+            attempt=self.attempt,
+            offset=offset,
+            last=end == self.size,
+            data=data,
+        )
 
     def on_ack(self, ack: FileAck) -> None:
         if self.phase in (Phase.SENDING, Phase.FINISHING) and self.acked < ack.received:
@@ -234,8 +288,8 @@ class Outgoing:
             return self._fail("The receiver could not write the file.")
         return self._fail("The receiver's copy did not match the file's SHA-256; it was removed.")
 
-    def on_cancel(self) -> Failed:
-        return self._fail("The receiver cancelled the transfer.")
+    def on_cancel(self, cancel: FileCancel) -> Failed:
+        return self._fail(f"The receiver {CANCEL_SENTENCES[cancel.reason]}.")
 
     def cancel(self, reason: CancelReason = CancelReason.USER) -> FileCancel:
         self.phase = Phase.FAILED
@@ -260,11 +314,10 @@ class Incoming:
         #: Bytes written in order: the next chunk must start here.
         self.received = 0
         self._acked = 0
-        #: Set after we asked to resume: chunks elsewhere are in flight from before.
-        self._awaiting: int | None = None
+        #: Our latest answer's number: chunks of an earlier one were in flight before it.
+        self.attempt = 0
         #: Whether the sender may still start over from 0 (its answer to our resume offer).
         self._may_restart = False
-        self.resumes = 0
 
     @property
     def file_id(self) -> int:
@@ -280,7 +333,6 @@ class Incoming:
         self._hash = held_hash.copy() if held and held_hash is not None else hashlib.sha256()
         self.received = self._acked = held
         self._may_restart = held > 0
-        self._awaiting = None
         self.phase = Phase.SENDING
         return self._answer()
 
@@ -288,7 +340,9 @@ class Incoming:
         if verdict is FileVerdict.ACCEPT:
             raise ValueError("refuse with a reason, not ACCEPT")
         self.phase = Phase.FAILED
-        return FileAnswer(file_id=self.file_id, verdict=verdict, offset=0, prefix_sha256=NO_PREFIX)
+        return FileAnswer(
+            file_id=self.file_id, verdict=verdict, attempt=0, offset=0, prefix_sha256=NO_PREFIX
+        )
 
     def on_chunk(self, chunk: FileChunk) -> ChunkOutcome:
         if self.phase is not Phase.SENDING:
@@ -296,16 +350,21 @@ class Incoming:
         size, end = self.offer.size, chunk.offset + len(chunk.data)
         if end > size or chunk.last != (end == size) or (not chunk.data and end != size):
             return self._broken("The sender sent data that does not fit the file it offered.")
+        if chunk.attempt < self.attempt:
+            # Sent before our latest answer reached the sender: say it again (cheap, and it
+            # also covers an answer the relay lost).
+            return Resume(self._answer())
+        if chunk.attempt > self.attempt:
+            return self._broken("The sender answered a request we never made.")
         restart = False
         if chunk.offset != self.received:
             if chunk.offset == 0 and self._may_restart:
                 restart = True  # our partial copy was not of this file: the sender starts over
                 self._hash, self.received, self._acked = hashlib.sha256(), 0, 0
-            elif self._awaiting is not None:
-                return Skip()
+            elif chunk.offset < self.received:
+                return Duplicate(FileAck(file_id=self.file_id, received=self.received))
             else:
                 return self._resume()
-        self._awaiting = None
         self._may_restart = False
         self._hash.update(chunk.data)
         self.received = end
@@ -329,9 +388,9 @@ class Incoming:
             file_id=self.file_id, status=FileStatus.WRITE_FAILED, sha256=self._hash.digest()
         )
 
-    def on_cancel(self) -> Failed:
+    def on_cancel(self, cancel: FileCancel) -> Failed:
         self.phase = Phase.FAILED
-        return Failed("The sender cancelled the transfer.")
+        return Failed(f"The sender {CANCEL_SENTENCES[cancel.reason]}.")
 
     def cancel(self, reason: CancelReason = CancelReason.USER) -> FileCancel:
         self.phase = Phase.FAILED
@@ -342,15 +401,15 @@ class Incoming:
         return FileAnswer(
             file_id=self.file_id,
             verdict=FileVerdict.ACCEPT,
+            attempt=self.attempt,
             offset=self.received,
             prefix_sha256=prefix,
         )
 
     def _resume(self) -> Resume | Broken:
-        self.resumes += 1
-        if self.resumes > MAX_RESUMES:
+        if self.attempt >= MAX_RESUMES:
             return self._broken("The transfer kept losing data on the way; gave up.")
-        self._awaiting = self.received
+        self.attempt += 1
         return Resume(self._answer())
 
     def _broken(self, reason: str) -> Broken:

@@ -191,7 +191,12 @@ class FileOffer:
 
 @dataclass(frozen=True, slots=True)
 class FileChunk:
+    """``attempt`` is the number of the receiver's answer this chunk follows (0 for the
+    first, one more for each resume it asked for), so it can tell chunks already in flight
+    when it asked from the ones that answer it."""
+
     file_id: Annotated[int, U32(1)]
+    attempt: Annotated[int, U16()]
     offset: Annotated[int, U64()]
     last: Annotated[bool, Bool()]
     data: Annotated[bytes, Blob(MAX_FILE_CHUNK)] = field(repr=False)
@@ -215,6 +220,7 @@ class FileAnswer:
 
     file_id: Annotated[int, U32(1)]
     verdict: Annotated[FileVerdict, Enum(FileVerdict)]
+    attempt: Annotated[int, U16()]
     offset: Annotated[int, U64()]
     prefix_sha256: Annotated[bytes, FixedBytes(SHA256_SIZE)]
 
