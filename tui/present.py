@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -56,7 +57,12 @@ from tui.headless import (
     pinned_fingerprint,
     read_secret_file,
     read_secret_stdin,
+    refuse_offer,
+    wants_files,
 )
+
+if TYPE_CHECKING:
+    from tui.headless_files import HeadlessFiles
 
 
 def open_capturer(args: argparse.Namespace) -> Capturer:
@@ -101,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     session_id = normalize_session_id(args.session_id) if args.session_id else None
+    if wants_files(args):
+        from tui.headless_files import check
+
+        check(args)
     with open_capturer(args) as capturer:
         trio.run(
             _present,
@@ -177,6 +187,11 @@ class HeadlessSession:
         )
         self._hotkey_available = False
         self._control_changed = trio.Event()
+        self.files: HeadlessFiles | None = None
+        if wants_files(args):
+            from tui.headless_files import HeadlessFiles
+
+            self.files = HeadlessFiles(args, session)
 
     def _area(self) -> AreaTuple:
         # Before the first frame there is no area; (0, 0, 0, 0) makes the injector refuse.
@@ -196,7 +211,13 @@ class HeadlessSession:
                 nursery.start_soon(self._stats)
             if self.args.admit == "ask-none":
                 nursery.start_soon(_answers_from_stdin, self.session)
+            if self.files is not None:
+                await nursery.start(self.files.run)
             async for event in self.session.events:
+                if self.files is not None:
+                    await self.files.on_event(event)
+                else:
+                    await refuse_offer(self.session, event)
                 if not await self._on_event(event):
                     break
             nursery.cancel_scope.cancel()

@@ -36,6 +36,8 @@ from tui.headless import (
     parse_relay,
     pinned_fingerprint,
     read_secret_file,
+    refuse_offer,
+    wants_files,
 )
 
 if TYPE_CHECKING:
@@ -76,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         from tui.controller import parse_steps
 
         steps = parse_steps(args)  # a mistake is a usage error before anyone is contacted
+    if wants_files(args):
+        from tui.headless_files import check
+
+        check(args)
     link = resolve(args)
     password = (
         read_secret_file(args.session_password_file, "session password")
@@ -157,9 +163,16 @@ async def _watch(
     presenter: int | None = None
     share = ShareOnRequest(args, session)
     stopped_by: list[str] = []
+    files = None
+    if wants_files(args):
+        from tui.headless_files import HeadlessFiles
+
+        files = HeadlessFiles(args, session)
     with trio.move_on_at(deadline):
         async with trio.open_nursery() as nursery:
             await nursery.start(_stop_on_signals, nursery.cancel_scope, stopped_by)
+            if files is not None:
+                await nursery.start(files.run)
             # Only now: a script that saw "joined" may stop us with a signal and get "ended".
             emit("joined", id=session.session_id, peer=session.peer_id, code=session.security_code)
             if args.stats:
@@ -171,6 +184,10 @@ async def _watch(
                 async for event in session.events:
                     if control is not None:
                         control.on_event(event)
+                    if files is not None:
+                        await files.on_event(event)
+                    else:
+                        await refuse_offer(session, event)
                     match event:
                         case ConsentRequested() as ask:
                             await share.on_consent(ask)
