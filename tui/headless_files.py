@@ -58,12 +58,22 @@ class HeadlessFiles:
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self.transfers.run)
-            task_status.started()
-            async for event in self.transfers.events:
-                self._report(event)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self.transfers.run)
+                task_status.started()
+                async for event in self.transfers.events:
+                    self._report(event)
+        finally:
+            # The session ended (or a signal): what was arriving says so, its .part kept.
+            with trio.CancelScope(shield=True):
+                await self.transfers.aclose()
+            while True:
+                try:
+                    self._report(self.transfers.events.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
 
     async def on_event(self, event: SessionEvent) -> None:
         """Every session event passes here first; file content and rosters are used."""
