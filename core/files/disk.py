@@ -5,7 +5,7 @@ flushed with ``fsync``, and only when its SHA-256 equals the offer's is it given
 that did not exist (``NAME (1).ext`` on a clash; the link is made with ``os.link``, which never
 replaces a file, so a file that appears meanwhile is not overwritten either). A mismatch, a
 cancel or an interruption leaves nothing under the final name; an interrupted ``.part`` stays
-for a later transfer of the same file to resume from (§4.7, resume).
+for a later transfer of the same file to resume from.
 
 A ``.part`` is opened with ``O_NOFOLLOW``: a symlink planted under that name is refused, not
 followed out of the directory.
