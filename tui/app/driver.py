@@ -16,7 +16,9 @@ the member this person granted, while the relay agrees; Ctrl+F12 revokes at once
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -47,15 +49,24 @@ from core.client.events import (
     SessionClosed,
     UpdatesDropped,
 )
+from core.client.files import (
+    FileTransfers,
+    TransferDone,
+    TransferFailed,
+    TransferOffered,
+    TransferProgress,
+)
 from core.control import HotkeyUnavailable, RevokeHotkeyWhileGranted
 from core.control import guard as guard_module
 from core.control.guard import ControlGuard
 from core.control.hotkey import revoke_hotkey_label
 from core.control.injector import Injector
 from core.control.stuck_keys import StuckKeyWatch
+from core.humanize import size as human_size
 from core.known_relays import KnownRelays
 from core.links import JoinLink
 from core.protocol.content import (
+    FILE_CONTENT,
     Chat,
     Cursor,
     FrameUpdate,
@@ -70,6 +81,7 @@ from tui.app.messages import (
     ConsentGone,
     ControlChanged,
     Failed,
+    FileOffered,
     KnockArrived,
     KnockGone,
     Knocking,
@@ -81,6 +93,7 @@ from tui.app.messages import (
     SessionOver,
     SessionStarted,
     SessionUpdated,
+    TransferChanged,
     TrustAsked,
 )
 from tui.app.model import SessionView
@@ -102,6 +115,12 @@ if TYPE_CHECKING:
 
 Post = Callable[[Message], Any]
 T = TypeVar("T")
+
+
+def default_download_dir() -> Path:
+    """Where files a person accepts are saved: ``~/Downloads`` if it exists, else the home."""
+    downloads = Path.home() / "Downloads"
+    return downloads if downloads.is_dir() else Path.home()
 
 
 class Driver:
@@ -140,6 +159,11 @@ class Driver:
         self._viewer_scope: trio.CancelScope | None = None
         self._viewer_closed_by_user = False
         self._session_nursery: trio.Nursery | None = None
+        # File transfers (docs/design.md §4.7): every offer is asked for; yes saves here.
+        self.transfers: FileTransfers | None = None
+        self.download_dir: Path = default_download_dir()
+        self._transfer_names: dict[tuple[str, int, int], str] = {}
+        self._transfer_start: dict[tuple[str, int, int], tuple[float, int]] = {}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -316,6 +340,18 @@ class Driver:
             await session.send_content(Chat(text=text[:4000]))
             self.post(Notice(f"{self._name(session.peer_id)} (you): {text[:4000]}"))
 
+    async def send_file(self, path: Path) -> None:
+        """Offer ``path`` to every other member; each is asked, and each transfer runs alone."""
+        session, view, nursery = self.session, self.view, self._session_nursery
+        transfers = self.transfers
+        if session is None or view is None or nursery is None or transfers is None:
+            return
+        if not view.others:
+            self.post(Notice("Nobody else is in the session to send a file to.", "warning"))
+            return
+        for row in view.others:
+            nursery.start_soon(transfers.send_file, path, row.peer_id)
+
     async def reopen_viewer(self) -> None:
         self._viewer_closed_by_user = False
         if self.view is not None:
@@ -345,9 +381,13 @@ class Driver:
                 JoinLink(target.host, target.port, session.session_id, self.client.fingerprint)
             )
         self.post(SessionStarted(session.session_id, session.security_code, organizer, link))
+        transfers = FileTransfers(session, ask=True)
         try:
             async with trio.open_nursery() as nursery:
                 self._session_nursery = nursery
+                self.transfers = transfers
+                nursery.start_soon(transfers.run)
+                nursery.start_soon(self._report_transfers, transfers)
                 async for event in session.events:
                     await self._on_event(event)
                     if isinstance(event, SessionClosed):
@@ -362,6 +402,9 @@ class Driver:
             self.post(SessionOver(f"The connection to the relay was lost: {message}"))
         finally:
             self._session_nursery = None
+            self.transfers = None
+            with trio.CancelScope(shield=True):
+                await transfers.aclose()  # what was arriving keeps its .part, to resume
             self._stop_presenting()
             self._stop_viewer()
             self.session = None
@@ -372,6 +415,9 @@ class Driver:
         session = self.session
         assert session is not None
         match event:
+            case ContentReceived() as content if content.header.content_type in FILE_CONTENT:
+                if self.transfers is not None:
+                    await self.transfers.handle(content)
             case RosterChanged(roster=roster):
                 self._on_roster(roster)
             case KnockReceived(needs_approval=True) as knock:
@@ -412,6 +458,72 @@ class Driver:
             case SessionClosed(message=message):
                 self._revoke_locally("the session ended")
                 self.post(SessionOver(message))
+
+    async def _report_transfers(self, transfers: FileTransfers) -> None:
+        """Turn transfer events into the offer dialog, the transfers panel and log lines."""
+        async for event in transfers.events:
+            key = (event.direction, event.peer, event.file_id)
+            who = self._name(event.peer)
+            match event:
+                case TransferOffered(direction="receive") as offer:
+                    self._transfer_names[key] = offer.name
+                    self.post(TransferChanged(key, f"← {offer.name} from {who} · asking you"))
+                    self._ask_about_file(transfers, offer, who)
+                case TransferOffered() as offer:
+                    self._transfer_names[key] = offer.name
+                    self.post(TransferChanged(key, f"→ {offer.name} to {who} · waiting for a yes"))
+                case TransferProgress() as progress:
+                    self.post(TransferChanged(key, self._progress_line(key, progress, who)))
+                case TransferDone() as done:
+                    name = self._forget(key)
+                    log = (
+                        f"Sent {name} to {who} (SHA-256 checked)."
+                        if done.direction == "send"
+                        else f"Received {name} from {who} (SHA-256 checked): saved as {done.path}."
+                    )
+                    self.post(TransferChanged(key, None, log))
+                case TransferFailed(reason=reason):
+                    name = self._forget(key)
+                    way = f"{name} to {who}" if event.direction == "send" else f"{name} from {who}"
+                    self.post(TransferChanged(key, None, f"File {way}: {reason}"))
+
+    def _ask_about_file(self, transfers: FileTransfers, offer: TransferOffered, who: str) -> None:
+        from core.files.names import UnsafeName, check_name
+
+        try:
+            check_name(offer.name)
+        except UnsafeName:
+            return  # refused already: the failure follows, with the reason
+        token = trio.lowlevel.current_trio_token()
+        nursery = self._session_nursery
+        assert nursery is not None
+        directory = self.download_dir
+
+        def deliver(value: bool) -> None:
+            nursery.start_soon(transfers.answer, offer.peer, offer.file_id, value, directory)
+
+        reply = Reply(lambda value: token.run_sync_soon(deliver, value))
+        self.post(FileOffered(offer.peer, who, offer.file_id, offer.name, offer.size, reply))
+
+    def _progress_line(
+        self, key: tuple[str, int, int], progress: TransferProgress, who: str
+    ) -> str:
+        now = time.monotonic()
+        started, at_start = self._transfer_start.setdefault(key, (now, progress.done))
+        name = self._transfer_names.get(key, "a file")
+        arrow, whom = ("→", f"to {who}") if progress.direction == "send" else ("←", f"from {who}")
+        percent = 100 * progress.done // max(progress.size, 1)
+        line = f"{arrow} {name} {whom} · {percent}% of {human_size(progress.size)}"
+        elapsed = now - started
+        if elapsed > 0.5 and progress.done > at_start:
+            rate = (progress.done - at_start) / elapsed
+            left = (progress.size - progress.done) / rate
+            line += f" · {human_size(rate)}/s · {int(left) // 60}:{int(left) % 60:02d} left"
+        return line
+
+    def _forget(self, key: tuple[str, int, int]) -> str:
+        self._transfer_start.pop(key, None)
+        return self._transfer_names.pop(key, "a file")
 
     def _name(self, peer_id: int | None) -> str:
         return self.view.name_of(peer_id) if self.view is not None else f"#{peer_id}"
