@@ -22,6 +22,7 @@ from typing import BinaryIO, Literal
 
 import trio
 
+from core.client.channel import ChannelClosed
 from core.client.events import ContentReceived
 from core.client.session import SessionBase
 from core.files.disk import DiskError, PartFile, has_room, hash_prefix
@@ -188,6 +189,14 @@ class FileTransfers:
                 )
                 await self._send(machine.offer, recipient)
                 return await self._drive(sending, f)
+        except ChannelClosed:
+            failed = TransferFailed(
+                "send", recipient, machine.file_id, "The connection to the relay was lost."
+            )
+            await self._emit(failed)
+            return failed
+        except ValueError:  # a read came back short: the file shrank under us
+            return await self._give_up(sending, f"{path.name} changed while it was being sent.")
         except OSError as exc:
             return await self._give_up(sending, f"Reading {path.name} failed: {exc.strerror}.")
         finally:
@@ -399,7 +408,12 @@ class FileTransfers:
                 keep_part=False,
             )
             return
-        final = await trio.to_thread.run_sync(part.publish)
+        try:
+            final = await trio.to_thread.run_sync(part.publish)
+        except (DiskError, OSError) as exc:
+            await self._send(machine.write_failed(), receiving.peer)
+            await self._end_receiving(receiving, str(exc), keep_part=False)
+            return
         receiving.part = None
         await self._send(outcome.done, receiving.peer)
         del self._receiving[(receiving.peer, machine.file_id)]

@@ -348,3 +348,31 @@ async def test_a_partial_copy_of_another_file_is_not_resumed_from(
         done = await _next(receiver, TransferDone)
     assert done.path is not None
     assert hashlib.sha256(done.path.read_bytes()).digest() == digest
+
+
+async def test_a_file_larger_than_the_free_space_is_refused_before_a_byte_is_written(
+    relay: RunningRelay, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    huge = 1 << 60  # more than any disk here has free
+    async with (
+        live_session(relay, SESSION_PASSWORD) as (org, member),
+        _running(member, accept_dir=inbox) as receiver,
+    ):
+        await org.send_content(
+            FileOffer(file_id=3, name="disk-image.raw", size=huge, sha256=bytes(32)),
+            recipient=member.peer_id,
+        )
+        failed = await _next(receiver, TransferFailed)
+        with trio.fail_after(TIMEOUT):
+            async for event in org.events:
+                if isinstance(event, ContentReceived) and isinstance(event.message, FileAnswer):
+                    answer = event.message
+                    break
+    assert (
+        failed.reason
+        == f"Not enough free space in {inbox} for disk-image.raw; nothing was written."
+    )
+    assert answer.verdict is FileVerdict.NO_SPACE
+    assert os.listdir(inbox) == []
