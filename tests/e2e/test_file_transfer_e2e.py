@@ -17,8 +17,9 @@ from typing import TypeVar
 
 import pytest
 import trio
-from relaykit import RunningRelay
-from sessionkit import live_session
+from netkit import Cutter
+from relaykit import ORGANIZER, ORGANIZER_PASSWORD, RunningRelay
+from sessionkit import connect, live_session
 
 from core.client import SessionBase
 from core.client.events import ContentReceived
@@ -376,3 +377,49 @@ async def test_a_file_larger_than_the_free_space_is_refused_before_a_byte_is_wri
     )
     assert answer.verdict is FileVerdict.NO_SPACE
     assert os.listdir(inbox) == []
+
+
+async def test_a_connection_cut_at_half_resumes_from_the_verified_prefix_after_rejoining(
+    relay: RunningRelay, tmp_path: Path
+) -> None:
+    source, inbox = tmp_path / "trace.bin", tmp_path / "inbox"
+    inbox.mkdir()
+    digest = _random_file(source, 8 * 1024 * 1024)  # 32 chunks
+    cutter = Cutter(relay.port)
+    chunks = 0
+
+    def cut_at_half(msg: Sealed) -> Sealed:
+        nonlocal chunks
+        if msg.header.content_type is ContentType.FILE_CHUNK:
+            chunks += 1
+            if chunks == 16:
+                cutter.cut()  # the member's connection drops, abruptly, mid-file
+        return msg
+
+    _hook_route(relay, cut_at_half)
+    async with connect(relay.port, relay.fingerprint) as oc:
+        await oc.login(ORGANIZER, ORGANIZER_PASSWORD)
+        org = await oc.create_session(name="Olga", password=SESSION_PASSWORD)
+        async with _running(org, stall_timeout=3.0) as sender:
+            async with connect(cutter.port, relay.fingerprint) as mc:
+                member = await mc.join(org.session_id, name="Ana", password=SESSION_PASSWORD)
+                async with _running(member, accept_dir=inbox) as receiver:
+                    first = await sender.send_file(source, member.peer_id)
+                    await receiver.aclose()
+            assert isinstance(first, TransferFailed)
+            assert first.reason == "The transfer stalled; cancelled."
+            held = (inbox / "trace.bin.part").stat().st_size
+            assert 0 < held < source.stat().st_size
+            assert not (inbox / "trace.bin").exists()
+
+            chunks = 0
+            async with connect(relay.port, relay.fingerprint) as mc:
+                member = await mc.join(org.session_id, name="Ana", password=SESSION_PASSWORD)
+                async with _running(member, accept_dir=inbox) as receiver:
+                    second = await sender.send_file(source, member.peer_id)
+                    assert isinstance(second, TransferDone), second
+                    done = await _next(receiver, TransferDone)
+    assert chunks <= 32 - held // (256 * 1024), "only what was missing was sent again"
+    assert done.path == inbox / "trace.bin"
+    assert hashlib.sha256(done.path.read_bytes()).digest() == digest
+    assert os.listdir(inbox) == ["trace.bin"]
