@@ -119,6 +119,8 @@ class _Sending:
         self.path = path
         self.peer = peer
         self.inbox_send, self.inbox = trio.open_memory_channel[ContentMessage](math.inf)
+        #: Our own person cancelled: the sending loop stops at its next turn.
+        self.cancelled = False
 
 
 @dataclass(slots=True)
@@ -216,6 +218,9 @@ class FileTransfers:
                 result = await self._on_reply(sending, message)
                 if result is not None:
                     return result
+            if sending.cancelled:
+                await self._send(machine.cancel(CancelReason.USER), sending.peer)
+                return await self._give_up(sending, "You cancelled the transfer.")
             if machine.acked != reported and machine.phase is not Phase.OFFERED:
                 reported = machine.acked
                 await self._progress("send", sending.peer, machine.file_id, reported, machine.size)
@@ -302,6 +307,26 @@ class FileTransfers:
             case _:
                 return False
         return True
+
+    async def cancel(self, direction: Direction, peer: int, file_id: int) -> None:
+        """Our person stops a transfer: the other side is told, a partial file is removed."""
+        if direction == "send":
+            sending = self._sending.get((peer, file_id))
+            if sending is not None:
+                sending.cancelled = True
+                # Wake the sending loop if it waits for the receiver (an ack changes nothing).
+                sending.inbox_send.send_nowait(FileAck(file_id=file_id, received=0))
+            return
+        receiving = self._receiving.get((peer, file_id))
+        if receiving is None:
+            return
+        if receiving.machine.phase is Phase.OFFERED:
+            await self._refuse(receiving, FileVerdict.DECLINE, "You declined the file.")
+            return
+        await self._send(receiving.machine.cancel(CancelReason.USER), peer)
+        await self._end_receiving(
+            receiving, "You cancelled the transfer; nothing of it was kept.", keep_part=False
+        )
 
     async def answer(self, peer: int, file_id: int, accept: bool, directory: Path | None) -> None:
         """A person's answer to an offer that was held (``ask``): accept into ``directory``."""

@@ -423,3 +423,43 @@ async def test_a_connection_cut_at_half_resumes_from_the_verified_prefix_after_r
     assert done.path == inbox / "trace.bin"
     assert hashlib.sha256(done.path.read_bytes()).digest() == digest
     assert os.listdir(inbox) == ["trace.bin"]
+
+
+@pytest.mark.parametrize("who", ["sender", "receiver"])
+async def test_a_cancelled_transfer_stops_on_both_sides_and_nothing_is_kept(
+    relay: RunningRelay, tmp_path: Path, who: str
+) -> None:
+    source, inbox = tmp_path / "big.bin", tmp_path / "inbox"
+    inbox.mkdir()
+    with source.open("wb") as f:
+        f.truncate(256 * 1024 * 1024)  # far more than can arrive before the cancel does
+    async with (
+        live_session(relay, SESSION_PASSWORD) as (org, member),
+        _running(org) as sender,
+        _running(member, accept_dir=inbox) as receiver,
+        trio.open_nursery() as nursery,
+    ):
+        results: list[TransferDone | TransferFailed] = []
+
+        async def send() -> None:
+            results.append(await sender.send_file(source, member.peer_id))
+
+        nursery.start_soon(send)
+        progress = await _next(receiver, TransferProgress)
+        if who == "sender":
+            await sender.cancel("send", member.peer_id, progress.file_id)
+        else:
+            await receiver.cancel("receive", org.peer_id, progress.file_id)
+        failed = await _next(receiver, TransferFailed)
+        with trio.fail_after(TIMEOUT):
+            while not results:
+                await trio.sleep(0.05)
+    result = results[0]
+    assert isinstance(result, TransferFailed)
+    if who == "sender":
+        assert result.reason == "You cancelled the transfer."
+        assert failed.reason == "The sender cancelled the transfer."
+    else:
+        assert result.reason == "The receiver cancelled the transfer."
+        assert failed.reason == "You cancelled the transfer; nothing of it was kept."
+    assert os.listdir(inbox) == []

@@ -932,3 +932,41 @@ def test_f_sends_a_file_to_everyone_in_the_session(relay: RelayThread, tmp_path:
             assert any("% of 1.4 MiB" in line for line in lines[1:]), lines
 
     run(scenario)
+
+
+def test_z_cancels_a_file_on_its_way_and_nothing_is_kept(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    source = tmp_path / "disk.img"
+    with source.open("wb") as f:
+        f.truncate(256 * 1024 * 1024)  # far more than arrives before the cancel
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        app.driver.download_dir = downloads
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await _joins(pilot, relay, screen, "Ana", 2)
+            transfers = await _with_files(ana, None)
+            sending = asyncio.ensure_future(ana.do(transfers.send_file, source, 1))
+            await on_screen(pilot, FileOfferDialog)
+            await pilot.press("y")
+            await until(
+                pilot,
+                lambda: any("% of 256.0 MiB" in line for line in screen.transfers.values()),
+                "progress in the panel",
+            )
+            await pilot.press("z")
+            picker = await on_screen(pilot, PickMemberDialog)
+            assert picker.title_text == "Cancel which transfer?"
+            await pilot.press("enter")
+            result = await asyncio.wait_for(sending, 30)
+            assert isinstance(result, TransferFailed)
+            assert result.reason == "The receiver cancelled the transfer."
+            await until(pilot, lambda: "nothing of it was kept" in _log_text(screen), "said")
+            assert not screen.transfers
+            assert list(downloads.iterdir()) == []
+
+    run(scenario)

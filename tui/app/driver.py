@@ -352,6 +352,11 @@ class Driver:
         for row in view.others:
             nursery.start_soon(transfers.send_file, path, row.peer_id)
 
+    async def cancel_transfer(self, key: tuple[str, int, int]) -> None:
+        direction, peer, file_id = key
+        if self.transfers is not None and direction in ("send", "receive"):
+            await self.transfers.cancel("send" if direction == "send" else "receive", peer, file_id)
+
     async def reopen_viewer(self) -> None:
         self._viewer_closed_by_user = False
         if self.view is not None:

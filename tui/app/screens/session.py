@@ -71,6 +71,8 @@ class SessionScreen(Screen[None]):
         Binding("j", "copy_join", "Copy join"),
         Binding("t", "chat", "Chat"),
         Binding("f", "send_file", "Send file"),
+        # Not in the footer (every key must fit 80 columns): the transfers panel says it.
+        Binding("z", "cancel_transfer", "Cancel a file", show=False),
         Binding("e", "end", "End"),
         Binding("l", "leave", "Leave"),
     ]
@@ -196,7 +198,7 @@ class SessionScreen(Screen[None]):
         else:
             self.transfers[key] = line
         panel = self.query_one("#transfers", Static)
-        panel.update("\n".join(self.transfers.values()))
+        panel.update("\n".join([*self.transfers.values(), "z cancels a transfer"]))
         panel.display = bool(self.transfers)
 
     def log_line(self, text: str) -> None:
@@ -296,6 +298,18 @@ class SessionScreen(Screen[None]):
             self.porthole.notify("Nobody else is in the session to send a file to.")
             return
         self.porthole.pick_file_to_send()
+
+    def action_cancel_transfer(self) -> None:
+        keys = list(self.transfers)
+        if not keys:
+            return
+
+        def picked(number: int | None) -> None:
+            if number is not None and 0 < number <= len(keys):
+                self.porthole.run_network(self.porthole.driver.cancel_transfer, keys[number - 1])
+
+        choices = list(enumerate(self.transfers.values(), start=1))
+        self.app.push_screen(PickMemberDialog("Cancel which transfer?", choices), picked)
 
     def action_chat(self) -> None:
         chat = self.query_one("#chat", Input)
