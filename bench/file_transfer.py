@@ -11,6 +11,11 @@ without the up-front hash.
 relay's own TLS settings): the same bytes read from the same file are written into one TLS
 connection and counted out of another, nothing else.
 
+``screen``: the issue's question, whether a transfer costs other people their screen. The
+organizer presents 15 updates of 32 KiB a second; a watcher counts what arrives; meanwhile
+another member sends the file *to the presenter*. The watcher's update rate during the transfer
+is compared with its rate over the same length of time without one, in the same session.
+
 Both ends of each run live in this process, as in ``bench.fanout``. Medians of ``--repeats``
 runs; results as JSON under bench/results/.
 
@@ -47,6 +52,7 @@ from bench.fanout import (
 from core.client import SessionBase, open_relay_client
 from core.client.events import ContentReceived
 from core.client.files import FileTransfers, TransferDone, sha256_of
+from core.protocol.content import FrameUpdate
 
 BLOCK = 256 * 1024
 
@@ -92,6 +98,78 @@ async def porthole_run(relay: RelayAddress, source: Path, workdir: Path) -> dict
     if sha256_of(received)[1].hex() != result.sha256:
         raise RuntimeError("the received file differs")
     return {"seconds": elapsed}
+
+
+FPS = 15.0
+UPDATE_BYTES = 32 * 1024
+
+
+async def _present(org: SessionBase, stop: trio.Event) -> None:
+    """A steady screen: FPS updates a second, each UPDATE_BYTES of tiles."""
+    tiles = os.urandom(UPDATE_BYTES)
+    seq = 0
+    next_at = trio.current_time()
+    while not stop.is_set():
+        seq += 1
+        await org.send_content(
+            FrameUpdate(
+                frame_seq=seq,
+                keyframe=False,
+                width=1920,
+                height=1080,
+                captured_at_us=time.time_ns() // 1000,
+                tiles=tiles,
+            )
+        )
+        next_at += 1 / FPS
+        await trio.sleep_until(next_at)
+
+
+async def _watch(watcher: SessionBase, arrivals: list[float]) -> None:
+    async for event in watcher.events:
+        if isinstance(event, ContentReceived) and isinstance(event.message, FrameUpdate):
+            arrivals.append(trio.current_time())
+
+
+async def screen_run(relay: RelayAddress, source: Path, workdir: Path) -> dict[str, float]:
+    """The watcher's update rate without and then with a transfer to the presenter."""
+    inbox = workdir / "presenter-inbox"
+    shutil.rmtree(inbox, ignore_errors=True)
+    inbox.mkdir()
+    pin = relay.fingerprint
+    async with (
+        open_relay_client(relay.host, relay.port, pinned=pin, proxy="") as oc,
+        open_relay_client(relay.host, relay.port, pinned=pin, proxy="") as wc,
+        open_relay_client(relay.host, relay.port, pinned=pin, proxy="") as sc,
+        trio.open_nursery() as nursery,
+    ):
+        await oc.login(ORGANIZER, ORGANIZER_PASSWORD)
+        org = await oc.create_session(name="presenter", password=SESSION_PASSWORD)
+        watcher = await wc.join(org.session_id, name="watcher", password=SESSION_PASSWORD)
+        member = await sc.join(org.session_id, name="sender", password=SESSION_PASSWORD)
+        receiving = FileTransfers(org, accept_dir=inbox)
+        sending = FileTransfers(member)
+        for session, transfers in ((org, receiving), (member, sending)):
+            nursery.start_soon(_pump, session, transfers)
+            nursery.start_soon(transfers.run)
+        arrivals: list[float] = []
+        stop = trio.Event()
+        nursery.start_soon(_watch, watcher, arrivals)
+        nursery.start_soon(_present, org, stop)
+        await trio.sleep(1.0)  # past the first keyframe requests and re-keys
+        started = trio.current_time()
+        result = await sending.send_file(source, org.peer_id)
+        during = trio.current_time() - started
+        if not isinstance(result, TransferDone):
+            raise RuntimeError(f"the transfer failed: {result.reason}")
+        quiet_from = trio.current_time()
+        await trio.sleep(during)
+        quiet_to = trio.current_time()
+        stop.set()
+        nursery.cancel_scope.cancel()
+    with_transfer = sum(started <= t < started + during for t in arrivals) / during
+    without = sum(quiet_from <= t < quiet_to for t in arrivals) / (quiet_to - quiet_from)
+    return {"seconds": during, "fps_with": with_transfer, "fps_without": without}
 
 
 async def tls_run(port: int, source: Path, group: int) -> dict[str, float]:
@@ -152,10 +230,12 @@ def _bench(args: argparse.Namespace, workdir: Path) -> int:
     relay_proc, relay = start_relay(_relay_executable(args.relay_bin), workdir)
     forwarder, _tcp_port, tls_port = start_forwarder(workdir)
     runs: dict[str, list[float]] = {"porthole": [], "tls": []}
+    screens: list[dict[str, float]] = []
     try:
         for repeat in range(args.repeats):
             runs["tls"].append(trio.run(tls_run, tls_port, source, repeat)["seconds"])
             runs["porthole"].append(trio.run(porthole_run, relay, source, workdir)["seconds"])
+            screens.append(trio.run(screen_run, relay, source, workdir))
     finally:
         relay_proc.stop()
         forwarder.stop()
@@ -169,6 +249,8 @@ def _bench(args: argparse.Namespace, workdir: Path) -> int:
         "porthole_without_hash_mib_s": mib / max(porthole_s - hash_seconds, 1e-9),
         "sha256_seconds": hash_seconds,
         "ratio": tls_s / porthole_s,
+        "screen": screens,
+        "screen_fps_ratio_median": median([r["fps_with"] / r["fps_without"] for r in screens]),
         "machine": machine_info(),
     }
     path = write_results("file_transfer", summary)
@@ -177,6 +259,11 @@ def _bench(args: argparse.Namespace, workdir: Path) -> int:
     print(f"  porthole file transfer        : {mib / porthole_s:8.1f} MiB/s")
     print(f"    without the sender's hash   : {summary['porthole_without_hash_mib_s']:8.1f} MiB/s")
     print(f"  ratio porthole / TLS          : {summary['ratio']:8.2f}")
+    print(f"a watcher's screen ({FPS:.0f} updates/s of {size_label(UPDATE_BYTES)}) while another")
+    print("member sends the file to the presenter, updates/s without → with:")
+    for r in screens:
+        print(f"  {r['fps_without']:5.1f} → {r['fps_with']:5.1f}  (transfer {r['seconds']:.1f} s)")
+    print(f"  median ratio with / without   : {summary['screen_fps_ratio_median']:8.2f}")
     print(f"results: {path}", file=sys.stderr)
     return 0
 
