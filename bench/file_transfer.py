@@ -59,8 +59,7 @@ BLOCK = 256 * 1024
 
 async def _pump(session: SessionBase, transfers: FileTransfers) -> None:
     async for event in session.events:
-        if isinstance(event, ContentReceived):
-            await transfers.handle(event)
+        await transfers.handle(event)
 
 
 @contextlib.asynccontextmanager

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from core.client.events import ContentReceived, RosterChanged, SessionEvent
+from core.client.events import RosterChanged, SessionEvent
 from core.client.files import (
     FileTransfers,
     TransferDone,
@@ -27,7 +27,6 @@ from core.client.files import (
     TransferProgress,
 )
 from core.failures import UsageError
-from core.protocol.content import FILE_CONTENT
 from tui.headless import emit
 
 if TYPE_CHECKING:
@@ -77,9 +76,8 @@ class HeadlessFiles:
 
     async def on_event(self, event: SessionEvent) -> None:
         """Every session event passes here first; file content and rosters are used."""
+        await self.transfers.handle(event)
         match event:
-            case ContentReceived() as content if content.header.content_type in FILE_CONTENT:
-                await self.transfers.handle(content)
             case RosterChanged(roster=roster) if self._files:
                 for member in roster.members:
                     if member.peer_id == self._session.peer_id or member.peer_id in self._served:

@@ -23,7 +23,7 @@ from typing import BinaryIO, Literal
 import trio
 
 from core.client.channel import ChannelClosed
-from core.client.events import ContentReceived
+from core.client.events import ContentReceived, RosterChanged, SessionEvent
 from core.client.session import SessionBase
 from core.files.disk import DiskError, PartFile, has_room, hash_prefix
 from core.files.names import UnsafeName, check_name
@@ -121,6 +121,8 @@ class _Sending:
         self.inbox_send, self.inbox = trio.open_memory_channel[ContentMessage](math.inf)
         #: Our own person cancelled: the sending loop stops at its next turn.
         self.cancelled = False
+        #: The receiver is no longer in the session (the relay's roster says so).
+        self.gone = False
 
 
 @dataclass(slots=True)
@@ -218,6 +220,13 @@ class FileTransfers:
                 result = await self._on_reply(sending, message)
                 if result is not None:
                     return result
+            if sending.gone:
+                machine.cancel(CancelReason.FAILED)  # nobody to tell
+                failed = TransferFailed(
+                    "send", sending.peer, machine.file_id, "The receiver left the session."
+                )
+                await self._emit(failed)
+                return failed
             if sending.cancelled:
                 await self._send(machine.cancel(CancelReason.USER), sending.peer)
                 return await self._give_up(sending, "You cancelled the transfer.")
@@ -282,8 +291,14 @@ class FileTransfers:
 
     # -- receiving -------------------------------------------------------------------------------
 
-    async def handle(self, event: ContentReceived) -> bool:
-        """Take file content from the session's events; ``False`` for anything else."""
+    async def handle(self, event: SessionEvent) -> bool:
+        """Take file content from the session's events (``False`` for anything else); a roster
+        ends the transfers of members who left, at once rather than after a stall."""
+        if isinstance(event, RosterChanged):
+            await self._on_roster({entry.peer_id for entry in event.roster.members})
+            return False
+        if not isinstance(event, ContentReceived):
+            return False
         peer, message = event.sender, event.message
         match message:
             case FileAnswer() | FileAck() | FileDone() | FileCancel(by_sender=False):
@@ -307,6 +322,19 @@ class FileTransfers:
             case _:
                 return False
         return True
+
+    async def _on_roster(self, present: set[int]) -> None:
+        for (peer, file_id), sending in self._sending.items():
+            if peer not in present and not sending.gone:
+                sending.gone = True
+                sending.inbox_send.send_nowait(FileAck(file_id=file_id, received=0))  # wake it
+        for receiving in list(self._receiving.values()):
+            if receiving.peer not in present:
+                await self._end_receiving(
+                    receiving,
+                    "The sender left the session; the partial file is kept to resume from.",
+                    keep_part=True,
+                )
 
     async def cancel(self, direction: Direction, peer: int, file_id: int) -> None:
         """Our person stops a transfer: the other side is told, a partial file is removed."""

@@ -29,7 +29,13 @@ from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
 from textual.widgets import Label, OptionList, RichLog, Static
 
-from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
+from core.client.events import (
+    ConsentRequested,
+    ContentReceived,
+    RosterChanged,
+    SessionClosed,
+    SessionEvent,
+)
 from core.client.files import FileTransfers, TransferDone, TransferFailed
 from core.control import guard as guard_module
 from core.errors import ErrorCode
@@ -833,9 +839,8 @@ async def _with_files(peer: Peer, accept_dir: Path | None) -> FileTransfers:
         assert peer.relay.nursery is not None
         transfers = FileTransfers(peer.session, accept_dir=accept_dir)
 
-        async def hook(event: object) -> None:
-            if isinstance(event, ContentReceived):
-                await transfers.handle(event)
+        async def hook(event: SessionEvent) -> None:
+            await transfers.handle(event)
 
         peer.hooks.append(hook)
         peer.relay.nursery.start_soon(transfers.run)

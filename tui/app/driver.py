@@ -424,6 +424,8 @@ class Driver:
                 if self.transfers is not None:
                     await self.transfers.handle(content)
             case RosterChanged(roster=roster):
+                if self.transfers is not None:
+                    await self.transfers.handle(event)  # transfers of members who left end
                 self._on_roster(roster)
             case KnockReceived(needs_approval=True) as knock:
                 self.post(KnockArrived(knock.peer_id, knock.name, knock.origin))
