@@ -1,8 +1,8 @@
 """File transfers over a session, with trio: the driver around ``core/files`` (docs/design.md §4.7).
 
 A program that takes part in transfers makes one :class:`FileTransfers` for its session, runs
-:meth:`FileTransfers.run` in its nursery, and hands every :class:`ContentReceived` to
-:meth:`FileTransfers.handle` (which says whether it was file content). It sends with
+:meth:`FileTransfers.run` in its nursery, and hands its session events to
+:meth:`FileTransfers.handle` (file content, and rosters: a member who left ends its transfers). It sends with
 :meth:`FileTransfers.send_file` and learns what happened from :attr:`FileTransfers.events`.
 
 Incoming offers are accepted into ``accept_dir`` without asking (``--accept-files DIR``), or
