@@ -2,8 +2,9 @@
 
 A program that takes part in transfers makes one :class:`FileTransfers` for its session, runs
 :meth:`FileTransfers.run` in its nursery, and hands its session events to
-:meth:`FileTransfers.handle` (file content, and rosters: a member who left ends its transfers). It sends with
-:meth:`FileTransfers.send_file` and learns what happened from :attr:`FileTransfers.events`.
+:meth:`FileTransfers.handle` (file content, and rosters: a member who left ends its transfers).
+It sends with :meth:`FileTransfers.send_file` and learns what happened from
+:attr:`FileTransfers.events`.
 
 Incoming offers are accepted into ``accept_dir`` without asking (``--accept-files DIR``), or
 held until :meth:`FileTransfers.answer` is called (a person's yes or no), or refused when the

@@ -41,7 +41,7 @@ from core.control import guard as guard_module
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
 from core.links import JoinLink
-from core.protocol.content import Chat, FrameUpdate, InputEvent, InputKind
+from core.protocol.content import Chat, FileOffer, FrameUpdate, InputEvent, InputKind
 from core.protocol.messages import ActionCode
 from relay.limits import BackoffPolicy
 from tui.app.app import PortholeApp, Start
@@ -973,5 +973,39 @@ def test_z_cancels_a_file_on_its_way_and_nothing_is_kept(
             await until(pilot, lambda: "nothing of it was kept" in _log_text(screen), "said")
             assert not screen.transfers
             assert list(downloads.iterdir()) == []
+
+    run(scenario)
+
+
+def test_f_can_send_to_one_member_only(relay: RelayThread, tmp_path: Path) -> None:
+    ana_inbox, ben_inbox = tmp_path / "ana", tmp_path / "ben"
+    ana_inbox.mkdir()
+    ben_inbox.mkdir()
+    source = tmp_path / "for-ben.txt"
+    source.write_bytes(b"only for Ben\n")
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await _joins(pilot, relay, screen, "Ana", 2)
+            ben = await _joins(pilot, relay, screen, "Ben", 3)
+            await _with_files(ana, ana_inbox)
+            await _with_files(ben, ben_inbox)
+            await pilot.press("f")
+            dialog = await on_screen(pilot, SendFileDialog)
+            await pilot.press("tab", "down", "down", "enter")  # everyone, Ana, Ben: Ben
+            assert dialog.recipient() == ben.peer_id
+            await type_into(pilot, "path", str(source))
+            await pilot.press("enter")
+            await until(pilot, lambda: "Sent for-ben.txt to Ben" in _log_text(screen), "sent")
+            assert (ben_inbox / "for-ben.txt").read_bytes() == b"only for Ben\n"
+            assert list(ana_inbox.iterdir()) == []
+            offers_to_ana = [
+                e
+                for e in ana.events
+                if isinstance(e, ContentReceived) and isinstance(e.message, FileOffer)
+            ]
+            assert offers_to_ana == [], "Ana was never offered the file"
 
     run(scenario)

@@ -343,12 +343,12 @@ class PortholeApp(App[int]):
         if message.log is not None:
             self._session_log(message.log)
 
-    def pick_file_to_send(self) -> None:
-        def picked(path: Path | None) -> None:
-            if path is not None:
-                self.run_network(self.driver.send_file, path)
+    def pick_file_to_send(self, members: list[tuple[int, str]]) -> None:
+        def picked(choice: tuple[Path, int | None] | None) -> None:
+            if choice is not None:
+                self.run_network(self.driver.send_file, *choice)
 
-        self.push_screen(SendFileDialog(), picked)
+        self.push_screen(SendFileDialog(members), picked)
 
     def on_control_changed(self, message: ControlChanged) -> None:
         if self.session_screen is not None:

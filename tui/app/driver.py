@@ -340,8 +340,9 @@ class Driver:
             await session.send_content(Chat(text=text[:4000]))
             self.post(Notice(f"{self._name(session.peer_id)} (you): {text[:4000]}"))
 
-    async def send_file(self, path: Path) -> None:
-        """Offer ``path`` to every other member; each is asked, and each transfer runs alone."""
+    async def send_file(self, path: Path, recipient: int | None = None) -> None:
+        """Offer ``path`` to one member, or to every other member (``None``); each is asked,
+        and each transfer runs alone."""
         session, view, nursery = self.session, self.view, self._session_nursery
         transfers = self.transfers
         if session is None or view is None or nursery is None or transfers is None:
@@ -350,7 +351,8 @@ class Driver:
             self.post(Notice("Nobody else is in the session to send a file to.", "warning"))
             return
         for row in view.others:
-            nursery.start_soon(transfers.send_file, path, row.peer_id)
+            if recipient is None or row.peer_id == recipient:
+                nursery.start_soon(transfers.send_file, path, row.peer_id)
 
     async def cancel_transfer(self, key: tuple[str, int, int]) -> None:
         direction, peer, file_id = key

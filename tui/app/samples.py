@@ -200,7 +200,7 @@ async def dialog_file_offer(app: PortholeApp) -> None:
 
 async def dialog_send_file(app: PortholeApp) -> None:
     await _session(app, organizer_roster(), OLGA)
-    await app.push_screen(SendFileDialog())
+    await app.push_screen(SendFileDialog([(ANA, "Ana")]))
 
 
 async def dialog_admit(app: PortholeApp) -> None:

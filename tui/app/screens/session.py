@@ -297,7 +297,7 @@ class SessionScreen(Screen[None]):
         if view is None or not view.others:
             self.porthole.notify("Nobody else is in the session to send a file to.")
             return
-        self.porthole.pick_file_to_send()
+        self.porthole.pick_file_to_send([(row.peer_id, row.name) for row in view.others])
 
     def action_cancel_transfer(self) -> None:
         keys = list(self.transfers)
