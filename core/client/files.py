@@ -14,6 +14,7 @@ disk, and the disk rules are ``core/files/disk.py``'s.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import math
@@ -285,7 +286,7 @@ class FileTransfers:
 
     async def _give_up(self, sending: _Sending, reason: str) -> TransferFailed:
         if sending.machine.phase is not Phase.FAILED:
-            await self._send(sending.machine.cancel(CancelReason.FAILED), sending.peer)
+            await self._reply(sending.machine.cancel(CancelReason.FAILED), sending.peer)
         failed = TransferFailed("send", sending.peer, sending.machine.file_id, reason)
         await self._emit(failed)
         return failed
@@ -352,7 +353,7 @@ class FileTransfers:
         if receiving.machine.phase is Phase.OFFERED:
             await self._refuse(receiving, FileVerdict.DECLINE, "You declined the file.")
             return
-        await self._send(receiving.machine.cancel(CancelReason.USER), peer)
+        await self._reply(receiving.machine.cancel(CancelReason.USER), peer)
         await self._end_receiving(
             receiving, "You cancelled the transfer; nothing of it was kept.", keep_part=False
         )
@@ -415,10 +416,10 @@ class FileTransfers:
             return
         receiving.directory, receiving.part = directory, part
         receiving.last_activity = trio.current_time()
-        await self._send(receiving.machine.accept(held, held_hash), receiving.peer)
+        await self._reply(receiving.machine.accept(held, held_hash), receiving.peer)
 
     async def _refuse(self, receiving: _Receiving, verdict: FileVerdict, reason: str) -> None:
-        await self._send(receiving.machine.refuse(verdict), receiving.peer)
+        await self._reply(receiving.machine.refuse(verdict), receiving.peer)
         await self._end_receiving(receiving, reason, keep_part=False)
 
     async def _on_chunk(self, receiving: _Receiving, chunk: FileChunk) -> None:
@@ -428,13 +429,13 @@ class FileTransfers:
         if isinstance(outcome, Skip) or part is None:
             return
         if isinstance(outcome, Resume):
-            await self._send(outcome.answer, receiving.peer)
+            await self._reply(outcome.answer, receiving.peer)
             return
         if isinstance(outcome, Duplicate):
-            await self._send(outcome.ack, receiving.peer)
+            await self._reply(outcome.ack, receiving.peer)
             return
         if isinstance(outcome, Broken):
-            await self._send(outcome.cancel, receiving.peer)
+            await self._reply(outcome.cancel, receiving.peer)
             await self._end_receiving(receiving, outcome.reason, keep_part=False)
             return
         try:
@@ -444,18 +445,22 @@ class FileTransfers:
             if isinstance(outcome, Finish):
                 await trio.to_thread.run_sync(part.flush)
         except DiskError as exc:
-            await self._send(machine.write_failed(), receiving.peer)
+            if receiving.part is not part:
+                return  # ended meanwhile (cancelled, stalled, the session closed): said already
+            await self._reply(machine.write_failed(), receiving.peer)
             await self._end_receiving(receiving, str(exc), keep_part=False)
+            return
+        if receiving.part is not part:
             return
         if isinstance(outcome, Write):
             if outcome.ack is not None:
-                await self._send(outcome.ack, receiving.peer)
+                await self._reply(outcome.ack, receiving.peer)
                 await self._progress(
                     "receive", receiving.peer, machine.file_id, machine.received, machine.offer.size
                 )
             return
         if not outcome.verified:
-            await self._send(outcome.done, receiving.peer)
+            await self._reply(outcome.done, receiving.peer)
             await self._end_receiving(
                 receiving,
                 "The file did not match the SHA-256 it was offered with; nothing was kept.",
@@ -465,11 +470,13 @@ class FileTransfers:
         try:
             final = await trio.to_thread.run_sync(part.publish)
         except (DiskError, OSError) as exc:
-            await self._send(machine.write_failed(), receiving.peer)
+            if receiving.part is not part:
+                return
+            await self._reply(machine.write_failed(), receiving.peer)
             await self._end_receiving(receiving, str(exc), keep_part=False)
             return
         receiving.part = None
-        await self._send(outcome.done, receiving.peer)
+        await self._reply(outcome.done, receiving.peer)
         del self._receiving[(receiving.peer, machine.file_id)]
         offer = machine.offer
         await self._emit(
@@ -502,7 +509,7 @@ class FileTransfers:
                 if machine.phase is Phase.OFFERED and self.ask:
                     continue  # waiting for a person, not for the network
                 if now - receiving.last_activity > self.stall_timeout:
-                    await self._send(machine.cancel(CancelReason.STALLED), receiving.peer)
+                    await self._reply(machine.cancel(CancelReason.STALLED), receiving.peer)
                     await self._end_receiving(
                         receiving,
                         "The transfer stalled; the partial file is kept to resume from.",
@@ -521,6 +528,13 @@ class FileTransfers:
 
     async def _send(self, message: ContentMessage, peer: int) -> None:
         await self._session.send_content(message, recipient=peer)
+
+    async def _reply(self, message: ContentMessage, peer: int) -> None:
+        """A receiver's answer, or a sender's last word (its cancel): when the connection is
+        gone there is nobody to tell, and the transfer ends with the session (:meth:`aclose`),
+        so that is not an error here."""
+        with contextlib.suppress(ChannelClosed):
+            await self._session.send_content(message, recipient=peer)
 
     async def _emit(self, event: TransferEvent) -> None:
         self._events_send.send_nowait(event)
