@@ -74,6 +74,8 @@ class Peer:
     events: list[SessionEvent] = field(default_factory=list)
     refused: RequestRefused | None = None
     client: RelayClient | None = None
+    #: Called with every session event in the relay thread's trio run (file transfers).
+    hooks: list[Callable[[SessionEvent], Coroutine[Any, Any, None]]] = field(default_factory=list)
     _done: trio.Event | None = None
 
     @property
@@ -126,6 +128,8 @@ class Peer:
                         return
                     async for event in self.session.events:
                         self.events.append(event)
+                        for hook in self.hooks:
+                            await hook(event)
                         if isinstance(event, SessionClosed):
                             break
             finally:

@@ -20,12 +20,36 @@ from core.known_relays import KnownRelays
 from core.tlspin import parse_fingerprint
 
 if TYPE_CHECKING:
-    from core.client import RelayIdentity
+    from core.client import RelayIdentity, SessionBase
+    from core.client.events import SessionEvent
 
 
 def emit(event: str, **fields: Any) -> None:
     """Print one JSON line: ``{"event": ..., ...}`` (never secrets, frames or keystrokes)."""
     print(json.dumps({"event": event, **fields}, separators=(",", ":")), flush=True)
+
+
+def wants_files(args: object) -> bool:
+    """Whether a headless command line asked for file transfer (``--send``, ``--to``,
+    ``--accept-files``); only then is ``tui/headless_files.py`` loaded."""
+    return any(getattr(args, name, None) for name in ("send", "to", "accept_files"))
+
+
+async def refuse_offer(session: SessionBase, event: SessionEvent) -> None:
+    """Without ``--send``/``--accept-files`` the file code is not loaded, but an offer still
+    gets a clear no at once rather than silence (the sender's sentence: "does not take files")."""
+    from core.client.events import ContentReceived
+    from core.protocol.content import FileAnswer, FileOffer, FileVerdict
+
+    if isinstance(event, ContentReceived) and isinstance(event.message, FileOffer):
+        refusal = FileAnswer(
+            file_id=event.message.file_id,
+            verdict=FileVerdict.NOT_ALLOWED,
+            attempt=0,
+            offset=0,
+            prefix_sha256=bytes(32),
+        )
+        await session.send_content(refusal, recipient=event.sender)
 
 
 def read_secret_file(path: Path, what: str) -> str:

@@ -31,6 +31,11 @@ Admission (`--admit`):
   ask-none  like `password`, but knocks without a password are put to the controlling script:
             it answers with `admit PEER` or `decline PEER` lines on standard input
   all       admit every joiner who completes the handshake (explicit opt-in only)
+
+Files (`--send FILE…`, `--to NAME`, `--accept-files DIR`): end-to-end encrypted, checked
+against a SHA-256, written as NAME.part and renamed only when whole; never overwriting
+(`NAME (1).ext`). Events `file_offer`, `file_progress` (a progress bar instead when stdout is a
+terminal), `file_done` (with `sha256` and the receiver's `path`) and `file_failed` (`reason`).
 """
 
 VIEW_DESCRIPTION = """\
@@ -45,6 +50,11 @@ SIGINT/SIGTERM leave the session (`ended` with code `left`, the frame still save
 With `--request-control` it is a scripted controller: it prints `control` events (`state`:
 requested, granted, refused, revoked, released) and, per step, `typed` (characters), `sent`
 (keys), `pointer` or `waited`; never what was typed.
+
+Files (`--send FILE…`, `--to NAME`, `--accept-files DIR`): end-to-end encrypted, checked
+against a SHA-256, written as NAME.part and renamed only when whole; never overwriting
+(`NAME (1).ext`). Events `file_offer`, `file_progress` (a progress bar instead when stdout is a
+terminal), `file_done` (with `sha256` and the receiver's `path`) and `file_failed` (`reason`).
 """
 
 
@@ -85,7 +95,33 @@ def add_present_arguments(parser: argparse.ArgumentParser) -> None:
         help="agree when asked to take over presenting (default: refuse)",
     )
     add_identity_option(parser)
+    add_file_arguments(parser)
     add_transport_arguments(parser)
+
+
+def add_file_arguments(parser: argparse.ArgumentParser) -> None:
+    """File transfer for the headless programs (docs/design.md §4.7)."""
+    group = parser.add_argument_group(
+        "files",
+        "End-to-end encrypted, checked against a SHA-256; JSON events file_offer, "
+        "file_progress, file_done, file_failed.",
+    )
+    group.add_argument(
+        "--send",
+        nargs="+",
+        action="extend",
+        type=Path,
+        metavar="FILE",
+        help="offer these files to each other member as it joins (or to --to)",
+    )
+    group.add_argument("--to", metavar="NAME", help="send only to members with this display name")
+    group.add_argument(
+        "--accept-files",
+        type=Path,
+        metavar="DIR",
+        help="accept offered files into DIR without asking (never overwriting; default: "
+        "refuse every file)",
+    )
 
 
 def add_capture_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +180,7 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     add_capture_arguments(parser)
     add_control_arguments(parser)
     add_identity_option(parser)
+    add_file_arguments(parser)
     add_transport_arguments(parser)
 
 

@@ -57,12 +57,17 @@ from tui.headless import (
     pinned_fingerprint,
     read_secret_file,
     read_secret_stdin,
+    refuse_offer,
+    wants_files,
 )
 from tui.identity import identity_from_args
 from tui.integrity import INTEGRITY_EVENTS, integrity_json
 
 if TYPE_CHECKING:
     from core.stream.refresh import RefreshStatistics
+
+if TYPE_CHECKING:
+    from tui.headless_files import HeadlessFiles
 
 
 def open_capturer(args: argparse.Namespace) -> Capturer:
@@ -108,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     session_id = normalize_session_id(args.session_id) if args.session_id else None
+    if wants_files(args):
+        from tui.headless_files import check
+
+        check(args)
     with open_capturer(args) as capturer:
         trio.run(
             _present,
@@ -219,6 +228,11 @@ class HeadlessSession:
         self.members: dict[int, str] = {}
         # The organizer presents from the start: creating the session this way was the yes.
         self.edge = EdgeRunner(session, ClientEdge(session.peer_id, agreed_to_present=True), self)
+        self.files: HeadlessFiles | None = None
+        if wants_files(args):
+            from tui.headless_files import HeadlessFiles
+
+            self.files = HeadlessFiles(args, session)
 
     async def run(self, announce: Callable[[], None]) -> None:
         """Serve the session; ``announce`` tells the script it exists, once signals end it."""
@@ -232,7 +246,13 @@ class HeadlessSession:
                 nursery.start_soon(self._stats)
             if self.args.admit == "ask-none":
                 nursery.start_soon(_answers_from_stdin, self.session)
+            if self.files is not None:
+                await nursery.start(self.files.run)
             async for event in self.session.events:
+                if self.files is not None:
+                    await self.files.on_event(event)
+                else:
+                    await refuse_offer(self.session, event)
                 if not await self._on_event(event):
                     break
             nursery.cancel_scope.cancel()

@@ -24,6 +24,7 @@ from tui.headless import (
     parse_relay,
     pinned_fingerprint,
     read_secret_file,
+    wants_files,
 )
 from tui.identity import identity_from_args
 
@@ -65,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
         from tui.controller import parse_steps
 
         steps = parse_steps(args)  # a mistake is a usage error before anyone is contacted
+    if wants_files(args):
+        from tui.headless_files import check
+
+        check(args)
     link = resolve(args)
     password = (
         read_secret_file(args.session_password_file, "session password")

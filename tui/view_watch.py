@@ -25,7 +25,7 @@ from core.client.events import (
 )
 from core.protocol.content import Cursor, FrameUpdate, RefreshReason, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
-from tui.headless import emit
+from tui.headless import emit, refuse_offer, wants_files
 from tui.integrity import INTEGRITY_EVENTS, integrity_json
 
 if TYPE_CHECKING:
@@ -58,10 +58,17 @@ async def watch(
     presenter: int | None = None
     share = ShareOnRequest(args, session)
     stopped_by: list[str] = []
+    files = None
+    if wants_files(args):
+        from tui.headless_files import HeadlessFiles
+
+        files = HeadlessFiles(args, session)
     with trio.move_on_at(deadline):
         async with trio.open_nursery() as nursery:
             await nursery.start(_stop_on_signals, nursery.cancel_scope, stopped_by)
             await nursery.start(share.run)
+            if files is not None:
+                await nursery.start(files.run)
             # Only now: a script that saw "joined" may stop us with a signal and get "ended".
             key = session.identity_fingerprint(session.peer_id)
             emit("joined", id=session.session_id, peer=session.peer_id,
@@ -75,6 +82,10 @@ async def watch(
                 async for event in session.events:
                     if control is not None:
                         control.on_event(event)
+                    if files is not None:
+                        await files.on_event(event)
+                    else:
+                        await refuse_offer(session, event)
                     match event:
                         case ConsentRequested() as ask:
                             await share.on_consent(ask)

@@ -27,6 +27,7 @@ from core.protocol.wire import (
     Bool,
     Digits,
     Enum,
+    FixedBytes,
     Text,
     from_bytes,
     to_bytes,
@@ -59,6 +60,12 @@ class ContentType(IntEnum):
     HEARTBEAT = 8
     CHAT_ACK = 9
     REKEY_ACK = 10
+    # File transfer replies (docs/design.md §4.7); numbered from 16 so other content kinds can
+    # take the numbers after 7 without a clash.
+    FILE_ANSWER = 16
+    FILE_ACK = 17
+    FILE_DONE = 18
+    FILE_CANCEL = 19
 
     @property
     def droppable(self) -> bool:
@@ -173,19 +180,36 @@ class Chat:
     seq: Annotated[int, U32()] = field(default=0, compare=False)
 
 
+#: The most file data one chunk carries (the chunk's own limit is the codec's ``Blob`` below).
+MAX_FILE_CHUNK = 256 * 1024
+SHA256_SIZE = 32
+
+
 @dataclass(frozen=True, slots=True)
 class FileOffer:
+    """A sender offers one file to one member; ``file_id`` is the sender's own number for it.
+
+    The sender hashes the file before offering it, so the receiver knows what it must end up with
+    before the first byte arrives (docs/design.md §4.7).
+    """
+
     file_id: Annotated[int, U32(1)]
     name: Annotated[str, Text(255, min_chars=1)] = field(repr=False)
     size: Annotated[int, U64()]
+    sha256: Annotated[bytes, FixedBytes(SHA256_SIZE)] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class FileChunk:
+    """``attempt`` is the number of the receiver's answer this chunk follows (0 for the
+    first, one more for each resume it asked for), so it can tell chunks already in flight
+    when it asked from the ones that answer it."""
+
     file_id: Annotated[int, U32(1)]
+    attempt: Annotated[int, U16()]
     offset: Annotated[int, U64()]
     last: Annotated[bool, Bool()]
-    data: Annotated[bytes, Blob(256 * 1024)] = field(repr=False)
+    data: Annotated[bytes, Blob(MAX_FILE_CHUNK)] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +240,68 @@ class ReKeyAck:
     epoch: Annotated[int, U32(1)]
 
 
+class FileVerdict(IntEnum):
+    """The receiver's answer to an offer (or its request to resume, with ``ACCEPT``)."""
+
+    ACCEPT = 1
+    DECLINE = 2
+    NO_SPACE = 3
+    BAD_NAME = 4
+    NOT_ALLOWED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class FileAnswer:
+    """Accept from ``offset`` (0, or the length of a verified prefix the receiver already holds,
+    whose SHA-256 is ``prefix_sha256``), or refuse. Sent again mid-transfer to resume after a
+    gap."""
+
+    file_id: Annotated[int, U32(1)]
+    verdict: Annotated[FileVerdict, Enum(FileVerdict)]
+    attempt: Annotated[int, U16()]
+    offset: Annotated[int, U64()]
+    prefix_sha256: Annotated[bytes, FixedBytes(SHA256_SIZE)]
+
+
+@dataclass(frozen=True, slots=True)
+class FileAck:
+    """The receiver has written ``received`` bytes in order: the sender's window moves on."""
+
+    file_id: Annotated[int, U32(1)]
+    received: Annotated[int, U64()]
+
+
+class FileStatus(IntEnum):
+    OK = 1
+    MISMATCH = 2
+    WRITE_FAILED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class FileDone:
+    """The receiver's last word: the SHA-256 of what it has, and whether it kept the file."""
+
+    file_id: Annotated[int, U32(1)]
+    status: Annotated[FileStatus, Enum(FileStatus)]
+    sha256: Annotated[bytes, FixedBytes(SHA256_SIZE)]
+
+
+class CancelReason(IntEnum):
+    USER = 1
+    FAILED = 2
+    STALLED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class FileCancel:
+    """Either side gives up. ``by_sender`` says whose ``file_id`` numbering this is: the file's
+    sender cancels its own transfer, a receiver cancels one it was receiving."""
+
+    file_id: Annotated[int, U32(1)]
+    by_sender: Annotated[bool, Bool()]
+    reason: Annotated[CancelReason, Enum(CancelReason)]
+
+
 ContentMessage = (
     FrameUpdate
     | RefreshRequest
@@ -227,6 +313,10 @@ ContentMessage = (
     | Heartbeat
     | ChatAck
     | ReKeyAck
+    | FileAnswer
+    | FileAck
+    | FileDone
+    | FileCancel
 )
 
 CONTENT_TYPES: dict[ContentType, type[Any]] = {
@@ -240,7 +330,22 @@ CONTENT_TYPES: dict[ContentType, type[Any]] = {
     ContentType.HEARTBEAT: Heartbeat,
     ContentType.CHAT_ACK: ChatAck,
     ContentType.REKEY_ACK: ReKeyAck,
+    ContentType.FILE_ANSWER: FileAnswer,
+    ContentType.FILE_ACK: FileAck,
+    ContentType.FILE_DONE: FileDone,
+    ContentType.FILE_CANCEL: FileCancel,
 }
+#: Everything a file transfer sends: addressed to one member, never to everyone.
+FILE_CONTENT = frozenset(
+    {
+        ContentType.FILE_OFFER,
+        ContentType.FILE_CHUNK,
+        ContentType.FILE_ANSWER,
+        ContentType.FILE_ACK,
+        ContentType.FILE_DONE,
+        ContentType.FILE_CANCEL,
+    }
+)
 _TYPE_OF: dict[type[Any], ContentType] = {cls: t for t, cls in CONTENT_TYPES.items()}
 
 

@@ -10,13 +10,20 @@ from typing import Any
 
 from core.errors import ErrorCode
 from core.protocol.content import (
+    CancelReason,
     Chat,
     ChatAck,
     ContentHeader,
     ContentType,
     Cursor,
+    FileAck,
+    FileAnswer,
+    FileCancel,
     FileChunk,
+    FileDone,
     FileOffer,
+    FileStatus,
+    FileVerdict,
     FrameUpdate,
     Heartbeat,
     InputEvent,
@@ -203,8 +210,14 @@ PLAINTEXTS: list[Any] = [
     ),
     Cursor(x=5, y=6, visible=True),
     Chat(text="hello\nworld\t!"),
-    FileOffer(file_id=1, name="report.pdf", size=1 << 33),
-    FileChunk(file_id=1, offset=0, last=True, data=b"\x00" * 64),
+    FileOffer(file_id=1, name="report.pdf", size=1 << 33, sha256=b"\x21" * 32),
+    FileChunk(file_id=1, attempt=2, offset=0, last=True, data=b"\x00" * 64),
+    FileAnswer(
+        file_id=1, verdict=FileVerdict.ACCEPT, attempt=3, offset=4096, prefix_sha256=b"\x22" * 32
+    ),
+    FileAck(file_id=1, received=1 << 20),
+    FileDone(file_id=1, status=FileStatus.MISMATCH, sha256=b"\x23" * 32),
+    FileCancel(file_id=1, by_sender=False, reason=CancelReason.STALLED),
     Chat(text="numbered", seq=7),
     Heartbeat(frame_seq=120, chat_seq=3, presenting=True),
     ChatAck(seq=3),

@@ -767,7 +767,7 @@ async def test_slow_member_that_cannot_keep_up_is_disconnected_alone(
             assert sent < 400, "the stalled member was never disconnected"
             if limit == "queue":
                 message: ContentMessage = FileChunk(
-                    file_id=1, offset=sent * 250_000, last=False, data=bytes(250_000)
+                    file_id=1, attempt=0, offset=sent * 250_000, last=False, data=bytes(250_000)
                 )
             else:
                 message = frame(sent)

@@ -6,6 +6,7 @@ end), in the trust store, and on the screen the person sees.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,11 +32,18 @@ from netkit import Cutter
 from pilotkit import run, until
 from relaykit import ORGANIZER, ORGANIZER_PASSWORD, add_account, make_config
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Label, OptionList, RichLog
+from textual.widgets import DataTable, Label, OptionList, RichLog, Static
 
 from bench.hostile import Hostile, flip_bit
 from core.client import edge as edge_module
-from core.client.events import ConsentRequested, ContentReceived, RosterChanged, SessionClosed
+from core.client.events import (
+    ConsentRequested,
+    ContentReceived,
+    RosterChanged,
+    SessionClosed,
+    SessionEvent,
+)
+from core.client.files import FileTransfers, TransferDone, TransferFailed
 from core.client.stream_watch import StreamState
 from core.control import guard as guard_module
 from core.crypto import public_key_bytes
@@ -43,7 +51,7 @@ from core.crypto.identity import short_fingerprint
 from core.errors import ErrorCode
 from core.known_relays import KnownRelays
 from core.links import JoinLink
-from core.protocol.content import Chat, ContentType, FrameUpdate, InputEvent, InputKind
+from core.protocol.content import Chat, ContentType, FileOffer, FrameUpdate, InputEvent, InputKind
 from core.protocol.messages import ActionCode, PairSealed, Sealed
 from core.tlspin import certificate_fingerprint
 from relay.limits import BackoffPolicy
@@ -54,9 +62,11 @@ from tui.app.dialogs import (
     BecomePresenterDialog,
     EndSessionDialog,
     ErrorDialog,
+    FileOfferDialog,
     GrantControlDialog,
     LeaveDialog,
     PickMemberDialog,
+    SendFileDialog,
     ShareDialog,
     TakeBackDialog,
     TrustDialog,
@@ -1131,5 +1141,188 @@ def test_the_demo_goes_from_its_starting_screen_straight_to_its_session() -> Non
             await until(pilot, lambda: screen.view is not None, "the roster")
             assert screen.link.startswith("porthole://127.0.0.1:")
         assert shown[:1] == ["SessionScreen"], f"the demo showed {shown}"
+
+    run(scenario)
+
+
+# --- files: f sends, an offer is a dialog, the transfers panel ------------------------------------
+
+
+async def _with_files(peer: Peer, accept_dir: Path | None) -> FileTransfers:
+    """Give a scripted member file transfers (accepting into ``accept_dir``, if given)."""
+
+    async def start() -> FileTransfers:
+        assert peer.session is not None
+        assert peer.relay.nursery is not None
+        transfers = FileTransfers(peer.session, accept_dir=accept_dir)
+
+        async def hook(event: SessionEvent) -> None:
+            await transfers.handle(event)
+
+        peer.hooks.append(hook)
+        peer.relay.nursery.start_soon(transfers.run)
+        return transfers
+
+    result: FileTransfers = await peer.do(start)
+    return result
+
+
+def _log_text(screen: SessionScreen) -> str:
+    """The session log as one string (lines wrapped at the screen's width joined again)."""
+    return "".join(line.text for line in screen.query_one("#log", RichLog).lines)
+
+
+@pytest.mark.parametrize("save", [True, False])
+def test_an_offered_file_is_asked_for_and_saved_only_on_yes(
+    relay: RelayThread, tmp_path: Path, save: bool
+) -> None:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    source = tmp_path / "fix-config.sh"
+    data = os.urandom(700_000)
+    source.write_bytes(data)
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        app.driver.download_dir = downloads
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await _joins(pilot, relay, screen, "Ana", 2)
+            transfers = await _with_files(ana, None)
+            sending = asyncio.ensure_future(ana.do(transfers.send_file, source, 1))
+            dialog = await on_screen(pilot, FileOfferDialog)
+            assert "Ana wants to send you fix-config.sh (683.6 KiB)" in dialog.body_text
+            assert str(downloads) in dialog.body_text
+            assert screen.query_one("#transfers", Static).display
+            assert "← fix-config.sh from Ana · asking you" in screen.transfers.values()
+            assert list(downloads.iterdir()) == [], "nothing is written before the answer"
+            await pilot.press("y" if save else "n")
+            result = await asyncio.wait_for(sending, 30)
+            await until(pilot, lambda: not screen.transfers, "the transfer left the panel")
+            assert not screen.query_one("#transfers", Static).display
+            if save:
+                assert isinstance(result, TransferDone)
+                saved = downloads / "fix-config.sh"
+                assert saved.read_bytes() == data
+                await until(pilot, lambda: "saved as" in _log_text(screen), "the log says so")
+                assert f"Received fix-config.sh from Ana (SHA-256 checked): saved as {saved}." in (
+                    _log_text(screen)
+                )
+            else:
+                assert isinstance(result, TransferFailed)
+                assert result.reason == "The receiver declined the file."
+                assert list(downloads.iterdir()) == []
+                assert "Declined fix-config.sh from Ana." in _log_text(screen)
+
+    run(scenario)
+
+
+def test_f_sends_a_file_to_everyone_in_the_session(relay: RelayThread, tmp_path: Path) -> None:
+    inbox = tmp_path / "ana-inbox"
+    inbox.mkdir()
+    source = tmp_path / "my notes.txt"
+    data = os.urandom(1_500_000)
+    source.write_bytes(data)
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await _joins(pilot, relay, screen, "Ana", 2)
+            await _with_files(ana, inbox)
+            lines: list[str] = []
+            shown = screen.show_transfer
+
+            def record(key: tuple[str, int, int], line: str | None) -> None:
+                if line is not None:
+                    lines.append(line)
+                shown(key, line)
+
+            screen.show_transfer = record  # type: ignore[method-assign]
+            await pilot.press("f")
+            dialog = await on_screen(pilot, SendFileDialog)
+            await type_into(pilot, "path", "/nonexistent/x")
+            await pilot.press("enter")
+            assert "not a file" in str(dialog.query_one("#path-status", Label).render())
+            # A file dropped onto a terminal arrives as its quoted path.
+            await type_into(pilot, "path", f"'{source}'")
+            await pilot.press("enter")
+            await until(pilot, lambda: "Sent my notes.txt to Ana" in _log_text(screen), "sent")
+            assert (inbox / "my notes.txt").read_bytes() == data
+            assert "Sent my notes.txt to Ana (SHA-256 checked)." in _log_text(screen)
+            assert lines[0] == "→ my notes.txt to Ana · waiting for a yes"
+            assert any("% of 1.4 MiB" in line for line in lines[1:]), lines
+
+    run(scenario)
+
+
+def test_z_cancels_a_file_on_its_way_and_nothing_is_kept(
+    relay: RelayThread, tmp_path: Path
+) -> None:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    source = tmp_path / "disk.img"
+    with source.open("wb") as f:
+        f.truncate(256 * 1024 * 1024)  # far more than arrives before the cancel
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        app.driver.download_dir = downloads
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await _joins(pilot, relay, screen, "Ana", 2)
+            transfers = await _with_files(ana, None)
+            sending = asyncio.ensure_future(ana.do(transfers.send_file, source, 1))
+            await on_screen(pilot, FileOfferDialog)
+            await pilot.press("y")
+            await until(
+                pilot,
+                lambda: any("% of 256.0 MiB" in line for line in screen.transfers.values()),
+                "progress in the panel",
+            )
+            await pilot.press("z")
+            picker = await on_screen(pilot, PickMemberDialog)
+            assert picker.title_text == "Cancel which transfer?"
+            await pilot.press("enter")
+            result = await asyncio.wait_for(sending, 30)
+            assert isinstance(result, TransferFailed)
+            assert result.reason == "The receiver cancelled the transfer."
+            await until(pilot, lambda: "nothing of it was kept" in _log_text(screen), "said")
+            assert not screen.transfers
+            assert list(downloads.iterdir()) == []
+
+    run(scenario)
+
+
+def test_f_can_send_to_one_member_only(relay: RelayThread, tmp_path: Path) -> None:
+    ana_inbox, ben_inbox = tmp_path / "ana", tmp_path / "ben"
+    ana_inbox.mkdir()
+    ben_inbox.mkdir()
+    source = tmp_path / "for-ben.txt"
+    source.write_bytes(b"only for Ben\n")
+
+    async def scenario() -> None:
+        app = make_app(relay, tmp_path, Start(relay=target(relay), organize=True))
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await _organize(pilot)
+            ana = await _joins(pilot, relay, screen, "Ana", 2)
+            ben = await _joins(pilot, relay, screen, "Ben", 3)
+            await _with_files(ana, ana_inbox)
+            await _with_files(ben, ben_inbox)
+            await pilot.press("f")
+            dialog = await on_screen(pilot, SendFileDialog)
+            await pilot.press("tab", "down", "down", "enter")  # everyone, Ana, Ben: Ben
+            assert dialog.recipient() == ben.peer_id
+            await type_into(pilot, "path", str(source))
+            await pilot.press("enter")
+            await until(pilot, lambda: "Sent for-ben.txt to Ben" in _log_text(screen), "sent")
+            assert (ben_inbox / "for-ben.txt").read_bytes() == b"only for Ben\n"
+            assert list(ana_inbox.iterdir()) == []
+            offers_to_ana = [
+                e
+                for e in ana.events
+                if isinstance(e, ContentReceived) and isinstance(e.message, FileOffer)
+            ]
+            assert offers_to_ana == [], "Ana was never offered the file"
 
     run(scenario)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
@@ -30,8 +31,10 @@ from tui.app.dialogs import (
     BecomePresenterDialog,
     EndSessionDialog,
     ErrorDialog,
+    FileOfferDialog,
     GrantControlDialog,
     LeaveDialog,
+    SendFileDialog,
     ShareDialog,
     TakeBackDialog,
     TrustDialog,
@@ -42,6 +45,7 @@ from tui.app.messages import (
     ConsentGone,
     ControlChanged,
     Failed,
+    FileOffered,
     KnockArrived,
     KnockGone,
     Knocking,
@@ -52,6 +56,7 @@ from tui.app.messages import (
     SessionOver,
     SessionStarted,
     SessionUpdated,
+    TransferChanged,
     TrustAsked,
 )
 from tui.app.model import SessionView
@@ -324,6 +329,31 @@ class PortholeApp(App[int]):
         if dialog is not None and dialog.is_attached:
             dialog.dismiss(None)
         self._session_log(message.reason)
+
+    def on_file_offered(self, message: FileOffered) -> None:
+        dialog = FileOfferDialog(
+            message.sender, message.name, message.size, self.driver.download_dir
+        )
+
+        def answered(save: bool | None) -> None:
+            message.reply.answer(bool(save))
+            if not save:
+                self._session_log(f"Declined {message.name} from {message.sender}.")
+
+        self.push_screen(dialog, answered)
+
+    def on_transfer_changed(self, message: TransferChanged) -> None:
+        if self.session_screen is not None:
+            self.session_screen.show_transfer(message.key, message.line)
+        if message.log is not None:
+            self._session_log(message.log)
+
+    def pick_file_to_send(self, members: list[tuple[int, str]]) -> None:
+        def picked(choice: tuple[Path, int | None] | None) -> None:
+            if choice is not None:
+                self.run_network(self.driver.send_file, *choice)
+
+        self.push_screen(SendFileDialog(members), picked)
 
     def on_control_changed(self, message: ControlChanged) -> None:
         if self.session_screen is not None:

@@ -15,7 +15,9 @@ the member this person granted, while the relay agrees; Ctrl+F12 revokes at once
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -50,12 +52,21 @@ from core.client.events import (
     SessionClosed,
     UpdatesDropped,
 )
+from core.client.files import (
+    FileTransfers,
+    TransferDone,
+    TransferFailed,
+    TransferOffered,
+    TransferProgress,
+)
 from core.control.hotkey import revoke_hotkey_label
 from core.device_cookies import DeviceCookies
 from core.guessing import account_guessing_sentence, guessing_sentence
+from core.humanize import size as human_size
 from core.known_relays import KnownRelays
 from core.links import JoinLink
 from core.protocol.content import (
+    FILE_CONTENT,
     Chat,
     Cursor,
     FrameUpdate,
@@ -69,6 +80,7 @@ from tui.app.messages import (
     ConsentGone,
     ControlChanged,
     Failed,
+    FileOffered,
     KnockArrived,
     KnockGone,
     Knocking,
@@ -80,6 +92,7 @@ from tui.app.messages import (
     SessionOver,
     SessionStarted,
     SessionUpdated,
+    TransferChanged,
     TrustAsked,
 )
 from tui.app.model import SessionView
@@ -97,6 +110,12 @@ if TYPE_CHECKING:
 
 Post = Callable[[Message], Any]
 T = TypeVar("T")
+
+
+def default_download_dir() -> Path:
+    """Where files a person accepts are saved: ``~/Downloads`` if it exists, else the home."""
+    downloads = Path.home() / "Downloads"
+    return downloads if downloads.is_dir() else Path.home()
 
 
 class Driver:
@@ -133,6 +152,11 @@ class Driver:
         # Watching someone else's screen.
         self.watch: WindowWatch | None = None
         self._session_nursery: trio.Nursery | None = None
+        # File transfers (docs/design.md §4.7): every offer is asked for; yes saves here.
+        self.transfers: FileTransfers | None = None
+        self.download_dir: Path = default_download_dir()
+        self._transfer_names: dict[tuple[str, int, int], str] = {}
+        self._transfer_start: dict[tuple[str, int, int], tuple[float, int]] = {}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -322,6 +346,25 @@ class Driver:
             own = session.integrity.last_chat_seq
             self.post(Notice(f"{self._name(session.peer_id)} (you) [{own}]: {text[:4000]}"))
 
+    async def send_file(self, path: Path, recipient: int | None = None) -> None:
+        """Offer ``path`` to one member, or to every other member (``None``); each is asked,
+        and each transfer runs alone."""
+        session, view, nursery = self.session, self.view, self._session_nursery
+        transfers = self.transfers
+        if session is None or view is None or nursery is None or transfers is None:
+            return
+        if not view.others:
+            self.post(Notice("Nobody else is in the session to send a file to.", "warning"))
+            return
+        for row in view.others:
+            if recipient is None or row.peer_id == recipient:
+                nursery.start_soon(transfers.send_file, path, row.peer_id)
+
+    async def cancel_transfer(self, key: tuple[str, int, int]) -> None:
+        direction, peer, file_id = key
+        if self.transfers is not None and direction in ("send", "receive"):
+            await self.transfers.cancel("send" if direction == "send" else "receive", peer, file_id)
+
     async def reopen_viewer(self) -> None:
         if self.watch is not None:
             self.watch.reopen()
@@ -358,11 +401,15 @@ class Driver:
         presents = organizer and self._presents_from_start
         edge = ClientEdge(session.peer_id, agreed_to_present=presents)
         self.edge = EdgeRunner(session, edge, self, hotkey=revoke_hotkey_label())
+        transfers = FileTransfers(session, ask=True)
         try:
             async with trio.open_nursery() as nursery:
                 self._session_nursery = nursery
                 self.watch = WindowWatch(session, nursery, self._tell, env=self.viewer_env)
                 await nursery.start(self.edge.run)
+                self.transfers = transfers
+                nursery.start_soon(transfers.run)
+                nursery.start_soon(self._report_transfers, transfers)
                 async for event in session.events:
                     await self._on_event(event)
                     if isinstance(event, SessionClosed):
@@ -377,6 +424,9 @@ class Driver:
         finally:
             # The edge's runner ended with the nursery: input stopped, the hotkey disarmed.
             self._session_nursery = None
+            self.transfers = None
+            with trio.CancelScope(shield=True):
+                await transfers.aclose()  # what was arriving keeps its .part, to resume
             self.stop_capture()
             if self.watch is not None:
                 self.watch.stop()
@@ -390,7 +440,12 @@ class Driver:
         session = self.session
         assert session is not None
         match event:
+            case ContentReceived() as content if content.header.content_type in FILE_CONTENT:
+                if self.transfers is not None:
+                    await self.transfers.handle(content)
             case RosterChanged(roster=roster):
+                if self.transfers is not None:
+                    await self.transfers.handle(event)  # transfers of members who left end
                 await self._on_roster(roster)
             case KnockReceived(needs_approval=True) as knock:
                 self.post(KnockArrived(knock.peer_id, knock.name, knock.origin))
@@ -442,6 +497,72 @@ class Driver:
                 if self.edge is not None:
                     await self.edge.closed("ended")
                 self.post(SessionOver(message))
+
+    async def _report_transfers(self, transfers: FileTransfers) -> None:
+        """Turn transfer events into the offer dialog, the transfers panel and log lines."""
+        async for event in transfers.events:
+            key = (event.direction, event.peer, event.file_id)
+            who = self._name(event.peer)
+            match event:
+                case TransferOffered(direction="receive") as offer:
+                    self._transfer_names[key] = offer.name
+                    self.post(TransferChanged(key, f"← {offer.name} from {who} · asking you"))
+                    self._ask_about_file(transfers, offer, who)
+                case TransferOffered() as offer:
+                    self._transfer_names[key] = offer.name
+                    self.post(TransferChanged(key, f"→ {offer.name} to {who} · waiting for a yes"))
+                case TransferProgress() as progress:
+                    self.post(TransferChanged(key, self._progress_line(key, progress, who)))
+                case TransferDone() as done:
+                    name = self._forget(key)
+                    log = (
+                        f"Sent {name} to {who} (SHA-256 checked)."
+                        if done.direction == "send"
+                        else f"Received {name} from {who} (SHA-256 checked): saved as {done.path}."
+                    )
+                    self.post(TransferChanged(key, None, log))
+                case TransferFailed(reason=reason):
+                    name = self._forget(key)
+                    way = f"{name} to {who}" if event.direction == "send" else f"{name} from {who}"
+                    self.post(TransferChanged(key, None, f"File {way}: {reason}"))
+
+    def _ask_about_file(self, transfers: FileTransfers, offer: TransferOffered, who: str) -> None:
+        from core.files.names import UnsafeName, check_name
+
+        try:
+            check_name(offer.name)
+        except UnsafeName:
+            return  # refused already: the failure follows, with the reason
+        token = trio.lowlevel.current_trio_token()
+        nursery = self._session_nursery
+        assert nursery is not None
+        directory = self.download_dir
+
+        def deliver(value: bool) -> None:
+            nursery.start_soon(transfers.answer, offer.peer, offer.file_id, value, directory)
+
+        reply = Reply(lambda value: token.run_sync_soon(deliver, value))
+        self.post(FileOffered(offer.peer, who, offer.file_id, offer.name, offer.size, reply))
+
+    def _progress_line(
+        self, key: tuple[str, int, int], progress: TransferProgress, who: str
+    ) -> str:
+        now = time.monotonic()
+        started, at_start = self._transfer_start.setdefault(key, (now, progress.done))
+        name = self._transfer_names.get(key, "a file")
+        arrow, whom = ("→", f"to {who}") if progress.direction == "send" else ("←", f"from {who}")
+        percent = 100 * progress.done // max(progress.size, 1)
+        line = f"{arrow} {name} {whom} · {percent}% of {human_size(progress.size)}"
+        elapsed = now - started
+        if elapsed > 0.5 and progress.done > at_start:
+            rate = (progress.done - at_start) / elapsed
+            left = (progress.size - progress.done) / rate
+            line += f" · {human_size(rate)}/s · {int(left) // 60}:{int(left) % 60:02d} left"
+        return line
+
+    def _forget(self, key: tuple[str, int, int]) -> str:
+        self._transfer_start.pop(key, None)
+        return self._transfer_names.pop(key, "a file")
 
     def _name(self, peer_id: int | None) -> str:
         return self.view.name_of(peer_id) if self.view is not None else f"#{peer_id}"

@@ -135,3 +135,25 @@ class Failed(Message):
 @dataclass
 class SessionOver(Message):
     message: str
+
+
+@dataclass
+class FileOffered(Message):
+    """A member offers this one a file: the person says yes or no (``reply``)."""
+
+    peer_id: int
+    sender: str
+    file_id: int
+    name: str
+    size: int
+    reply: Reply
+
+
+@dataclass
+class TransferChanged(Message):
+    """A transfer moved on: ``line`` is its row in the transfers panel (``None``: gone), and
+    ``log`` a line for the session log when it ended."""
+
+    key: tuple[str, int, int]
+    line: str | None
+    log: str | None = None

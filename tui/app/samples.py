@@ -35,7 +35,9 @@ from tui.app.dialogs import (
     BecomePresenterDialog,
     EndSessionDialog,
     ErrorDialog,
+    FileOfferDialog,
     GrantControlDialog,
+    SendFileDialog,
     TakeBackDialog,
     TrustDialog,
 )
@@ -177,6 +179,30 @@ async def session_controlled(app: PortholeApp) -> None:
     await _session(app, presenting_roster(), ANA, controller_name="Ben")
 
 
+async def session_transfers(app: PortholeApp) -> None:
+    """Olga sends a log to Ana while Ana's fix comes back: the transfers panel above the log."""
+    screen = await _session(app, organizer_roster(), OLGA)
+    screen.show_transfer(
+        ("send", ANA, 1), "→ install.log to Ana · 62% of 48.0 MiB · 11.3 MiB/s · 0:01 left"
+    )
+    screen.show_transfer(("receive", ANA, 1), "← fix-config.sh from Ana · asking you")
+    screen.log_line(
+        "Received notes.txt from Ana (SHA-256 checked): saved as ~/Downloads/notes.txt."
+    )
+
+
+async def dialog_file_offer(app: PortholeApp) -> None:
+    await _session(app, organizer_roster(), OLGA)
+    await app.push_screen(
+        FileOfferDialog("Ana", "fix-config.sh", 2_345, Path("/home/olga/Downloads"))
+    )
+
+
+async def dialog_send_file(app: PortholeApp) -> None:
+    await _session(app, organizer_roster(), OLGA)
+    await app.push_screen(SendFileDialog([(ANA, "Ana")]))
+
+
 async def dialog_admit(app: PortholeApp) -> None:
     await _session(app, organizer_roster(), OLGA)
     await app.push_screen(AdmitDialog(BEN, "Ben", "198.51.100.7"))
@@ -225,6 +251,7 @@ SCENES: Final[dict[str, Callable[[PortholeApp], Awaitable[None]]]] = {
     "session-organizer": session_organizer,
     "session-watching": session_watching,
     "session-controlled": session_controlled,
+    "session-transfers": session_transfers,
     "dialog-admit": dialog_admit,
     "dialog-become-presenter": dialog_become_presenter,
     "dialog-grant-control": dialog_grant_control,
@@ -232,4 +259,6 @@ SCENES: Final[dict[str, Callable[[PortholeApp], Awaitable[None]]]] = {
     "dialog-end-session": dialog_end_session,
     "dialog-trust": dialog_trust,
     "dialog-error": dialog_error,
+    "dialog-file-offer": dialog_file_offer,
+    "dialog-send-file": dialog_send_file,
 }

@@ -5,6 +5,7 @@ from tui.app.dialogs.base import YesNoDialog
 from tui.app.dialogs.become_presenter import BecomePresenterDialog
 from tui.app.dialogs.end_session import EndSessionDialog
 from tui.app.dialogs.error import ErrorDialog
+from tui.app.dialogs.files import FileOfferDialog, SendFileDialog
 from tui.app.dialogs.grant_control import GrantControlDialog
 from tui.app.dialogs.leave import LeaveDialog
 from tui.app.dialogs.pick_member import PickMemberDialog
@@ -17,9 +18,11 @@ __all__ = [
     "BecomePresenterDialog",
     "EndSessionDialog",
     "ErrorDialog",
+    "FileOfferDialog",
     "GrantControlDialog",
     "LeaveDialog",
     "PickMemberDialog",
+    "SendFileDialog",
     "ShareDialog",
     "TakeBackDialog",
     "TrustDialog",

@@ -72,6 +72,9 @@ class SessionScreen(Screen[None]):
         Binding("v", "viewer", "Viewer"),
         Binding("j", "copy_join", "Copy join"),
         Binding("t", "chat", "Chat"),
+        Binding("f", "send_file", "File"),
+        # Not in the footer (every key must fit 80 columns): the transfers panel says it.
+        Binding("z", "cancel_transfer", "Cancel a file", show=False),
         Binding("e", "end", "End"),
         Binding("l", "leave", "Leave"),
     ]
@@ -86,6 +89,8 @@ class SessionScreen(Screen[None]):
         self.controller_name: str | None = None
         #: Whom this member asked the relay to remove (their leaving reads "was removed").
         self.removing: set[int] = set()
+        #: The transfers panel: one line per file on its way, in the order they started.
+        self.transfers: dict[tuple[str, int, int], str] = {}
 
     @property
     def porthole(self) -> PortholeApp:
@@ -108,6 +113,7 @@ class SessionScreen(Screen[None]):
         if self.link:
             yield Label("", id="join-hint", classes="muted")
             yield Static(self.join_command, id="join-command", markup=False)
+        yield Static("", id="transfers", markup=False)
         yield RichLog(id="log", wrap=True, markup=False, max_lines=500)
         yield Input(
             placeholder="chat (end-to-end encrypted) · enter sends · escape leaves", id="chat"
@@ -122,6 +128,7 @@ class SessionScreen(Screen[None]):
         table.focus()
         self.query_one("#chat", Input).display = False
         self.query_one("#control-banner", Static).display = False
+        self.query_one("#transfers", Static).display = False
 
     @property
     def join_command(self) -> str:
@@ -187,6 +194,16 @@ class SessionScreen(Screen[None]):
             )
             banner.display = True
             self.log_line(f"{controller} now controls your screen.")
+
+    def show_transfer(self, key: tuple[str, int, int], line: str | None) -> None:
+        """Update one row of the transfers panel (``None``: the transfer is over)."""
+        if line is None:
+            self.transfers.pop(key, None)
+        else:
+            self.transfers[key] = line
+        panel = self.query_one("#transfers", Static)
+        panel.update("\n".join([*self.transfers.values(), "z cancels a transfer"]))
+        panel.display = bool(self.transfers)
 
     def log_line(self, text: str) -> None:
         self.query_one("#log", RichLog).write(text)
@@ -281,6 +298,25 @@ class SessionScreen(Screen[None]):
                 self.porthole.run_network(self.porthole.driver.leave)
 
         self.app.push_screen(LeaveDialog(organizer=organizer, others=others), answered)
+
+    def action_send_file(self) -> None:
+        view = self.view
+        if view is None or not view.others:
+            self.porthole.notify("Nobody else is in the session to send a file to.")
+            return
+        self.porthole.pick_file_to_send([(row.peer_id, row.name) for row in view.others])
+
+    def action_cancel_transfer(self) -> None:
+        keys = list(self.transfers)
+        if not keys:
+            return
+
+        def picked(number: int | None) -> None:
+            if number is not None and 0 < number <= len(keys):
+                self.porthole.run_network(self.porthole.driver.cancel_transfer, keys[number - 1])
+
+        choices = list(enumerate(self.transfers.values(), start=1))
+        self.app.push_screen(PickMemberDialog("Cancel which transfer?", choices), picked)
 
     def action_chat(self) -> None:
         chat = self.query_one("#chat", Input)
