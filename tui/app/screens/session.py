@@ -18,13 +18,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, RichLog, Static
+from textual.widgets import DataTable, Header, Input, Label, RichLog, Static
 
 from core.control.hotkey import revoke_hotkey_label
 from core.links import format_session_id
 from core.protocol.messages import ActionCode
 from core.rules import Action, possible_targets
 from tui.app.dialogs import LeaveDialog, PickMemberDialog
+from tui.app.fitting_footer import FittingFooter
 from tui.app.model import SessionView, changes, state_from_roster
 
 if TYPE_CHECKING:
@@ -52,6 +53,23 @@ _KEY_ACTIONS: dict[str, frozenset[Action]] = {
 }
 
 
+#: Which keys the footer leaves out first when not all fit (tui/app/fitting_footer.py): never
+#: the ones that stop, revoke, end or leave.
+_DROP_FIRST = (
+    "copy_join",  # the join command's own line says j copies it
+    "hand_back",
+    "propose",
+    "remove",
+    "lock",
+    "unlock",
+    "viewer",
+    "send_file",
+    "share",
+    "grant_control",
+    "request_control",
+)
+
+
 class SessionScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("p", "present", "Present"),
@@ -72,7 +90,7 @@ class SessionScreen(Screen[None]):
         Binding("v", "viewer", "Viewer"),
         Binding("j", "copy_join", "Copy join"),
         Binding("t", "chat", "Chat"),
-        Binding("f", "send_file", "File"),
+        Binding("f", "send_file", "Send file"),
         # Not in the footer (every key must fit 80 columns): the transfers panel says it.
         Binding("z", "cancel_transfer", "Cancel a file", show=False),
         Binding("e", "end", "End"),
@@ -118,9 +136,9 @@ class SessionScreen(Screen[None]):
         yield Input(
             placeholder="chat (end-to-end encrypted) · enter sends · escape leaves", id="chat"
         )
-        # Compact and without the palette hint, so every allowed key fits in 80 columns
-        # (ctrl+p still opens the palette, which lists the same actions).
-        yield Footer(compact=True, show_command_palette=False)
+        # Compact, without the palette hint, and dropping the least needed keys first when the
+        # allowed ones do not fit (ctrl+p still opens the palette, which lists them all).
+        yield FittingFooter(drop_first=_DROP_FIRST)
 
     def on_mount(self) -> None:
         table = self.query_one("#roster", DataTable)
@@ -135,6 +153,8 @@ class SessionScreen(Screen[None]):
         return f"porthole join '{self.link}'" if self.link else ""
 
     def on_resize(self) -> None:
+        for footer in self.query(FittingFooter):
+            footer.refresh(recompose=True)  # which keys fit changed
         if not self.link:
             return
         fits = len(self.join_command) <= self.query_one("#join-command", Static).size.width
