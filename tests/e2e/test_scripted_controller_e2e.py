@@ -46,6 +46,16 @@ def xdotool(*args: str) -> None:
     subprocess.run([require_tool("xdotool"), *args], check=True, timeout=10)
 
 
+def xdotool_on(display_name: str, *args: str) -> str:
+    """xdotool on another X display (a second person's); its output ("" if it failed)."""
+    result = subprocess.run(
+        [require_tool("xdotool"), *args],
+        env={**os.environ, "DISPLAY": display_name},
+        capture_output=True, text=True, timeout=10, check=False,
+    )  # fmt: skip
+    return result.stdout
+
+
 @pytest.fixture
 def shell(display: Display, tmp_path: Path) -> Iterator[Path]:
     """An xterm (default resources) running ``bash --norc`` in a fresh directory, which it
@@ -332,12 +342,7 @@ def test_keys_typed_into_the_viewer_window_run_in_the_presenters_shell(
         xdotool("mousemove", str(XTERM_AT[0] + 60), str(XTERM_AT[1] + 60))  # on their shell
 
         def on_ana(*args: str) -> str:
-            result = subprocess.run(
-                [require_tool("xdotool"), *args],
-                env={**os.environ, "DISPLAY": ana_display.name},
-                capture_output=True, text=True, timeout=10, check=False,
-            )  # fmt: skip
-            return result.stdout
+            return xdotool_on(ana_display.name, *args)
 
         async def scenario() -> None:
             start = Start(
@@ -431,12 +436,7 @@ def test_the_line_console_opens_the_viewer_window_and_steers_once_allowed(
         console.expect(r"^joined\.")
 
         def on_ana(*args: str) -> str:
-            result = subprocess.run(
-                [require_tool("xdotool"), *args],
-                env={**os.environ, "DISPLAY": ana_display.name},
-                capture_output=True, text=True, timeout=10, check=False,
-            )  # fmt: skip
-            return result.stdout
+            return xdotool_on(ana_display.name, *args)
 
         console.say("/view")
         windows: list[str] = []
