@@ -695,7 +695,7 @@ class Driver:
         self.fail(
             "Cannot share the screen",
             f"{reason}. You stopped presenting, and everyone was told why.",
-            "Pick what to share (s) and present again (p), or let someone else present.",
+            "Present again (p), then pick what to share (s); or let someone else present.",
         )
 
     async def _present(
