@@ -95,7 +95,11 @@ def test_the_join_command_is_one_line_and_j_copies_it_whole(
     """Never split inside the command (a pasted wrap runs `porthole join` alone); where it does
     not fit, the screen says it is cut and `j` copies all of it."""
     with start_demo(tmp_path, width, height):
-        shown = wait_for(0, lambda t: JOIN_LINE.search(t) is not None, "the join command line")
+        shown = wait_for(
+            0,
+            lambda t: JOIN_LINE.search(t) is not None and "others join with" in t,
+            "the join command line and what it says about it",
+        )
         line = JOIN_LINE.search(shown)
         assert line is not None
         cut = line.group(2) == "…"

@@ -147,6 +147,10 @@ class SessionScreen(Screen[None]):
         self.query_one("#chat", Input).display = False
         self.query_one("#control-banner", Static).display = False
         self.query_one("#transfers", Static).display = False
+        if self.link:
+            # Never a bare command before the first resize: the line's width is the screen's
+            # less its padding (on_resize measures it exactly).
+            self._show_join_hint(self.app.size.width - 2)
 
     @property
     def join_command(self) -> str:
@@ -155,12 +159,14 @@ class SessionScreen(Screen[None]):
     def on_resize(self) -> None:
         for footer in self.query(FittingFooter):
             footer.refresh(recompose=True)  # which keys fit changed
-        if not self.link:
-            return
-        fits = len(self.join_command) <= self.query_one("#join-command", Static).size.width
+        if self.link:
+            self._show_join_hint(self.query_one("#join-command", Static).size.width)
+
+    def _show_join_hint(self, width: int) -> None:
+        """Say above the join command whether it is shown whole or cut (j copies it whole)."""
         self.query_one("#join-hint", Label).update(
             "In a second terminal, others join with (j copies it):"
-            if fits
+            if len(self.join_command) <= width
             else "In a second terminal, others join with (cut to fit: j copies it whole):"
         )
 
