@@ -151,9 +151,9 @@ class Console:
             )
         if roster is None or roster.presenter in (None, self.session.peer_id):
             self.out("nobody else is presenting; the window opens when someone does.")
-        self.watch.reopen()
-        if roster is not None:
-            self.watch.follow(SessionView.from_roster(roster, self.session.peer_id))
+        self.watch.reopen(
+            SessionView.from_roster(roster, self.session.peer_id) if roster is not None else None
+        )
 
     def show(self, event: object) -> None:
         match event:

@@ -47,7 +47,7 @@ from core.device_cookies import DeviceCookies
 from core.failures import UsageError, session_end_failure
 from core.guessing import account_guessing_sentence, guessing_sentence
 from core.links import JoinLink, normalize_session_id
-from core.protocol.content import Chat, InputEvent, RefreshRequest
+from core.protocol.content import InputEvent, RefreshRequest
 from core.protocol.messages import ActionCode, Roster
 from core.stream import ScreenPresenter
 from tui.headless import (
@@ -186,21 +186,19 @@ async def _present(
         )
         link = JoinLink(host, port, session.session_id, fingerprint)
         presenter = ScreenPresenter(session.content_outlet(), capturer, fps=args.fps)
+        headless = HeadlessSession(args, session, presenter, trust.allowance)
         try:
-            await HeadlessSession(args, session, presenter, trust.allowance).run(
+            await headless.run(
                 lambda: emit(
                     "session", id=session.session_id, link=str(link), code=session.security_code
                 )
             )
         except* CaptureError as group:
             # The shared window closed or the display went away: this program ends with the
-            # sentence (exit 1), but first the members read why in their chat, not only that
-            # the session ended (docs/design.md §5.3).
+            # sentence (exit 1), but first the edge stops presenting and the members read why
+            # in their chat, not only that the session ended (docs/design.md §5.3).
             with trio.move_on_after(2):
-                reason = group.exceptions[0]
-                await session.send_content(
-                    Chat(text=f"I stopped presenting: cannot capture the screen: {reason}.")
-                )
+                await headless.edge.capture_failed(str(group.exceptions[0]))
             raise
     closed = session.closed
     if closed is not None and (failure := session_end_failure(closed.code, closed.message)):

@@ -171,6 +171,8 @@ class ShareOnRequest:
         self.capturer: Capturer | None = None
         self.scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
+        #: Why capture failed, for the ``presenting`` event of the stop that follows.
+        self._failure: str | None = None
         self.edge = EdgeRunner(session, ClientEdge(session.peer_id), self)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -218,9 +220,11 @@ class ShareOnRequest:
         emit("presenting", on=True)
 
     def stop_capture(self) -> None:
+        failure, self._failure = self._failure, None
         if self.presenter is not None:
             self.presenter.stop()  # nothing more leaves from here on
-            emit("presenting", on=False)
+        if self.presenter is not None or failure is not None:
+            emit("presenting", on=False, **({"error": failure} if failure else {}))
         if self.scope is not None:
             self.scope.cancel()
         self.presenter = self.capturer = self.scope = None
@@ -246,7 +250,8 @@ class ShareOnRequest:
         """The members read it; the script gets the ``presenting`` event."""
 
     def cannot_capture(self, reason: str) -> None:
-        emit("presenting", on=False, error=reason)
+        """Said with the ``presenting`` event of the stop that follows (one event, not two)."""
+        self._failure = reason
 
     async def _run(
         self, presenter: ScreenPresenter, capturer: Capturer, scope: trio.CancelScope

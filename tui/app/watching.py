@@ -69,11 +69,13 @@ class WindowWatch:
         elif self.link is not None:
             self.nursery.start_soon(self._update_state)
 
-    def reopen(self) -> None:
-        """The person asked for the window again (after closing it, or after it failed)."""
+    def reopen(self, view: SessionView | None = None) -> None:
+        """The person asked for the window again (after closing it, or after it failed), for
+        ``view`` (the latest one followed, if not given)."""
         self._closed_by_user = False
-        if self._view is not None:
-            self.follow(self._view)
+        view = view or self._view
+        if view is not None:
+            self.follow(view)
 
     def stop(self) -> None:
         if self._scope is not None:
